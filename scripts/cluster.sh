@@ -1,0 +1,39 @@
+# Start and stop a throw-away PostgreSQL cluster owned by the postgres user
+# (initdb refuses root). Sourced by test.sh and demo.sh, after env.sh.
+
+# Runs a command as the postgres user (directly when already that user).
+as_postgres() {
+  if [ "$(id -un)" = postgres ]; then "$@"; else sudo -u postgres -- "$@"; fi
+}
+
+# cluster_start VERSION DATADIR PORT: initdb if DATADIR is empty, then start
+# it listening on PORT on loopback and on a socket inside DATADIR.
+cluster_start() {
+  local version="$1" datadir="$2" port="$3" bindir
+  bindir="$("$(pg_config_for "$version")" --bindir)"
+  mkdir -p "$datadir"
+  chown postgres: "$datadir" 2>/dev/null || true
+  chmod 700 "$datadir"
+  if [ ! -f "$datadir/PG_VERSION" ]; then
+    as_postgres "$bindir/initdb" -D "$datadir" -U postgres -A trust -E UTF8 \
+      --locale=C.UTF-8 --no-sync >/dev/null
+  fi
+  if ! as_postgres "$bindir/pg_ctl" -D "$datadir" status >/dev/null 2>&1; then
+    as_postgres "$bindir/pg_ctl" -D "$datadir" -l "$datadir/server.log" -w \
+      -o "-p $port -k $datadir -c listen_addresses=127.0.0.1 -c fsync=off" start >/dev/null
+  fi
+}
+
+# cluster_stop VERSION DATADIR
+cluster_stop() {
+  local version="$1" datadir="$2" bindir
+  bindir="$("$(pg_config_for "$version")" --bindir)"
+  as_postgres "$bindir/pg_ctl" -D "$datadir" -m fast -w stop >/dev/null 2>&1 || true
+}
+
+# cargo pgrx install for VERSION (the matching feature, not the default one).
+install_extension() {
+  local version="$1"; shift
+  cargo pgrx install --pg-config "$(pg_config_for "$version")" \
+    --no-default-features --features "pg$version" "$@"
+}

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Runs every test, on each PostgreSQL major version given (default: 16 15):
+#   1. `cargo pgrx test`: plain Rust unit tests and in-backend #[pg_test]s;
+#   2. the client tests in pgrx-tests/, against a fresh cluster with the
+#      extension installed, connecting as an ordinary application role.
+# Usage: scripts/test.sh [16] [15]
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+source scripts/env.sh
+source scripts/cluster.sh
+
+bash scripts/install-deps.sh
+
+versions=("$@")
+[ ${#versions[@]} -gt 0 ] || versions=(16 15)
+
+scratch="$(mktemp -d /tmp/platform-test.XXXXXX)"
+chmod 755 "$scratch"
+running=()
+cleanup() {
+  for v in "${running[@]}"; do cluster_stop "$v" "$scratch/client-pg$v"; done
+  rm -rf "$scratch"
+}
+trap cleanup EXIT
+
+for v in "${versions[@]}"; do
+  pg_config_for "$v" >/dev/null
+  echo "=== PostgreSQL $v: unit and in-backend tests"
+  mkdir -p "$scratch/pgrx-pg$v" && chown postgres: "$scratch/pgrx-pg$v"
+  cargo pgrx test "pg$v" --runas postgres --pgdata "$scratch/pgrx-pg$v/data"
+
+  echo "=== PostgreSQL $v: client tests as the application role"
+  install_extension "$v" >/dev/null
+  port=$((29000 + v))
+  running+=("$v")
+  cluster_start "$v" "$scratch/client-pg$v" "$port"
+  PLATFORM_TEST_HOST="$scratch/client-pg$v" PLATFORM_TEST_PORT="$port" \
+    cargo test -p platform-client-tests -- --test-threads 4
+  cluster_stop "$v" "$scratch/client-pg$v"
+done
+echo "=== all tests passed on PostgreSQL ${versions[*]}"

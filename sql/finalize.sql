@@ -1,0 +1,11 @@
+-- Privileges, last, once every function exists. Functions are executable by
+-- PUBLIC by default; the provisioning and access-management ones must not be.
+REVOKE EXECUTE ON FUNCTION
+    create_tenant(text, text, jsonb, text),
+    seed_demo_tenant(text, text),
+    grant_app_access(regrole, boolean),
+    revoke_app_access(regrole),
+    platform_app_privileges(regrole, boolean, text),
+    platform_app_privileges_check(regrole),
+    platform_new_api_key()
+FROM PUBLIC;

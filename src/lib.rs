@@ -1,0 +1,68 @@
+//! `platform`: the multi-tenant data layer of an AI-assistant SaaS as one
+//! PostgreSQL extension. The schema, policies and provisioning are hand-written
+//! SQL in `sql/`, loaded below in dependency order; Rust holds the tenant
+//! context, whose parsing and errors are easiest to get right (and to test)
+//! here.
+
+use pgrx::prelude::*;
+
+mod error;
+mod tenant_context;
+mod tenant_setting;
+
+#[cfg(any(test, feature = "pg_test"))]
+mod backend_tests;
+
+::pgrx::pg_module_magic!(name, version);
+
+// Each file names what it needs; source order means nothing to pgrx.
+extension_sql_file!(
+    "../sql/tables.sql",
+    name = "tables",
+    requires = [
+        tenant_context::get_current_tenant_id,
+        tenant_context::require_current_tenant_id
+    ]
+);
+extension_sql_file!(
+    "../sql/tenant_tables.sql",
+    name = "tenant_tables",
+    requires = ["tables"]
+);
+extension_sql_file!(
+    "../sql/rls.sql",
+    name = "rls",
+    requires = ["tenant_tables", tenant_context::get_current_tenant_id]
+);
+extension_sql_file!(
+    "../sql/indexes.sql",
+    name = "indexes",
+    requires = ["tables"]
+);
+extension_sql_file!(
+    "../sql/dump.sql",
+    name = "dump",
+    requires = ["tenant_tables"]
+);
+extension_sql_file!(
+    "../sql/provisioning.sql",
+    name = "provisioning",
+    requires = ["rls"]
+);
+extension_sql_file!(
+    "../sql/app_access.sql",
+    name = "app_access",
+    requires = ["tenant_tables", "provisioning", tenant_context::set_tenant]
+);
+extension_sql_file!("../sql/finalize.sql", finalize);
+
+/// Required by `cargo pgrx test`.
+#[cfg(test)]
+pub mod pg_test {
+    pub fn setup(_options: Vec<&str>) {}
+
+    #[must_use]
+    pub fn postgresql_conf_options() -> Vec<&'static str> {
+        vec![]
+    }
+}
