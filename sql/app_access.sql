@@ -30,11 +30,6 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Create a role WITH LOGIN NOSUPERUSER NOBYPASSRLS for the application and grant that one.';
     END IF;
-    IF pg_has_role(role, owner_oid, 'MEMBER') THEN
-        RAISE EXCEPTION 'role % owns the platform tables (or is a member of their owner) and could drop their policies', role
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'Use a separate role for the application.';
-    END IF;
     SELECT string_agg(quote_ident(s.rolname), ', ' ORDER BY s.rolname) INTO bypassing
     FROM pg_roles s
     WHERE (s.rolsuper OR s.rolbypassrls) AND pg_has_role(role, s.oid, 'MEMBER');
@@ -42,6 +37,11 @@ BEGIN
         RAISE EXCEPTION 'role % is a member of %, which bypass row-level security', role, bypassing
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'REVOKE that membership first, or use another role.';
+    END IF;
+    IF pg_has_role(role, owner_oid, 'MEMBER') THEN
+        RAISE EXCEPTION 'role % owns the platform tables (or is a member of their owner) and could drop their policies', role
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Use a separate role for the application.';
     END IF;
 END
 $$;

@@ -59,7 +59,9 @@ pub fn db() -> &'static TestDb {
             format!("DROP ROLE IF EXISTS {}", db.app_role),
             format!("CREATE ROLE {} LOGIN NOSUPERUSER NOBYPASSRLS", db.app_role),
         ] {
-            server.batch_execute(&statement).unwrap_or_else(|e| panic!("{statement}: {e}"));
+            server
+                .batch_execute(&statement)
+                .unwrap_or_else(|e| panic!("{statement}: {e}"));
         }
         let mut admin = connect(&db.dbname, "postgres");
         admin

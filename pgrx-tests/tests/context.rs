@@ -1,0 +1,206 @@
+//! The tenant context as an application sees it: transaction scoping,
+//! prepared statements across tenants, the document's session-level SET,
+//! failing closed, and what the application role cannot do.
+
+use platform_client_tests::*;
+use postgres::error::SqlState;
+use uuid::Uuid;
+
+const NIL: Uuid = Uuid::nil();
+
+fn current(client: &mut postgres::Client) -> Uuid {
+    client
+        .query_one("SELECT get_current_tenant_id()", &[])
+        .unwrap()
+        .get(0)
+}
+
+#[test]
+fn set_tenant_ends_with_its_transaction() {
+    let tenant = populate_tenant(&mut app(), "Scoped");
+    let mut app = app();
+    for finish in ["COMMIT", "ROLLBACK"] {
+        app.batch_execute("BEGIN").unwrap();
+        app.execute("SELECT set_tenant($1)", &[&tenant.tenant])
+            .unwrap();
+        let inside: i64 = app
+            .query_one("SELECT count(*) FROM widgets", &[])
+            .unwrap()
+            .get(0);
+        assert_eq!(inside, 1, "the context applies inside the transaction");
+        app.batch_execute(finish).unwrap();
+        assert_eq!(current(&mut app), NIL, "the context outlived {finish}");
+        let after: i64 = app
+            .query_one("SELECT count(*) FROM widgets", &[])
+            .unwrap()
+            .get(0);
+        assert_eq!(after, 0, "rows visible after {finish}");
+    }
+}
+
+#[test]
+fn set_tenant_outside_a_transaction_warns_and_does_not_stick() {
+    let tenant = provision_tenant("Autocommit");
+    let (mut app, notices) = app_with_notices();
+    app.execute("SELECT set_tenant($1)", &[&tenant]).unwrap();
+    assert_eq!(
+        notices.lock().unwrap().as_slice(),
+        ["25P01"],
+        "a warning says the context ends with the statement"
+    );
+    assert_eq!(current(&mut app), NIL);
+}
+
+#[test]
+fn a_prepared_statement_follows_the_tenant_switch() {
+    let a = populate_tenant(&mut app(), "Prepared A");
+    let b = populate_tenant(&mut app(), "Prepared B");
+    let mut app = app();
+    // Both plan-cache modes: the generic plan is the one that could go stale.
+    for mode in ["auto", "force_generic_plan"] {
+        app.batch_execute(&format!("SET plan_cache_mode = {mode}"))
+            .unwrap();
+        let statement = app.prepare("SELECT id FROM widgets").unwrap();
+        for round in 0..8 {
+            let tenant = if round % 2 == 0 { &a } else { &b };
+            let ids: Vec<Uuid> = as_tenant(&mut app, tenant.tenant, |tx| {
+                tx.query(&statement, &[])
+                    .unwrap()
+                    .iter()
+                    .map(|r| r.get(0))
+                    .collect()
+            });
+            assert_eq!(
+                ids,
+                vec![tenant.row("widgets")],
+                "{mode}, execution {round}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_documents_session_set_still_works() {
+    let tenant = populate_tenant(&mut app(), "Session SET");
+    let mut app = app();
+    app.batch_execute(&format!("SET app.current_tenant_id = '{}'", tenant.tenant))
+        .unwrap();
+    let seen: i64 = app
+        .query_one("SELECT count(*) FROM sessions", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(seen, 1);
+    app.batch_execute("RESET app.current_tenant_id").unwrap();
+    let seen: i64 = app
+        .query_one("SELECT count(*) FROM sessions", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(seen, 0);
+}
+
+#[test]
+fn a_setting_that_is_not_a_uuid_fails_closed() {
+    populate_tenant(&mut app(), "Fail closed");
+    let mut app = app();
+    for bad in ["acme", "' OR true --", "72cda7ac-9168-41a5-87ad"] {
+        let mut tx = app.transaction().unwrap();
+        tx.execute(
+            "SELECT set_config('app.current_tenant_id', $1, true)",
+            &[&bad],
+        )
+        .unwrap();
+        assert_sqlstate(
+            tx.query("SELECT * FROM users", &[]),
+            SqlState::INVALID_TEXT_REPRESENTATION,
+            &format!("reading with app.current_tenant_id = {bad:?}"),
+        );
+    }
+}
+
+#[test]
+fn set_tenant_rejects_null_and_the_nil_uuid() {
+    let mut app = app();
+    let mut tx = app.transaction().unwrap();
+    assert_sqlstate(
+        attempt(&mut tx, |tx| tx.execute("SELECT set_tenant(NULL)", &[])),
+        SqlState::NULL_VALUE_NOT_ALLOWED,
+        "set_tenant(NULL)",
+    );
+    assert_sqlstate(
+        attempt(&mut tx, |tx| tx.execute("SELECT set_tenant($1)", &[&NIL])),
+        SqlState::INVALID_PARAMETER_VALUE,
+        "set_tenant(nil)",
+    );
+}
+
+#[test]
+fn the_nil_uuid_can_never_be_a_tenant() {
+    let mut admin = admin();
+    assert_sqlstate(
+        admin.execute(
+            "INSERT INTO tenants (id, name, api_key) VALUES ($1, 'Nobody', 'pk_nil')",
+            &[&NIL],
+        ),
+        SqlState::CHECK_VIOLATION,
+        "a tenant with the nil id, even as superuser",
+    );
+}
+
+#[test]
+fn inserting_without_a_context_names_the_fix() {
+    let mut app = app();
+    let err = app
+        .execute(
+            "INSERT INTO widgets (name, domain_whitelist) VALUES ('w', '[]')",
+            &[],
+        )
+        .expect_err("an insert without a context fails");
+    let db = err.as_db_error().expect("a server error");
+    assert_eq!(db.code(), &SqlState::INSUFFICIENT_PRIVILEGE);
+    assert!(
+        db.message().contains("no tenant context"),
+        "{}",
+        db.message()
+    );
+    assert!(
+        db.hint().unwrap_or_default().contains("set_tenant"),
+        "{:?}",
+        db.hint()
+    );
+}
+
+#[test]
+fn the_application_role_cannot_get_around_the_policies() {
+    let tenant = populate_tenant(&mut app(), "Bypass attempts");
+    let mut app = app();
+    let mut tx = app.transaction().unwrap();
+    tx.execute("SELECT set_tenant($1)", &[&tenant.tenant])
+        .unwrap();
+    for statement in [
+        "TRUNCATE messages",
+        "ALTER TABLE messages DISABLE ROW LEVEL SECURITY",
+        "ALTER TABLE messages NO FORCE ROW LEVEL SECURITY",
+        "DROP POLICY messages_select ON messages",
+        "CREATE POLICY everything ON messages USING (true)",
+        "SELECT grant_app_access(current_user::regrole)",
+        "SELECT create_tenant('Sneaky')",
+        "SELECT seed_demo_tenant('Sneaky', 'sneaky.example')",
+    ] {
+        let code = sqlstate_of(
+            attempt(&mut tx, |tx| tx.batch_execute(statement)),
+            statement,
+        );
+        assert!(
+            code == SqlState::INSUFFICIENT_PRIVILEGE,
+            "{statement}: expected 42501, got {}",
+            code.code()
+        );
+    }
+    // Turning row security off makes a query error out rather than skip it.
+    tx.batch_execute("SET LOCAL row_security = off").unwrap();
+    assert_sqlstate(
+        attempt(&mut tx, |tx| tx.query("SELECT * FROM messages", &[])),
+        SqlState::INSUFFICIENT_PRIVILEGE,
+        "SELECT with row_security = off",
+    );
+}

@@ -1,0 +1,204 @@
+//! Provisioning and access management: create_tenant(), seed_demo_tenant(),
+//! grant_app_access() and revoke_app_access().
+
+use platform_client_tests::*;
+use postgres::error::SqlState;
+use uuid::Uuid;
+
+#[test]
+fn grant_app_access_refuses_roles_that_bypass_row_security() {
+    let mut admin = admin();
+    let suffix = std::process::id();
+    let bypass = format!("platform_bypass_{suffix}");
+    let member = format!("platform_member_{suffix}");
+    for statement in [
+        format!("DROP ROLE IF EXISTS {bypass}"),
+        format!("DROP ROLE IF EXISTS {member}"),
+        format!("CREATE ROLE {bypass} LOGIN BYPASSRLS"),
+        format!("CREATE ROLE {member} LOGIN IN ROLE postgres"),
+    ] {
+        admin.batch_execute(&statement).unwrap();
+    }
+    for (role, why) in [
+        ("postgres", "a superuser"),
+        (bypass.as_str(), "BYPASSRLS"),
+        (member.as_str(), "a member of postgres"),
+    ] {
+        let err = admin
+            .execute("SELECT grant_app_access($1::text::regrole)", &[&role])
+            .expect_err("refused");
+        let db = err.as_db_error().unwrap();
+        assert_eq!(db.code(), &SqlState::INVALID_PARAMETER_VALUE, "{role}");
+        assert!(
+            db.message().contains("row-level security"),
+            "{role} ({why}): {}",
+            db.message()
+        );
+    }
+    assert_sqlstate(
+        admin.execute("SELECT grant_app_access(NULL)", &[]),
+        SqlState::NULL_VALUE_NOT_ALLOWED,
+        "grant_app_access(NULL)",
+    );
+    // Granting twice is harmless.
+    admin
+        .execute(
+            "SELECT grant_app_access($1::text::regrole)",
+            &[&db().app_role],
+        )
+        .unwrap();
+}
+
+#[test]
+fn a_provisioning_role_creates_tenants_without_turning_force_off() {
+    let mut admin = admin();
+    let role = format!("platform_provisioner_{}", std::process::id());
+    admin
+        .batch_execute(&format!("DROP ROLE IF EXISTS {role}"))
+        .unwrap();
+    admin
+        .batch_execute(&format!("CREATE ROLE {role} LOGIN NOSUPERUSER NOBYPASSRLS"))
+        .unwrap();
+    admin
+        .execute(
+            "SELECT grant_app_access($1::text::regrole, provisioning => true)",
+            &[&role],
+        )
+        .unwrap();
+
+    let mut provisioner = postgres_client_as(&role);
+    let tenant: Uuid = provisioner
+        .query_one("SELECT create_tenant('Initech', 'growth')", &[])
+        .unwrap()
+        .get(0);
+    // The new tenant is visible under its own context only, and FORCE is still on.
+    let name: String = as_tenant(&mut provisioner, tenant, |tx| {
+        tx.query_one("SELECT name FROM tenants", &[])
+            .unwrap()
+            .get(0)
+    });
+    assert_eq!(name, "Initech");
+    let forced: bool = admin
+        .query_one(
+            "SELECT relforcerowsecurity FROM pg_class WHERE oid = 'tenants'::regclass",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(forced);
+    // The caller's own context is untouched by the call.
+    let other = provision_tenant("Context keeper");
+    let after: Uuid = as_tenant(&mut provisioner, other, |tx| {
+        tx.execute("SELECT create_tenant('Inner')", &[]).unwrap();
+        tx.query_one("SELECT get_current_tenant_id()", &[])
+            .unwrap()
+            .get(0)
+    });
+    assert_eq!(after, other);
+
+    admin
+        .execute("SELECT revoke_app_access($1::text::regrole)", &[&role])
+        .unwrap();
+    assert_sqlstate(
+        provisioner.query("SELECT count(*) FROM tenants", &[]),
+        SqlState::INSUFFICIENT_PRIVILEGE,
+        "reading after revoke_app_access",
+    );
+}
+
+fn postgres_client_as(role: &str) -> postgres::Client {
+    let mut config = postgres::Config::new();
+    config
+        .host(&std::env::var("PLATFORM_TEST_HOST").unwrap())
+        .port(
+            std::env::var("PLATFORM_TEST_PORT")
+                .unwrap()
+                .parse()
+                .unwrap(),
+        )
+        .dbname(&db().dbname)
+        .user(role);
+    config.connect(postgres::NoTls).unwrap()
+}
+
+#[test]
+fn create_tenant_checks_its_arguments() {
+    let mut admin = admin();
+    for (call, code) in [
+        (
+            "SELECT create_tenant(NULL)",
+            SqlState::INVALID_PARAMETER_VALUE,
+        ),
+        (
+            "SELECT create_tenant('   ')",
+            SqlState::INVALID_PARAMETER_VALUE,
+        ),
+        (
+            "SELECT create_tenant('Acme', 'platinum')",
+            SqlState::INVALID_PARAMETER_VALUE,
+        ),
+        (
+            "SELECT create_tenant('Acme', 'starter', '[1, 2]')",
+            SqlState::INVALID_PARAMETER_VALUE,
+        ),
+        (
+            "SELECT create_tenant('Acme', 'starter', '{}', '')",
+            SqlState::INVALID_PARAMETER_VALUE,
+        ),
+    ] {
+        assert_sqlstate(admin.execute(call, &[]), code, call);
+    }
+    let key = format!("pk_test_{}", Uuid::new_v4().simple());
+    admin
+        .execute(
+            "SELECT create_tenant('Keyed', 'starter', '{}', $1)",
+            &[&key],
+        )
+        .unwrap();
+    assert_sqlstate(
+        admin.execute(
+            "SELECT create_tenant('Keyed again', 'starter', '{}', $1)",
+            &[&key],
+        ),
+        SqlState::UNIQUE_VIOLATION,
+        "a duplicate API key",
+    );
+}
+
+#[test]
+fn seed_demo_tenant_loads_the_documents_demo_data_through_the_policies() {
+    let mut admin = admin();
+    let domain = format!("d{}.example", Uuid::new_v4().simple());
+    let tenant: Uuid = admin
+        .query_one(
+            "SELECT seed_demo_tenant('Acme Corporation', $1)",
+            &[&domain],
+        )
+        .unwrap()
+        .get(0);
+    let mut app = app();
+    let counts: Vec<i64> = as_tenant(&mut app, tenant, |tx| {
+        tx.query_one(
+            "SELECT (SELECT count(*) FROM tenants WHERE name = 'Acme Corporation' AND plan = 'business'),
+                    (SELECT count(*) FROM users WHERE role = 'owner'),
+                    (SELECT count(*) FROM auth_sessions),
+                    (SELECT count(*) FROM widgets),
+                    (SELECT count(*) FROM knowledge_documents),
+                    (SELECT count(*) FROM ai_personalities WHERE is_default)",
+            &[],
+        )
+        .map(|row| (0..6).map(|i| row.get(i)).collect())
+        .unwrap()
+    });
+    assert_eq!(counts, vec![1; 6]);
+    assert_sqlstate(
+        admin.execute("SELECT seed_demo_tenant('Acme again', $1)", &[&domain]),
+        SqlState::UNIQUE_VIOLATION,
+        "the same demo domain twice",
+    );
+    assert_sqlstate(
+        admin.execute("SELECT seed_demo_tenant('Bad', 'not a domain')", &[]),
+        SqlState::INVALID_PARAMETER_VALUE,
+        "a malformed domain",
+    );
+}
