@@ -18,6 +18,8 @@ versions=("$@")
 
 scratch="$(mktemp -d /tmp/platform-test.XXXXXX)"
 chmod 755 "$scratch"
+# Every runner's output also goes here, to add up the counts at the end.
+transcript="$scratch/transcript"
 running=()
 cleanup() {
   for v in "${running[@]}"; do cluster_stop "$v" "$scratch/client-pg$v"; done
@@ -29,7 +31,7 @@ for v in "${versions[@]}"; do
   pg_config_for "$v" >/dev/null
   echo "=== PostgreSQL $v: unit and in-backend tests"
   mkdir -p "$scratch/pgrx-pg$v" && chown postgres: "$scratch/pgrx-pg$v"
-  cargo pgrx test "pg$v" --runas postgres --pgdata "$scratch/pgrx-pg$v/data"
+  cargo pgrx test "pg$v" --runas postgres --pgdata "$scratch/pgrx-pg$v/data" 2>&1 | tee -a "$transcript"
 
   echo "=== PostgreSQL $v: client tests as the application role"
   install_extension "$v" >/dev/null
@@ -37,7 +39,10 @@ for v in "${versions[@]}"; do
   running+=("$v")
   cluster_start "$v" "$scratch/client-pg$v" "$port"
   PLATFORM_TEST_HOST="$scratch/client-pg$v" PLATFORM_TEST_PORT="$port" \
-    cargo test -p platform-client-tests -- --test-threads 4
+    cargo test -p platform-client-tests -- --test-threads 4 2>&1 | tee -a "$transcript"
   cluster_stop "$v" "$scratch/client-pg$v"
 done
-echo "=== all tests passed on PostgreSQL ${versions[*]}"
+# One closing line for all runs together: "N passed, N failed".
+sed 's/\x1b\[[0-9;]*m//g' "$transcript" | awk '
+  /^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+  END { printf "=== PostgreSQL '"${versions[*]}"': all test runs finished\n%d passed, %d failed\n", p, f }' 

@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# The main job, from a bare machine: install the dependencies, build and
+# install the extension, start a local PostgreSQL 16 cluster in .demo/, create
+# a demo database with two tenants of the design document's demo data, show
+# that the same query returns different rows under each tenant, and print how
+# to connect. Run it again at any time: it reuses the cluster and recreates
+# the database.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+source scripts/env.sh
+source scripts/cluster.sh
+
+PORT="${PLATFORM_DEMO_PORT:-28816}"
+DB=platform_demo
+APP_ROLE=platform_app
+
+bash scripts/install-deps.sh
+echo "== building and installing the extension into PostgreSQL 16"
+install_extension 16 --release >/dev/null
+
+# The cluster lives in the project (.demo/) when the postgres user can reach
+# it there; a checkout under /root, say, is closed to it.
+datadir="$root/.demo/pgdata"
+mkdir -p "$root/.demo"
+if ! as_postgres test -x "$root/.demo"; then
+  datadir="/var/tmp/platform-demo/pgdata"
+  mkdir -p "$(dirname "$datadir")"
+  echo "   (the postgres user cannot reach $root; the cluster goes to $datadir)"
+fi
+echo "== starting PostgreSQL 16 in $datadir on port $PORT"
+cluster_start 16 "$datadir" "$PORT"
+
+bindir="$("$(pg_config_for 16)" --bindir)"
+psql_as() { local user="$1"; shift; "$bindir/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PORT" -U "$user" "$@"; }
+
+echo "== creating database $DB with two tenants"
+psql_as postgres -d postgres -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
+psql_as postgres -d "$DB" <<SQL
+CREATE EXTENSION platform CASCADE;
+DO \$\$ BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$APP_ROLE') THEN
+    CREATE ROLE $APP_ROLE LOGIN PASSWORD '$APP_ROLE' NOSUPERUSER NOBYPASSRLS;
+  END IF;
+END \$\$;
+SELECT grant_app_access('$APP_ROLE');
+SELECT seed_demo_tenant('Acme Corporation', 'acme.com');
+SELECT seed_demo_tenant('Globex Corporation', 'globex.com');
+SQL
+
+acme="$(psql_as postgres -d "$DB" -Atc "SELECT id FROM tenants WHERE name = 'Acme Corporation'")"
+globex="$(psql_as postgres -d "$DB" -Atc "SELECT id FROM tenants WHERE name = 'Globex Corporation'")"
+
+# A chat session with two messages for each tenant, written by the
+# application role the way an application would: inside a transaction,
+# after set_tenant(), with INSERTs shaped like the document's.
+for tenant in "$acme" "$globex"; do
+  psql_as "$APP_ROLE" -d "$DB" -v tenant="$tenant" <<'SQL'
+BEGIN;
+SELECT set_tenant(:'tenant') \gset
+WITH s AS (
+  INSERT INTO sessions (tenant_id, widget_id, mode)
+  SELECT :'tenant', id, 'text' FROM widgets LIMIT 1
+  RETURNING id
+)
+INSERT INTO messages (session_id, role, content)
+SELECT s.id, m.role, m.content FROM s,
+  (VALUES ('user', 'How do I get started?'),
+          ('assistant', 'Open the Getting Started Guide in your dashboard.')) AS m(role, content);
+COMMIT;
+SQL
+done
+
+show() {
+  local label="$1" tenant="$2"
+  echo
+  echo "-- as $APP_ROLE, tenant context: $label"
+  psql_as "$APP_ROLE" -d "$DB" -v tenant="$tenant" <<'SQL'
+BEGIN;
+SELECT set_tenant(NULLIF(:'tenant', '')::uuid) \gset
+\pset footer off
+SELECT t.name AS tenant, u.email AS owner, w.name AS widget,
+       w.domain_whitelist ->> 0 AS domain,
+       (SELECT count(*) FROM messages) AS messages
+FROM tenants t, users u, widgets w;
+COMMIT;
+SQL
+}
+
+echo
+echo "== isolation: the same query under each tenant"
+show "Acme Corporation ($acme)" "$acme"
+show "Globex Corporation ($globex)" "$globex"
+echo
+echo "-- as $APP_ROLE, no tenant context: every table reads empty"
+psql_as "$APP_ROLE" -d "$DB" -Atc "SELECT 'users visible: ' || count(*) FROM users"
+
+cat <<EOF2
+
+== ready. Connect with:
+   application role (row-level security applies):
+     $bindir/psql "postgresql://$APP_ROLE:$APP_ROLE@127.0.0.1:$PORT/$DB"
+     then: BEGIN; SELECT set_tenant('$acme'); SELECT * FROM widgets; COMMIT;
+   superuser (bypasses row-level security, for administration only):
+     $bindir/psql -h 127.0.0.1 -p $PORT -U postgres $DB
+   stop the cluster:
+     sudo -u postgres $bindir/pg_ctl -D $datadir stop
+EOF2
