@@ -44,7 +44,7 @@ DO \$\$ BEGIN
     CREATE ROLE $APP_ROLE LOGIN PASSWORD '$APP_ROLE' NOSUPERUSER NOBYPASSRLS;
   END IF;
 END \$\$;
-SELECT grant_app_access('$APP_ROLE');
+SELECT grant_app_access('$APP_ROLE') \g /dev/null
 SELECT seed_demo_tenant('Acme Corporation', 'acme.com');
 SELECT seed_demo_tenant('Globex Corporation', 'globex.com');
 SQL

@@ -18,11 +18,6 @@ DECLARE
     owner_oid oid := (SELECT relowner FROM pg_class WHERE oid = '@extschema@.tenants'::regclass);
     bypassing text;
 BEGIN
-    IF role IS NULL THEN
-        RAISE EXCEPTION 'a role is required, got NULL'
-            USING ERRCODE = 'null_value_not_allowed',
-                  HINT = 'For example: SELECT grant_app_access(''app'');';
-    END IF;
     SELECT * INTO r FROM pg_roles WHERE oid = role;
     IF r.rolsuper OR r.rolbypassrls THEN
         RAISE EXCEPTION 'role % is % and bypasses row-level security, so it cannot be an application role',
@@ -77,7 +72,9 @@ AS $$
          direction d
 $$;
 
-CREATE FUNCTION grant_app_access(role regrole, provisioning boolean DEFAULT false)
+-- Runs the statements above; both grant_app_access and revoke_app_access
+-- come through here.
+CREATE FUNCTION platform_execute_app_privileges(role regrole, provisioning boolean, verb text)
 RETURNS void
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, @extschema@, pg_temp
@@ -85,29 +82,35 @@ AS $$
 DECLARE
     statement text;
 BEGIN
-    PERFORM platform_app_privileges_check(role);
-    FOR statement IN SELECT platform_app_privileges(role, coalesce(provisioning, false), 'GRANT') LOOP
+    IF role IS NULL THEN
+        RAISE EXCEPTION 'a role is required, got NULL'
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'For example: SELECT grant_app_access(''app'');';
+    END IF;
+    IF verb = 'GRANT' THEN
+        PERFORM platform_app_privileges_check(role);
+    END IF;
+    FOR statement IN SELECT platform_app_privileges(role, provisioning, verb) LOOP
         EXECUTE statement;
     END LOOP;
 END
+$$;
+
+CREATE FUNCTION grant_app_access(role regrole, provisioning boolean DEFAULT false)
+RETURNS void
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+    SELECT platform_execute_app_privileges(role, coalesce(provisioning, false), 'GRANT')
 $$;
 COMMENT ON FUNCTION grant_app_access(regrole, boolean) IS
     'Gives a NOSUPERUSER NOBYPASSRLS role what an application needs; refuses roles that bypass row-level security.';
 
 CREATE FUNCTION revoke_app_access(role regrole) RETURNS void
-LANGUAGE plpgsql VOLATILE
+LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
-DECLARE
-    statement text;
-BEGIN
-    IF role IS NULL THEN
-        RAISE EXCEPTION 'a role is required, got NULL' USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    FOR statement IN SELECT platform_app_privileges(role, true, 'REVOKE') LOOP
-        EXECUTE statement;
-    END LOOP;
-END
+    SELECT platform_execute_app_privileges(role, true, 'REVOKE')
 $$;
 COMMENT ON FUNCTION revoke_app_access(regrole) IS
     'Takes back what grant_app_access() gave.';

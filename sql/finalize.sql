@@ -7,5 +7,6 @@ REVOKE EXECUTE ON FUNCTION
     revoke_app_access(regrole),
     platform_app_privileges(regrole, boolean, text),
     platform_app_privileges_check(regrole),
+    platform_execute_app_privileges(regrole, boolean, text),
     platform_new_api_key()
 FROM PUBLIC;

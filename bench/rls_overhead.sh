@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# What row-level security costs: one tenant's aggregate over messages, timed
+# three ways in the same run on the same data:
+#   bypass    as the superuser with an explicit WHERE tenant_id = ... (no RLS)
+#   platform  as the application role under this extension's policies
+#   document  as the application role under the design document's policy for
+#             messages (no tenant_id: EXISTS over the parent session)
+# and printed as latency ratios against the bypass baseline.
+#
+# Usage: bench/rls_overhead.sh [messages]   (default 1000000; 10% belong to the
+# measured tenant, the rest to 99 others). Needs scripts/install-deps.sh first
+# and installs the extension into PostgreSQL 16 itself.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+source scripts/env.sh
+source scripts/cluster.sh
+
+MESSAGES="${1:-1000000}"
+SECONDS_PER_RUN="${BENCH_SECONDS:-5}"
+ROUNDS="${BENCH_ROUNDS:-3}"
+PORT=29116
+DB=rls_bench
+APP=rls_bench_app
+
+install_extension 16 --release >/dev/null
+work="$(mktemp -d /tmp/platform-bench.XXXXXX)"
+chmod 755 "$work"
+trap 'cluster_stop 16 "$work/pg"; rm -rf "$work"' EXIT
+cluster_start 16 "$work/pg" "$PORT"
+bindir="$("$(pg_config_for 16)" --bindir)"
+psql_as() { local user="$1"; shift; "$bindir/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PORT" -U "$user" "$@"; }
+
+sessions=$(( (MESSAGES + 49) / 50 ))
+echo "== loading $((sessions * 50)) messages in $sessions sessions over 100 tenants"
+psql_as postgres -d postgres -c "CREATE DATABASE $DB"
+psql_as postgres -d "$DB" -v sessions="$sessions" <<SQL
+CREATE EXTENSION platform CASCADE;
+CREATE ROLE $APP LOGIN NOSUPERUSER NOBYPASSRLS;
+SELECT grant_app_access('$APP') \g /dev/null
+INSERT INTO tenants (name, api_key)
+SELECT 'Tenant ' || i, 'pk_bench_' || i FROM generate_series(1, 100) i;
+CREATE TEMP TABLE numbered AS SELECT row_number() OVER (ORDER BY name) AS n, id FROM tenants;
+-- Tenant 1 gets every tenth session (10% of the rows), the others share the rest.
+INSERT INTO sessions (tenant_id, created_at)
+SELECT t.id, now() - g * interval '1 minute'
+FROM generate_series(1, :sessions) g
+JOIN numbered t ON t.n = CASE WHEN g % 10 = 0 THEN 1 ELSE 2 + g % 99 END;
+INSERT INTO messages (tenant_id, session_id, role, content, "timestamp")
+SELECT s.tenant_id, s.id, 'user', 'message ' || m, s.created_at + m * interval '1 second'
+FROM sessions s, generate_series(1, 50) m;
+
+-- The document's messages table: no tenant_id, isolated through its session.
+CREATE SCHEMA document_baseline;
+CREATE TABLE document_baseline.messages AS
+    SELECT id, session_id, role, content, "timestamp" FROM messages;
+CREATE INDEX ON document_baseline.messages (session_id);
+CREATE INDEX ON document_baseline.messages ("timestamp");
+ALTER TABLE document_baseline.messages ENABLE ROW LEVEL SECURITY;
+ALTER TABLE document_baseline.messages FORCE ROW LEVEL SECURITY;
+CREATE POLICY messages_select ON document_baseline.messages FOR SELECT USING (
+    EXISTS (SELECT 1 FROM sessions s
+            WHERE s.id = messages.session_id AND s.tenant_id = get_current_tenant_id()));
+GRANT USAGE ON SCHEMA document_baseline TO $APP;
+GRANT SELECT ON document_baseline.messages TO $APP;
+VACUUM ANALYZE;
+SQL
+tenant="$(psql_as postgres -d "$DB" -Atc "SELECT id FROM tenants WHERE name = 'Tenant 1'")"
+rows="$(psql_as postgres -d "$DB" -Atc "SELECT count(*) FROM messages WHERE tenant_id = '$tenant'")"
+
+# Same transaction shape for all three: BEGIN, set the context, query, COMMIT.
+# The tenant id is generated above, not user input.
+query='SELECT count(*), max("timestamp") FROM'
+cat > "$work/bypass.sql" <<SQL
+BEGIN;
+SELECT set_config('app.current_tenant_id', '$tenant', true);
+$query messages WHERE tenant_id = '$tenant';
+COMMIT;
+SQL
+cat > "$work/platform.sql" <<SQL
+BEGIN;
+SELECT set_tenant('$tenant');
+$query messages;
+COMMIT;
+SQL
+cat > "$work/document.sql" <<SQL
+BEGIN;
+SELECT set_tenant('$tenant');
+$query document_baseline.messages;
+COMMIT;
+SQL
+
+# The three must agree before their speed means anything.
+answer() { psql_as "$1" -d "$DB" -At -f "$work/$2.sql" | tail -n 1; }
+expected="$(answer postgres bypass)"
+for variant in platform document; do
+  got="$(answer "$APP" "$variant")"
+  [ "$got" = "$expected" ] || { echo "$variant returned '$got', bypass '$expected'" >&2; exit 1; }
+done
+
+latency() {  # user variant -> average latency in ms over one run
+  "$bindir/pgbench" -n -T "$SECONDS_PER_RUN" -h 127.0.0.1 -p "$PORT" -U "$1" -f "$work/$2.sql" "$DB" 2>/dev/null \
+    | awk -F'= ' '/latency average/ { split($2, a, " "); print a[1] }'
+}
+declare -A runs
+for round in $(seq "$ROUNDS"); do
+  runs[bypass]+="$(latency postgres bypass) "
+  runs[platform]+="$(latency "$APP" platform) "
+  runs[document]+="$(latency "$APP" document) "
+done
+median() { tr ' ' '\n' <<<"$1" | grep . | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+
+base="$(median "${runs[bypass]}")"
+echo
+echo "query: count(*), max(\"timestamp\") over one tenant's messages ($rows of $((sessions * 50)) rows);"
+echo "median of $ROUNDS runs of ${SECONDS_PER_RUN}s, one client, PostgreSQL 16, $(nproc) cores"
+printf '%-44s %14s %8s\n' "variant" "latency (ms)" "ratio"
+printf '%-44s %14s %8s\n' "bypass: superuser, WHERE tenant_id = ..." "$base" "1.00"
+for variant in platform document; do
+  value="$(median "${runs[$variant]}")"
+  label="platform: app role, tenant_id policies"
+  [ "$variant" = document ] && label="document: app role, EXISTS policy"
+  printf '%-44s %14s %8.2f\n' "$label" "$value" "$(awk -v a="$value" -v b="$base" 'BEGIN { print a / b }')"
+done
