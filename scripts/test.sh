@@ -39,6 +39,7 @@ for v in "${versions[@]}"; do
   running+=("$v")
   cluster_start "$v" "$scratch/client-pg$v" "$port"
   PLATFORM_TEST_HOST="$scratch/client-pg$v" PLATFORM_TEST_PORT="$port" \
+    PLATFORM_TEST_BINDIR="$("$(pg_config_for "$v")" --bindir)" \
     cargo test -p platform-client-tests -- --test-threads 4 2>&1 | tee -a "$transcript"
   cluster_stop "$v" "$scratch/client-pg$v"
 done

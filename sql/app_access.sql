@@ -65,7 +65,8 @@ AS $$
     SELECT format('%s EXECUTE ON FUNCTION %s %s %s', verb, f, d.word, role)
     FROM unnest(ARRAY['@extschema@.get_current_tenant_id()',
                       '@extschema@.require_current_tenant_id()',
-                      '@extschema@.set_tenant(uuid)']::regprocedure[]
+                      '@extschema@.set_tenant(uuid)',
+                      '@extschema@.list_sessions(integer, text, uuid)']::regprocedure[]
                 || CASE WHEN provisioning
                         THEN ARRAY['@extschema@.create_tenant(text, text, jsonb, text)']::regprocedure[]
                         ELSE '{}' END) AS f,

@@ -10,3 +10,7 @@ REVOKE EXECUTE ON FUNCTION
     platform_execute_app_privileges(regrole, boolean, text),
     platform_new_api_key()
 FROM PUBLIC;
+-- Operators only: the audit reads the catalogs, the monitoring views show
+-- every session's queries.
+REVOKE EXECUTE ON FUNCTION platform_audit(), platform_slow_queries(integer) FROM PUBLIC;
+REVOKE ALL ON platform_active_queries, platform_index_usage FROM PUBLIC;

@@ -52,8 +52,24 @@ extension_sql_file!(
 extension_sql_file!(
     "../sql/app_access.sql",
     name = "app_access",
-    requires = ["tenant_tables", "provisioning", tenant_context::set_tenant]
+    requires = [
+        "tenant_tables",
+        "provisioning",
+        "pagination",
+        tenant_context::set_tenant
+    ]
 );
+extension_sql_file!(
+    "../sql/pagination.sql",
+    name = "pagination",
+    requires = ["tables"]
+);
+extension_sql_file!(
+    "../sql/audit.sql",
+    name = "audit",
+    requires = ["tenant_tables", "rls"]
+);
+extension_sql_file!("../sql/monitoring.sql", name = "monitoring");
 extension_sql_file!("../sql/finalize.sql", finalize);
 
 /// Required by `cargo pgrx test`.

@@ -77,6 +77,31 @@ pub fn db() -> &'static TestDb {
     })
 }
 
+/// A superuser connection to another database of the test cluster.
+pub fn admin_of(dbname: &str) -> Client {
+    connect(dbname, "postgres")
+}
+
+/// Runs one of the cluster's client programs (pg_dump, psql, ...) against
+/// it as the superuser, and panics with its output if it fails.
+pub fn run_client_program(program: &str, args: &[&str]) -> Vec<u8> {
+    let bindir = std::env::var("PLATFORM_TEST_BINDIR")
+        .expect("PLATFORM_TEST_BINDIR is not set: run the tests through scripts/test.sh");
+    let output = std::process::Command::new(format!("{bindir}/{program}"))
+        .args(["-h", &std::env::var("PLATFORM_TEST_HOST").unwrap()])
+        .args(["-p", &std::env::var("PLATFORM_TEST_PORT").unwrap()])
+        .args(["-U", "postgres"])
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{program}: {e}"));
+    assert!(
+        output.status.success(),
+        "{program} {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output.stdout
+}
+
 /// A superuser connection to the test database (for setup and for checking
 /// what really happened behind the application's back).
 pub fn admin() -> Client {

@@ -1,0 +1,100 @@
+//! Dump and restore. Its own test binary, hence its own database: no other
+//! test writes while the source is dumped and compared.
+
+use platform_client_tests::*;
+use uuid::Uuid;
+
+/// Row counts and a digest of every table's content, plus the security
+/// catalog, of one database.
+fn snapshot(dbname: &str) -> Vec<String> {
+    let mut client = admin_of(dbname);
+    let tables: Vec<String> = client
+        .query(
+            "SELECT table_name::text FROM platform_tenant_tables()
+             UNION ALL SELECT 'verification_tokens'",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let mut facts = Vec::new();
+    for table in tables {
+        let row = client
+            .query_one(
+                &format!(
+                    "SELECT count(*)::text, md5(coalesce(string_agg(x::text, ',' ORDER BY x::text), ''))
+                     FROM {table} x"
+                ),
+                &[],
+            )
+            .unwrap();
+        facts.push(format!(
+            "{table}: {} rows, {}",
+            row.get::<_, String>(0),
+            row.get::<_, String>(1)
+        ));
+    }
+    let catalog = client
+        .query_one(
+            "SELECT (SELECT count(*) FROM pg_policies)::text,
+                    (SELECT count(*) FROM pg_class WHERE relforcerowsecurity)::text,
+                    (SELECT string_agg(indexname, ',' ORDER BY indexname) FROM pg_indexes WHERE schemaname = 'public')",
+            &[],
+        )
+        .unwrap();
+    facts.extend((0..3).map(|i| catalog.get::<_, String>(i)));
+    facts
+}
+
+#[test]
+fn plain_and_custom_dumps_restore_every_row_and_the_security_model() {
+    let source = &db().dbname;
+    let mut app = app();
+    populate_tenant(&mut app, "Dumped A");
+    populate_tenant(&mut app, "Dumped B");
+    admin()
+        .execute(
+            "INSERT INTO verification_tokens VALUES ('a@example.com', $1, now())",
+            &[&Uuid::new_v4().to_string()],
+        )
+        .unwrap();
+    let before = snapshot(source);
+    assert!(
+        before
+            .iter()
+            .any(|f| f.starts_with("messages: ") && !f.starts_with("messages: 0 ")),
+        "{before:?}"
+    );
+    assert_eq!(
+        before[before.len() - 3..before.len() - 1],
+        ["56".to_owned(), "14".to_owned()]
+    );
+
+    let dir = std::env::var("PLATFORM_TEST_HOST").unwrap();
+    let plain = format!("{dir}/dump_{}.sql", std::process::id());
+    let custom = format!("{dir}/dump_{}.custom", std::process::id());
+    run_client_program("pg_dump", &["-f", &plain, source]);
+    run_client_program("pg_dump", &["-Fc", "-f", &custom, source]);
+
+    for (suffix, restore) in [
+        (
+            "plain",
+            vec!["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", &plain],
+        ),
+        ("custom", vec!["pg_restore", "--exit-on-error", &custom]),
+    ] {
+        let target = format!("{source}_{suffix}");
+        let mut server = admin_of("postgres");
+        server
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {target}"))
+            .unwrap();
+        server
+            .batch_execute(&format!("CREATE DATABASE {target}"))
+            .unwrap();
+        let mut args: Vec<&str> = restore[1..].to_vec();
+        args.extend(["-d", &target]);
+        run_client_program(restore[0], &args);
+        assert_eq!(snapshot(&target), before, "{suffix} dump restored");
+    }
+}
