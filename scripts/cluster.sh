@@ -6,10 +6,11 @@ as_postgres() {
   if [ "$(id -un)" = postgres ]; then "$@"; else sudo -u postgres -- "$@"; fi
 }
 
-# cluster_start VERSION DATADIR PORT: initdb if DATADIR is empty, then start
-# it listening on PORT on loopback and on a socket inside DATADIR.
+# cluster_start VERSION DATADIR PORT [SERVER OPTIONS]: initdb if DATADIR is
+# empty, then start it listening on PORT on loopback and on a socket inside
+# DATADIR, with any further postgres options (e.g. "-c fsync=off" for tests).
 cluster_start() {
-  local version="$1" datadir="$2" port="$3" bindir
+  local version="$1" datadir="$2" port="$3" extra="${4:-}" bindir
   bindir="$("$(pg_config_for "$version")" --bindir)"
   mkdir -p "$datadir"
   chown postgres: "$datadir" 2>/dev/null || true
@@ -20,8 +21,13 @@ cluster_start() {
   fi
   if ! as_postgres "$bindir/pg_ctl" -D "$datadir" status >/dev/null 2>&1; then
     as_postgres "$bindir/pg_ctl" -D "$datadir" -l "$datadir/server.log" -w \
-      -o "-p $port -k $datadir -c listen_addresses=127.0.0.1 -c fsync=off" start >/dev/null
+      -o "$(server_options "$datadir" "$port") $extra" start >/dev/null
   fi
+}
+
+# The postgres options every cluster here starts with.
+server_options() {
+  echo "-p $2 -k $1 -c listen_addresses=127.0.0.1"
 }
 
 # cluster_stop VERSION DATADIR

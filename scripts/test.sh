@@ -22,7 +22,12 @@ chmod 755 "$scratch"
 transcript="$scratch/transcript"
 running=()
 cleanup() {
-  for v in "${running[@]}"; do cluster_stop "$v" "$scratch/client-pg$v"; done
+  for v in "${running[@]}"; do
+    case "$v" in
+      *:crash) cluster_stop "${v%:crash}" "$scratch/crash-pg${v%:crash}" ;;
+      *) cluster_stop "$v" "$scratch/client-pg$v" ;;
+    esac
+  done
   rm -rf "$scratch"
 }
 trap cleanup EXIT
@@ -37,11 +42,21 @@ for v in "${versions[@]}"; do
   install_extension "$v" >/dev/null
   port=$((29000 + v))
   running+=("$v")
-  cluster_start "$v" "$scratch/client-pg$v" "$port"
-  PLATFORM_TEST_HOST="$scratch/client-pg$v" PLATFORM_TEST_PORT="$port" \
-    PLATFORM_TEST_BINDIR="$("$(pg_config_for "$v")" --bindir)" \
+  bindir="$("$(pg_config_for "$v")" --bindir)"
+  # No durability needed here: fsync off keeps the many small commits fast.
+  cluster_start "$v" "$scratch/client-pg$v" "$port" "-c fsync=off"
+  PLATFORM_TEST_HOST="$scratch/client-pg$v" PLATFORM_TEST_PORT="$port" PLATFORM_TEST_BINDIR="$bindir" \
     cargo test -p platform-client-tests -- --test-threads 4 2>&1 | tee -a "$transcript"
   cluster_stop "$v" "$scratch/client-pg$v"
+
+  echo "=== PostgreSQL $v: crash recovery, on a cluster of its own with fsync on"
+  crash="$scratch/crash-pg$v"
+  running+=("$v:crash")
+  cluster_start "$v" "$crash" "$((port + 100))"
+  PLATFORM_TEST_HOST="$crash" PLATFORM_TEST_PORT="$((port + 100))" PLATFORM_TEST_BINDIR="$bindir" \
+    PLATFORM_TEST_DATADIR="$crash" PLATFORM_TEST_SERVER_OPTIONS="$(server_options "$crash" "$((port + 100))")" \
+    cargo test -p platform-client-tests --test crash_recovery -- --ignored 2>&1 | tee -a "$transcript"
+  cluster_stop "$v" "$crash"
 done
 # One closing line for all runs together: "N passed, N failed".
 sed 's/\x1b\[[0-9;]*m//g' "$transcript" | awk '

@@ -91,6 +91,9 @@ BEGIN
     IF verb = 'GRANT' THEN
         PERFORM platform_app_privileges_check(role);
     END IF;
+    -- Two GRANTs on the same object in concurrent transactions fail with
+    -- "tuple concurrently updated"; take turns until commit instead.
+    PERFORM pg_advisory_xact_lock(hashtext('platform.app_access'));
     FOR statement IN SELECT platform_app_privileges(role, provisioning, verb) LOOP
         EXECUTE statement;
     END LOOP;

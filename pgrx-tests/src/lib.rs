@@ -77,6 +77,23 @@ pub fn db() -> &'static TestDb {
     })
 }
 
+/// A command that runs `program` as the postgres user: through sudo when
+/// the tests run as root (pgbouncer and pg_ctl refuse root), directly otherwise.
+pub fn as_postgres_user(program: &str) -> std::process::Command {
+    let as_root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout == b"0\n")
+        .unwrap_or(false);
+    if as_root {
+        let mut sudo = std::process::Command::new("sudo");
+        sudo.args(["-n", "-u", "postgres", program]);
+        sudo
+    } else {
+        std::process::Command::new(program)
+    }
+}
+
 /// A superuser connection to another database of the test cluster.
 pub fn admin_of(dbname: &str) -> Client {
     connect(dbname, "postgres")

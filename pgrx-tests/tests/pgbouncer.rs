@@ -55,21 +55,8 @@ fn start_bouncer() -> Bouncer {
     .unwrap();
     let binary =
         std::env::var("PLATFORM_TEST_PGBOUNCER").unwrap_or_else(|_| "/usr/sbin/pgbouncer".into());
-    // pgbouncer refuses to run as root.
-    let as_root = Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| o.stdout == b"0\n")
-        .unwrap_or(false);
-    let mut command = if as_root {
-        let mut sudo = Command::new("sudo");
-        sudo.args(["-n", "-u", "postgres", &binary, &config]);
-        sudo
-    } else {
-        let mut direct = Command::new(&binary);
-        direct.arg(&config);
-        direct
-    };
+    let mut command = as_postgres_user(&binary);
+    command.arg(&config);
     // It logs to its logfile; an inherited stdout would hold the test
     // runner's output pipe open if it ever outlived the test.
     let child = command
