@@ -2,7 +2,8 @@
 # Runs every test, on each PostgreSQL major version given (default: 16 15):
 #   1. `cargo pgrx test`: plain Rust unit tests and in-backend #[pg_test]s;
 #   2. the client tests in pgrx-tests/, against a fresh cluster with the
-#      extension installed, connecting as an ordinary application role.
+#      extension installed, connecting as an ordinary application role;
+#   3. the crash-recovery test, which kills its own cluster (fsync on).
 # Usage: scripts/test.sh [16] [15]
 set -euo pipefail
 
