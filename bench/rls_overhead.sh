@@ -30,7 +30,7 @@ chmod 755 "$work"
 trap 'cluster_stop 16 "$work/pg"; rm -rf "$work"' EXIT
 cluster_start 16 "$work/pg" "$PORT"
 bindir="$("$(pg_config_for 16)" --bindir)"
-psql_as() { local user="$1"; shift; "$bindir/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PORT" -U "$user" "$@"; }
+psql_as() { cluster_psql 16 "$PORT" "$@"; }
 
 sessions=$(( (MESSAGES + 49) / 50 ))
 echo "== loading $((sessions * 50)) messages in $sessions sessions over 100 tenants"

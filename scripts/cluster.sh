@@ -37,6 +37,15 @@ cluster_stop() {
   as_postgres "$bindir/pg_ctl" -D "$datadir" -m fast -w stop >/dev/null 2>&1 || true
 }
 
+# cluster_psql VERSION PORT USER [psql arguments]: psql as USER over
+# loopback, stopping at the first error.
+cluster_psql() {
+  local version="$1" port="$2" user="$3" bindir
+  shift 3
+  bindir="$("$(pg_config_for "$version")" --bindir)"
+  "$bindir/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -U "$user" "$@"
+}
+
 # cargo pgrx install for VERSION (the matching feature, not the default one).
 install_extension() {
   local version="$1"; shift

@@ -33,7 +33,7 @@ echo "== starting PostgreSQL 16 in $datadir on port $PORT"
 cluster_start 16 "$datadir" "$PORT"
 
 bindir="$("$(pg_config_for 16)" --bindir)"
-psql_as() { local user="$1"; shift; "$bindir/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PORT" -U "$user" "$@"; }
+psql_as() { cluster_psql 16 "$PORT" "$@"; }
 
 echo "== creating database $DB with two tenants"
 psql_as postgres -d postgres -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
