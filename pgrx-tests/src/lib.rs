@@ -125,10 +125,14 @@ pub fn admin() -> Client {
     connect(&db().dbname, "postgres")
 }
 
+/// A connection to the test database as `user`.
+pub fn connect_as(user: &str) -> Client {
+    connect(&db().dbname, user)
+}
+
 /// A connection as the application role.
 pub fn app() -> Client {
-    let db = db();
-    connect(&db.dbname, &db.app_role)
+    connect_as(&db().app_role)
 }
 
 /// A connection as the application role that records every notice's SQLSTATE.

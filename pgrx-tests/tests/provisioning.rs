@@ -66,7 +66,7 @@ fn a_provisioning_role_creates_tenants_without_turning_force_off() {
         )
         .unwrap();
 
-    let mut provisioner = postgres_client_as(&role);
+    let mut provisioner = connect_as(&role);
     let tenant: Uuid = provisioner
         .query_one("SELECT create_tenant('Initech', 'growth')", &[])
         .unwrap()
@@ -104,21 +104,6 @@ fn a_provisioning_role_creates_tenants_without_turning_force_off() {
         SqlState::INSUFFICIENT_PRIVILEGE,
         "reading after revoke_app_access",
     );
-}
-
-fn postgres_client_as(role: &str) -> postgres::Client {
-    let mut config = postgres::Config::new();
-    config
-        .host(&std::env::var("PLATFORM_TEST_HOST").unwrap())
-        .port(
-            std::env::var("PLATFORM_TEST_PORT")
-                .unwrap()
-                .parse()
-                .unwrap(),
-        )
-        .dbname(&db().dbname)
-        .user(role);
-    config.connect(postgres::NoTls).unwrap()
 }
 
 #[test]
