@@ -25,10 +25,7 @@ DB=rls_bench
 APP=rls_bench_app
 
 install_extension 16 --release >/dev/null
-work="$(mktemp -d /tmp/platform-bench.XXXXXX)"
-chmod 755 "$work"
-trap 'cluster_stop 16 "$work/pg"; rm -rf "$work"' EXIT
-cluster_start 16 "$work/pg" "$PORT"
+scratch_cluster 16 "$PORT"
 bindir="$("$(pg_config_for 16)" --bindir)"
 psql_as() { cluster_psql 16 "$PORT" "$@"; }
 
@@ -40,7 +37,7 @@ CREATE EXTENSION platform CASCADE;
 CREATE ROLE $APP LOGIN NOSUPERUSER NOBYPASSRLS;
 SELECT grant_app_access('$APP') \g /dev/null
 INSERT INTO tenants (name, api_key)
-SELECT 'Tenant ' || i, 'pk_bench_' || i FROM generate_series(1, 100) i;
+SELECT 'Tenant ' || i, 'pk_bench_' || md5(i::text) FROM generate_series(1, 100) i;
 CREATE TEMP TABLE numbered AS SELECT row_number() OVER (ORDER BY name) AS n, id FROM tenants;
 -- Tenant 1 gets every tenth session (10% of the rows), the others share the rest.
 INSERT INTO sessions (tenant_id, created_at)

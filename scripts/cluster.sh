@@ -46,9 +46,24 @@ cluster_psql() {
   "$bindir/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -U "$user" "$@"
 }
 
-# cargo pgrx install for VERSION (the matching feature, not the default one).
+# cargo pgrx install for VERSION (the matching feature, not the default one),
+# which also copies the upgrade scripts sql/platform--A--B.sql; then the
+# install scripts of earlier releases (sql/released/), so that a database can
+# be created at an earlier version and upgraded, as the upgrade test does.
 install_extension() {
-  local version="$1"; shift
-  cargo pgrx install --pg-config "$(pg_config_for "$version")" \
+  local version="$1" pg_config; shift
+  pg_config="$(pg_config_for "$version")"
+  cargo pgrx install --pg-config "$pg_config" \
     --no-default-features --features "pg$version" "$@"
+  install -m 644 "$(dirname "${BASH_SOURCE[0]}")"/../sql/released/platform--*.sql "$("$pg_config" --sharedir)/extension/"
+}
+
+# scratch_cluster VERSION PORT: a throw-away cluster for a benchmark, in a new
+# directory ($work) that is stopped and removed when the script exits.
+scratch_cluster() {
+  local version="$1" port="$2"
+  work="$(mktemp -d /tmp/platform-bench.XXXXXX)"
+  chmod 755 "$work"
+  trap "cluster_stop $version '$work/pg'; rm -rf '$work'" EXIT
+  cluster_start "$version" "$work/pg" "$port"
 }

@@ -43,7 +43,8 @@ $$;
 
 -- The statements that give (or take back) an application role's privileges:
 -- schema usage, DML (never TRUNCATE, which skips row security) on the 15
--- tables, and EXECUTE on the tenant-context functions; with provisioning,
+-- tables, and EXECUTE on the tenant-context functions and the lookups
+-- before a tenant is known (lookups.sql); with provisioning,
 -- EXECUTE on create_tenant() too.
 CREATE FUNCTION platform_app_privileges(role regrole, provisioning boolean, verb text)
 RETURNS SETOF text
@@ -66,7 +67,12 @@ AS $$
     FROM unnest(ARRAY['@extschema@.get_current_tenant_id()',
                       '@extschema@.require_current_tenant_id()',
                       '@extschema@.set_tenant(uuid)',
-                      '@extschema@.list_sessions(integer, text, uuid)']::regprocedure[]
+                      '@extschema@.list_sessions(integer, text, uuid)',
+                      '@extschema@.tenant_for_api_key(text)',
+                      '@extschema@.user_for_session_token(text)',
+                      '@extschema@.users_for_email(text)',
+                      '@extschema@.users_for_oauth_account(text, text)',
+                      '@extschema@.rotate_api_key()']::regprocedure[]
                 || CASE WHEN provisioning
                         THEN ARRAY['@extschema@.create_tenant(text, text, jsonb, text)']::regprocedure[]
                         ELSE '{}' END) AS f,

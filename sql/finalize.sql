@@ -7,8 +7,14 @@ REVOKE EXECUTE ON FUNCTION
     revoke_app_access(regrole),
     platform_app_privileges(regrole, boolean, text),
     platform_app_privileges_check(regrole),
-    platform_execute_app_privileges(regrole, boolean, text),
-    platform_new_api_key()
+    platform_execute_app_privileges(regrole, boolean, text)
+FROM PUBLIC;
+-- The lookups see every tenant's rows: application roles only.
+REVOKE EXECUTE ON FUNCTION
+    tenant_for_api_key(text),
+    user_for_session_token(text),
+    users_for_email(text),
+    users_for_oauth_account(text, text)
 FROM PUBLIC;
 -- Operators only: the audit reads the catalogs, the monitoring views show
 -- every session's queries.

@@ -2,9 +2,11 @@
 -- wherever queries filter by tenant (every tenant query does: it is in every
 -- policy). Where a constraint's index already is the planned index, the
 -- constraint carries the name (see tables.sql): tenant_api_key_idx,
--- user_email_idx, user_tenant_idx, session_tenant_idx, knowledge_tenant_idx,
+-- user_tenant_idx, session_tenant_idx, knowledge_tenant_idx,
 -- ai_personality_tenant_idx. Every composite foreign key also gets an index
 -- on its referencing columns, so deleting a parent never scans the child.
+-- The indexes of the lookups before a tenant is known (user_email_idx among
+-- them) are in lookups.sql, beside the functions they serve.
 
 -- Sessions (most frequent): listing is newest first, keyset on (created_at, id).
 CREATE INDEX session_widget_idx ON sessions (tenant_id, widget_id);

@@ -55,9 +55,11 @@ CREATE TABLE users (
     avatar_url text,
     created_at timestamptz NOT NULL DEFAULT now(),
     updated_at timestamptz NOT NULL DEFAULT now(),
-    -- Global, as in the document: the login lookup finds a user by email
-    -- before any tenant is known.
-    CONSTRAINT user_email_idx UNIQUE (email),
+    -- Per tenant, not global as in the document: one person may belong to
+    -- several tenants, and a sign-up must not learn that an address is taken
+    -- elsewhere. Login finds users by address through users_for_email()
+    -- (lookups.sql, which also holds the document's user_email_idx).
+    CONSTRAINT users_tenant_email_key UNIQUE (tenant_id, email),
     CONSTRAINT user_tenant_idx UNIQUE (tenant_id, id),
     CONSTRAINT users_role_check CHECK (role IN ('owner', 'admin', 'member'))
 );
@@ -80,8 +82,10 @@ CREATE TABLE accounts (
     session_state text,
     CONSTRAINT accounts_user_fkey FOREIGN KEY (tenant_id, user_id)
         REFERENCES users (tenant_id, id) ON DELETE CASCADE,
-    -- Auth.js finds the user of an OAuth login by this pair.
-    CONSTRAINT accounts_provider_account_key UNIQUE (provider, provider_account_id)
+    -- Per tenant, like e-mail addresses; Auth.js finds the users of an OAuth
+    -- login through users_for_oauth_account() (lookups.sql).
+    CONSTRAINT accounts_tenant_provider_account_key
+        UNIQUE (tenant_id, provider, provider_account_id)
 );
 
 CREATE TABLE auth_sessions (

@@ -7,6 +7,7 @@
 use pgrx::prelude::*;
 
 mod error;
+mod secrets;
 mod tenant_context;
 mod tenant_setting;
 
@@ -56,7 +57,19 @@ extension_sql_file!(
         "tenant_tables",
         "provisioning",
         "pagination",
+        "lookups",
         tenant_context::set_tenant
+    ]
+);
+extension_sql_file!(
+    "../sql/lookups.sql",
+    name = "lookups",
+    requires = [
+        "tables",
+        "provisioning",
+        secrets::secret_digest,
+        secrets::secret_equal,
+        tenant_context::require_current_tenant_id
     ]
 );
 extension_sql_file!(

@@ -11,6 +11,7 @@ use postgres::{Client, Config, NoTls, Transaction};
 use uuid::Uuid;
 
 pub mod fixture;
+pub mod snapshot;
 
 pub use fixture::{populate_tenant, TenantData};
 
@@ -32,7 +33,8 @@ fn server_config() -> Config {
     config
 }
 
-fn connect(dbname: &str, user: &str) -> Client {
+/// A connection to `dbname` of the test cluster as `user`.
+pub fn connect(dbname: &str, user: &str) -> Client {
     server_config()
         .dbname(dbname)
         .user(user)

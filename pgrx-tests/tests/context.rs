@@ -138,7 +138,7 @@ fn the_nil_uuid_can_never_be_a_tenant() {
     let mut admin = admin();
     assert_sqlstate(
         admin.execute(
-            "INSERT INTO tenants (id, name, api_key) VALUES ($1, 'Nobody', 'pk_nil')",
+            "INSERT INTO tenants (id, name, api_key) VALUES ($1, 'Nobody', 'pk_nil_00000000000000000000000000000000')",
             &[&NIL],
         ),
         SqlState::CHECK_VIOLATION,

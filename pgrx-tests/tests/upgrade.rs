@@ -1,0 +1,121 @@
+//! Upgrades: a database created at an earlier release, holding data and an
+//! application role, is upgraded with `ALTER EXTENSION platform UPDATE` and
+//! must then have the catalog of a fresh install, every row, and working
+//! application access. Every release in sql/released/ is an earlier release;
+//! scripts/test.sh installs their scripts next to the current one.
+
+use platform_client_tests::*;
+use postgres::Client;
+
+/// The versions of the install scripts kept in sql/released/.
+fn earlier_releases() -> Vec<String> {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../sql/released");
+    let mut versions: Vec<String> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{dir}: {e}"))
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .filter_map(|name| {
+            let version = name.strip_prefix("platform--")?.strip_suffix(".sql")?;
+            (!version.contains("--")).then(|| version.to_owned())
+        })
+        .collect();
+    versions.sort();
+    assert!(!versions.is_empty(), "no release in {dir}");
+    versions
+}
+
+/// A new database of the test cluster with the extension at `version` (the
+/// current one when None) and the test's application role granted.
+fn database_at(suffix: &str, version: Option<&str>) -> (String, Client) {
+    let name = format!("{}_{suffix}", db().dbname);
+    let mut server = admin_of("postgres");
+    for statement in [
+        format!("DROP DATABASE IF EXISTS {name}"),
+        format!("CREATE DATABASE {name}"),
+    ] {
+        server.batch_execute(&statement).unwrap();
+    }
+    let mut admin = admin_of(&name);
+    let create = match version {
+        Some(v) => format!("CREATE EXTENSION platform VERSION '{v}' CASCADE"),
+        None => "CREATE EXTENSION platform CASCADE".to_owned(),
+    };
+    admin
+        .batch_execute(&create)
+        .unwrap_or_else(|e| panic!("{create}: {e}"));
+    admin
+        .execute(
+            "SELECT grant_app_access($1::text::regrole)",
+            &[&db().app_role],
+        )
+        .expect("grant_app_access");
+    (name, admin)
+}
+
+fn installed_version(admin: &mut Client) -> String {
+    admin
+        .query_one(
+            "SELECT extversion FROM pg_extension WHERE extname = 'platform'",
+            &[],
+        )
+        .unwrap()
+        .get(0)
+}
+
+#[test]
+fn upgrading_every_earlier_release_gives_a_fresh_install_with_every_row() {
+    for version in earlier_releases() {
+        upgrade_from(&version);
+    }
+}
+
+fn upgrade_from(previous: &str) {
+    let (old_name, mut old) = database_at(
+        &format!("from_{}", previous.replace('.', "_")),
+        Some(previous),
+    );
+    assert_eq!(installed_version(&mut old), previous);
+
+    // Data written the way an application of the previous release wrote it.
+    let mut app = connect(&old_name, &db().app_role);
+    let tenants: Vec<TenantData> = (0..3)
+        .map(|i| populate_tenant(&mut app, &format!("Upgraded {i}")))
+        .collect();
+    drop(app);
+    let rows_before = snapshot::table_contents(&mut old, &["api_key"]);
+
+    old.batch_execute("ALTER EXTENSION platform UPDATE")
+        .expect("ALTER EXTENSION platform UPDATE");
+    let current = installed_version(&mut old);
+    assert_ne!(current, previous, "the update moved to the current version");
+
+    let (_, mut fresh) = database_at("fresh", None);
+    assert_eq!(installed_version(&mut fresh), current);
+    let upgraded_catalog = snapshot::catalog(&mut old);
+    let fresh_catalog = snapshot::catalog(&mut fresh);
+    assert!(
+        upgraded_catalog == fresh_catalog,
+        "{previous}: the upgraded catalog differs from a fresh install's:\n{}",
+        snapshot::differences(&upgraded_catalog, &fresh_catalog)
+    );
+
+    let rows_after = snapshot::table_contents(&mut old, &["api_key"]);
+    assert_eq!(rows_after, rows_before, "every row survives the upgrade");
+
+    // From 0.2.0 on, API keys are stored as digests: whatever form the
+    // earlier release stored, the keys clients hold (the fixture's
+    // pk_test_<tenant>) still work, through the role granted before.
+    let mut app = connect(&old_name, &db().app_role);
+    for tenant in tenants.iter().map(|t| t.tenant) {
+        let key = format!("pk_test_{}", tenant.simple());
+        let stored: String = old
+            .query_one("SELECT api_key FROM tenants WHERE id = $1", &[&tenant])
+            .unwrap()
+            .get(0);
+        assert!(stored.starts_with("sha256:") && !stored.contains(&key[8..]));
+        let found: Option<uuid::Uuid> = app
+            .query_one("SELECT tenant_for_api_key($1)", &[&key])
+            .expect("the app role may call tenant_for_api_key after the upgrade")
+            .get(0);
+        assert_eq!(found, Some(tenant));
+    }
+}
