@@ -96,6 +96,23 @@ echo
 echo "-- as $APP_ROLE, no tenant context: every table reads empty"
 psql_as "$APP_ROLE" -d "$DB" -Atc "SELECT 'users visible: ' || count(*) FROM users"
 
+echo
+echo "== before the tenant is known: a widget's API key leads to its tenant"
+# The key is shown once, at rotation; the table keeps only its digest.
+key="$(psql_as "$APP_ROLE" -d "$DB" -At <<SQL | grep '^pk_'
+BEGIN;
+SELECT set_tenant('$acme');
+SELECT rotate_api_key();
+COMMIT;
+SQL
+)"
+psql_as "$APP_ROLE" -d "$DB" -v key="$key" <<'SQL'
+\pset footer off
+SELECT :'key' AS api_key_shown_once, tenant_for_api_key(:'key') AS tenant,
+       tenant_for_api_key(:'key' || 'x') AS wrong_key_tenant;
+SQL
+psql_as postgres -d "$DB" -Atc "SELECT 'stored in tenants.api_key: ' || api_key FROM tenants WHERE id = '$acme'"
+
 cat <<EOF2
 
 == ready. Connect with:
