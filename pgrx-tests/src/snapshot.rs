@@ -1,6 +1,8 @@
 //! Snapshots of a database to compare two of them: what the extension put in
 //! the catalog, and what the tables hold.
 
+use std::collections::BTreeMap;
+
 use postgres::Client;
 
 /// One line per catalog fact about the extension: its member objects, each
@@ -82,32 +84,43 @@ pub fn catalog(client: &mut Client) -> Vec<String> {
     lines
 }
 
-/// One line per platform table: its row count and a digest of its rows as
-/// JSON, leaving out the columns named in `except` (columns a change is
-/// expected to rewrite, compared separately).
-pub fn table_contents(client: &mut Client, except: &[&str]) -> Vec<String> {
-    let tables: Vec<String> = client
+/// The columns of every platform table, by table name.
+pub fn table_columns(client: &mut Client) -> BTreeMap<String, Vec<String>> {
+    let mut columns: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for row in client
         .query(
-            "SELECT table_name::text FROM platform_tenant_tables()
-             UNION ALL SELECT 'verification_tokens' ORDER BY 1",
+            "SELECT t.table_name::text, a.attname::text
+             FROM (SELECT table_name FROM platform_tenant_tables()
+                   UNION ALL SELECT 'verification_tokens'::regclass) t
+             JOIN pg_attribute a ON a.attrelid = t.table_name
+             WHERE a.attnum > 0 AND NOT a.attisdropped
+             ORDER BY 1, a.attnum",
             &[],
         )
-        .expect("list the platform tables")
+        .expect("list the platform tables' columns")
+    {
+        columns.entry(row.get(0)).or_default().push(row.get(1));
+    }
+    columns
+}
+
+/// One line per table of `columns`: its row count and a digest of its rows
+/// as JSON, restricted to the columns given (so that data can be compared
+/// across a change that adds or rewrites columns).
+pub fn table_contents(client: &mut Client, columns: &BTreeMap<String, Vec<String>>) -> Vec<String> {
+    columns
         .iter()
-        .map(|row| row.get(0))
-        .collect();
-    let except: Vec<String> = except.iter().map(|c| c.to_string()).collect();
-    tables
-        .into_iter()
-        .map(|table| {
+        .map(|(table, keep)| {
             let row = client
                 .query_one(
                     &format!(
                         "SELECT count(*)::text,
                                 md5(coalesce(string_agg(r, ',' ORDER BY r), ''))
-                         FROM (SELECT (to_jsonb(x) - $1::text[])::text AS r FROM {table} x) rows"
+                         FROM (SELECT (SELECT jsonb_object_agg(key, value)
+                                       FROM jsonb_each(to_jsonb(x)) WHERE key = ANY($1))::text AS r
+                               FROM {table} x) rows"
                     ),
-                    &[&except],
+                    &[keep],
                 )
                 .unwrap_or_else(|e| panic!("{table}: {e}"));
             format!(

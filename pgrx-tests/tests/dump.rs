@@ -8,7 +8,8 @@ use uuid::Uuid;
 /// policies and FORCE tables, of one database.
 fn state_of(dbname: &str) -> Vec<String> {
     let mut client = admin_of(dbname);
-    let mut facts = snapshot::table_contents(&mut client, &[]);
+    let columns = snapshot::table_columns(&mut client);
+    let mut facts = snapshot::table_contents(&mut client, &columns);
     facts.extend(snapshot::catalog(&mut client));
     let counts = client
         .query_one(
