@@ -51,6 +51,37 @@ AS $$
       AND NOT EXISTS (SELECT FROM unnest(p.proconfig) setting WHERE setting LIKE 'search_path=%')
 
     UNION ALL
+    -- A SECURITY DEFINER function anyone may call. Those of the extension see
+    -- across tenants (lookups, provisioning) and trust the tenant context,
+    -- which any role can set: only application roles may have them.
+    SELECT 'security definer function executable by PUBLIC', p.oid::regprocedure::text,
+           format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC', p.oid::regprocedure)
+    FROM pg_proc p
+    WHERE p.prosecdef
+      AND p.pronamespace = (SELECT extnamespace FROM pg_extension WHERE extname = 'platform')
+      AND EXISTS (SELECT FROM aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
+                  WHERE a.grantee = 0 AND a.privilege_type = 'EXECUTE')
+
+    UNION ALL
+    -- Any other table of the extension holding tenant rows that a role other
+    -- than its owner may read or write without row security (the extension's
+    -- derived tables are reached only through definer functions).
+    SELECT 'tenant data reachable without row security', c.oid::regclass::text,
+           string_agg(DISTINCT format('%s to %s', a.privilege_type,
+                          CASE a.grantee WHEN 0 THEN 'PUBLIC' ELSE a.grantee::regrole::text END), ', ')
+    FROM pg_depend d
+    JOIN pg_class c ON c.oid = d.objid AND c.relkind IN ('r', 'p')
+    CROSS JOIN LATERAL aclexplode(c.relacl) a
+    WHERE d.classid = 'pg_class'::regclass AND d.deptype = 'e'
+      AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'platform')
+      AND c.oid NOT IN (SELECT table_name FROM platform_tenant_tables())
+      AND NOT (c.relrowsecurity AND c.relforcerowsecurity)
+      AND a.grantee <> c.relowner
+      AND EXISTS (SELECT FROM pg_attribute t
+                  WHERE t.attrelid = c.oid AND t.attname = 'tenant_id' AND NOT t.attisdropped)
+    GROUP BY c.oid
+
+    UNION ALL
     -- Every policy is an equality on the tenant column: without an index
     -- leading with it, every tenant query scans the whole table.
     SELECT 'no index leads with the tenant column', t.table_name::text,

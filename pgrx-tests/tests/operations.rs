@@ -178,7 +178,7 @@ fn the_audit_is_clean_on_a_fresh_install_and_reports_each_problem() {
         "a fresh install has no findings"
     );
     let role = format!("platform_audit_bypass_{}", std::process::id());
-    let cases: [(&str, String, &str); 5] = [
+    let cases: [(&str, String, &str); 7] = [
         (
             "row security not enabled and forced",
             "ALTER TABLE messages NO FORCE ROW LEVEL SECURITY".into(),
@@ -196,9 +196,23 @@ fn the_audit_is_clean_on_a_fresh_install_and_reports_each_problem() {
         ),
         (
             "security definer function without a pinned search_path",
-            "CREATE FUNCTION unpinned() RETURNS int LANGUAGE sql SECURITY DEFINER AS 'SELECT 1'"
+            "CREATE FUNCTION unpinned() RETURNS int LANGUAGE sql SECURITY DEFINER AS 'SELECT 1';
+             REVOKE EXECUTE ON FUNCTION unpinned() FROM PUBLIC"
                 .into(),
             "unpinned()",
+        ),
+        (
+            "security definer function executable by PUBLIC",
+            "GRANT EXECUTE ON FUNCTION users_for_email(text) TO PUBLIC".into(),
+            "users_for_email(text)",
+        ),
+        (
+            "tenant data reachable without row security",
+            "CREATE TABLE audit_probe (tenant_id uuid);
+             ALTER EXTENSION platform ADD TABLE audit_probe;
+             GRANT SELECT ON audit_probe TO PUBLIC"
+                .into(),
+            "audit_probe",
         ),
         (
             "no index leads with the tenant column",
