@@ -6,7 +6,11 @@
 
 use pgrx::prelude::*;
 
+mod chunking;
 mod error;
+mod fusion;
+mod search;
+mod search_input;
 mod tenant_context;
 mod tenant_setting;
 
@@ -70,6 +74,21 @@ extension_sql_file!(
     requires = ["tenant_tables", "rls"]
 );
 extension_sql_file!("../sql/monitoring.sql", name = "monitoring");
+extension_sql_file!(
+    "../sql/search_schema.sql",
+    name = "search_schema",
+    requires = ["tables", "indexes", "rls"]
+);
+extension_sql_file!(
+    "../sql/search.sql",
+    name = "search",
+    requires = [
+        "search_schema",
+        search::platform_check_query_embedding,
+        search::platform_checked_count,
+        search::platform_fuse
+    ]
+);
 extension_sql_file!("../sql/finalize.sql", finalize);
 
 /// Required by `cargo pgrx test`.

@@ -1,0 +1,397 @@
+-- Search over the current tenant's knowledge base: vector_search,
+-- keyword_search, hybrid_search (their fusion) over chunks, search_documents
+-- over documents, and ingest_document.
+--
+-- All are SECURITY INVOKER: row-level security scopes every row to the tenant
+-- context, so there is no tenant parameter and no way to reach another
+-- tenant's rows. Arguments are checked in Rust (platform_checked_count,
+-- platform_check_query_embedding); fusion is Rust (platform_fuse); the scans
+-- stay in SQL with ORDER BY embedding <=> query, which is what lets the
+-- planner use HNSW.
+--
+-- Why the vector branch does not starve. The design document orders the
+-- shared HNSW index by distance and filters by tenant afterwards: the index
+-- hands back ef_search (40) rows of all tenants, and a tenant owning 1% of
+-- them keeps about none. Here, per call:
+--   * a scope with fewer than platform_exact_scan_limit() chunks (counted
+--     with a LIMIT, so counting is bounded) is scanned exactly: its own rows,
+--     sorted by distance (recall 1, and faster than the graph for them);
+--   * a larger scope uses HNSW with pgvector 0.8's iterative scan, which keeps
+--     walking the graph until enough rows pass the tenant filter. The
+--     settings are in the functions' SET clauses, so they last for the call
+--     only. The limit was chosen with bench/search (see docs/search.md).
+
+-- Below this many rows in scope an exact scan is used (3000, measured: see
+-- above). The setting platform.exact_scan_limit overrides it, for operators
+-- tuning a different machine and for tests that need the HNSW path on a small
+-- table.
+CREATE FUNCTION platform_exact_scan_limit() RETURNS integer
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$ SELECT coalesce(nullif(current_setting('platform.exact_scan_limit', true), '')::integer, 3000) $$;
+
+-- The documents a category / document-id filter allows (NULL: no filter).
+CREATE FUNCTION platform_search_scope(category text, document_ids uuid[]) RETURNS uuid[]
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+    SELECT CASE WHEN category IS NULL AND document_ids IS NULL THEN NULL ELSE ARRAY(
+        SELECT d.id FROM knowledge_documents d
+        -- Qualified: in an SQL function a bare name means the column first.
+        WHERE (platform_search_scope.category IS NULL OR d.category = platform_search_scope.category)
+          AND (document_ids IS NULL OR d.id = ANY (document_ids))) END
+$$;
+
+-- The tsquery of a query text: websearch_to_tsquery, which never raises a
+-- syntax error. 'all' keeps its meaning (every word must match, quotes make
+-- phrases, -word excludes); 'any' lets a row match any word, so a
+-- natural-language question still finds the rows that share only some words
+-- with it (ts_rank then puts rows matching more words first).
+CREATE FUNCTION platform_keyword_query(query_text text, config regconfig, keyword_match text)
+RETURNS tsquery
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+BEGIN
+    IF keyword_match = 'all' THEN
+        RETURN websearch_to_tsquery(config, query_text);
+    ELSIF keyword_match = 'any' THEN
+        -- Words only (operators and quotes dropped), joined by websearch's "or".
+        RETURN websearch_to_tsquery(config, array_to_string(
+            regexp_split_to_array(btrim(regexp_replace(query_text, '[^[:alnum:]_]+', ' ', 'g')), ' '),
+            ' or '));
+    END IF;
+    RAISE EXCEPTION 'keyword_match must be ''any'' or ''all'', got %', coalesce(quote_literal(left(keyword_match, 64)), 'NULL')
+        USING ERRCODE = 'invalid_parameter_value',
+              HINT = '''any'': rows sharing any word; ''all'': every word (websearch syntax).';
+END
+$$;
+
+-- The current tenant's chunks nearest to query_embedding, nearest first.
+CREATE FUNCTION vector_search(
+    query_embedding vector(1024),
+    match_count integer DEFAULT 10,
+    category text DEFAULT NULL,
+    document_ids uuid[] DEFAULT NULL
+) RETURNS TABLE (chunk_id uuid, document_id uuid, distance double precision, rank bigint)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, @extschema@, pg_temp
+SET hnsw.iterative_scan = 'relaxed_order'
+SET hnsw.ef_search = 100
+AS $$
+#variable_conflict use_column
+DECLARE
+    wanted integer := platform_checked_count('match_count', vector_search.match_count, 1000);
+    scope uuid[] := platform_search_scope(vector_search.category, vector_search.document_ids);
+    small boolean;
+BEGIN
+    IF query_embedding IS NULL THEN
+        RAISE EXCEPTION 'vector_search needs a query embedding, got NULL'
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'For a search by words alone use keyword_search, or hybrid_search with a NULL embedding.';
+    END IF;
+    PERFORM platform_check_query_embedding(query_embedding);
+    SELECT count(*) < platform_exact_scan_limit() INTO small
+    FROM (SELECT FROM knowledge_chunks c
+          WHERE scope IS NULL OR c.document_id = ANY (scope)
+          LIMIT platform_exact_scan_limit()) AS counted;
+    IF small THEN
+        -- MATERIALIZED: sort the scope's own rows, never walk the graph.
+        RETURN QUERY
+        WITH scoped AS MATERIALIZED (
+            SELECT c.id, c.document_id, c.embedding <=> query_embedding AS distance
+            FROM knowledge_chunks c
+            WHERE scope IS NULL OR c.document_id = ANY (scope)
+        )
+        SELECT s.id, s.document_id, s.distance, row_number() OVER (ORDER BY s.distance, s.id)
+        FROM scoped s ORDER BY s.distance, s.id LIMIT wanted;
+    ELSE
+        -- relaxed_order may return rows slightly out of order: re-sort.
+        RETURN QUERY
+        WITH nearest AS MATERIALIZED (
+            SELECT c.id, c.document_id, c.embedding <=> query_embedding AS distance
+            FROM knowledge_chunks c
+            WHERE scope IS NULL OR c.document_id = ANY (scope)
+            ORDER BY c.embedding <=> query_embedding
+            LIMIT wanted
+        )
+        SELECT n.id, n.document_id, n.distance, row_number() OVER (ORDER BY n.distance, n.id)
+        FROM nearest n ORDER BY n.distance, n.id;
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION vector_search(vector, integer, text, uuid[]) IS
+    'The current tenant''s chunks nearest to an embedding (cosine), never fewer than the tenant has up to match_count.';
+
+-- The current tenant's chunks matching query_text, best ts_rank first.
+CREATE FUNCTION keyword_search(
+    query_text text,
+    match_count integer DEFAULT 10,
+    category text DEFAULT NULL,
+    document_ids uuid[] DEFAULT NULL,
+    text_search_config text DEFAULT NULL,
+    keyword_match text DEFAULT 'any'
+) RETURNS TABLE (chunk_id uuid, document_id uuid, keyword_score double precision, rank bigint)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    wanted integer := platform_checked_count('match_count', keyword_search.match_count, 1000);
+    config regconfig := platform_text_search_config(keyword_search.text_search_config,
+        platform_tenant_text_search_setting(get_current_tenant_id()));
+    query tsquery := platform_keyword_query(coalesce(query_text, ''), config, keyword_search.keyword_match);
+    scope uuid[] := platform_search_scope(keyword_search.category, keyword_search.document_ids);
+BEGIN
+    IF numnode(query) = 0 THEN
+        RETURN;  -- no words left (blank, or stop words only): nothing matches
+    END IF;
+    RETURN QUERY
+    WITH matched AS MATERIALIZED (
+        SELECT c.id, c.document_id, ts_rank(c.search_vector, query)::double precision AS score
+        FROM knowledge_chunks c
+        WHERE c.search_vector @@ query
+          AND (scope IS NULL OR c.document_id = ANY (scope))
+        ORDER BY score DESC, c.id
+        LIMIT wanted
+    )
+    SELECT m.id, m.document_id, m.score, row_number() OVER (ORDER BY m.score DESC, m.id)
+    FROM matched m ORDER BY m.score DESC, m.id;
+END
+$$;
+COMMENT ON FUNCTION keyword_search(text, integer, text, uuid[], text, text) IS
+    'The current tenant''s chunks matching a websearch-style query, best ts_rank first.';
+
+-- A search needs words, a vector or both.
+CREATE FUNCTION platform_check_search_terms(query_text text, query_embedding vector) RETURNS void
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+AS $$
+BEGIN
+    IF query_embedding IS NULL AND nullif(btrim(query_text), '') IS NULL THEN
+        RAISE EXCEPTION 'nothing to search for: the query text is blank and the query embedding is NULL'
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'Pass a query text, a query embedding, or both.';
+    END IF;
+END
+$$;
+
+-- How many candidates each branch hands to fusion: `candidates`, and never
+-- fewer than the rows wanted.
+CREATE FUNCTION platform_branch_size(candidates integer, match_count integer) RETURNS integer
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+    SELECT greatest(platform_checked_count('candidates', candidates, 1000),
+                    platform_checked_count('match_count', match_count, 1000))
+$$;
+
+-- Both branches' candidate lists in the shape platform_fuse takes.
+CREATE FUNCTION platform_hybrid_candidates(
+    query_text text, query_embedding vector, candidates integer, category text,
+    document_ids uuid[], text_search_config text, keyword_match text,
+    OUT vector_ids uuid[], OUT vector_scores double precision[],
+    OUT keyword_ids uuid[], OUT keyword_scores double precision[]
+)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+BEGIN
+    PERFORM platform_check_search_terms(query_text, query_embedding);
+    IF query_embedding IS NOT NULL THEN
+        SELECT array_agg(v.chunk_id ORDER BY v.rank), array_agg(1 - v.distance ORDER BY v.rank)
+        INTO vector_ids, vector_scores
+        FROM vector_search(query_embedding, candidates, category, document_ids) v;
+    END IF;
+    IF nullif(btrim(query_text), '') IS NOT NULL THEN
+        SELECT array_agg(k.chunk_id ORDER BY k.rank), array_agg(k.keyword_score ORDER BY k.rank)
+        INTO keyword_ids, keyword_scores
+        FROM keyword_search(query_text, candidates, category, document_ids, text_search_config, keyword_match) k;
+    END IF;
+END
+$$;
+
+-- The current tenant's best chunks for a question: the vector and keyword
+-- branches fused. A NULL or blank query_text searches by vector alone, a NULL
+-- query_embedding by words alone.
+CREATE FUNCTION hybrid_search(
+    query_text text,
+    query_embedding vector(1024),
+    match_count integer DEFAULT 10,
+    fusion text DEFAULT 'rrf',
+    candidates integer DEFAULT 40,
+    rrf_k integer DEFAULT 60,
+    vector_weight double precision DEFAULT 1,
+    keyword_weight double precision DEFAULT 1,
+    category text DEFAULT NULL,
+    document_ids uuid[] DEFAULT NULL,
+    text_search_config text DEFAULT NULL,
+    keyword_match text DEFAULT 'any'
+) RETURNS TABLE (
+    chunk_id uuid,
+    document_id uuid,
+    title text,
+    content text,
+    score double precision,
+    vector_rank bigint,
+    keyword_rank bigint
+)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+    SELECT f.id, c.document_id, d.title, c.content, f.score, f.vector_rank, f.keyword_rank
+    FROM platform_hybrid_candidates(
+            query_text, query_embedding,
+            platform_branch_size(candidates, match_count),
+            category, document_ids, text_search_config, keyword_match) AS b,
+         platform_fuse(b.vector_ids, b.vector_scores, b.keyword_ids, b.keyword_scores, fusion,
+                       rrf_k, vector_weight, keyword_weight,
+                       match_count) AS f
+    JOIN knowledge_chunks c ON c.id = f.id
+    JOIN knowledge_documents d ON d.tenant_id = c.tenant_id AND d.id = c.document_id
+    ORDER BY f.position
+$$;
+COMMENT ON FUNCTION hybrid_search(text, vector, integer, text, integer, integer, double precision,
+                                  double precision, text, uuid[], text, text) IS
+    'The current tenant''s best chunks for a question: vector and keyword search fused (RRF or convex).';
+
+-- The document-level counterpart of hybrid_search, over knowledge_documents
+-- (their own embedding, and title + content for keywords), as the design
+-- document's query searches documents. Same scan strategy and fusion.
+CREATE FUNCTION platform_document_candidates(
+    query_text text, query_embedding vector, candidates integer, category text,
+    text_search_config text, keyword_match text,
+    OUT vector_ids uuid[], OUT vector_scores double precision[],
+    OUT keyword_ids uuid[], OUT keyword_scores double precision[]
+)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, @extschema@, pg_temp
+SET hnsw.iterative_scan = 'relaxed_order'
+SET hnsw.ef_search = 100
+AS $$
+DECLARE
+    wanted_category text := category;  -- "category" alone would be ambiguous with the column
+    config regconfig;
+    query tsquery;
+    small boolean;
+BEGIN
+    PERFORM platform_check_search_terms(query_text, query_embedding);
+    IF query_embedding IS NOT NULL THEN
+        PERFORM platform_check_query_embedding(query_embedding);
+        SELECT count(*) < platform_exact_scan_limit() INTO small
+        FROM (SELECT FROM knowledge_documents d
+              WHERE d.embedding IS NOT NULL AND (wanted_category IS NULL OR d.category = wanted_category)
+              LIMIT platform_exact_scan_limit()) AS counted;
+        IF small THEN
+            WITH scoped AS MATERIALIZED (
+                SELECT d.id, d.embedding <=> query_embedding AS distance FROM knowledge_documents d
+                WHERE d.embedding IS NOT NULL AND (wanted_category IS NULL OR d.category = wanted_category)
+            ), best AS (SELECT * FROM scoped s ORDER BY s.distance, s.id LIMIT candidates)
+            SELECT array_agg(b.id ORDER BY b.distance, b.id), array_agg(1 - b.distance ORDER BY b.distance, b.id)
+            INTO vector_ids, vector_scores FROM best b;
+        ELSE
+            WITH nearest AS MATERIALIZED (
+                SELECT d.id, d.embedding <=> query_embedding AS distance FROM knowledge_documents d
+                WHERE d.embedding IS NOT NULL AND (wanted_category IS NULL OR d.category = wanted_category)
+                ORDER BY d.embedding <=> query_embedding LIMIT candidates
+            )
+            SELECT array_agg(n.id ORDER BY n.distance, n.id), array_agg(1 - n.distance ORDER BY n.distance, n.id)
+            INTO vector_ids, vector_scores FROM nearest n;
+        END IF;
+    END IF;
+    IF nullif(btrim(query_text), '') IS NOT NULL THEN
+        config := platform_text_search_config(text_search_config,
+            platform_tenant_text_search_setting(get_current_tenant_id()));
+        query := platform_keyword_query(query_text, config, keyword_match);
+        WITH matched AS MATERIALIZED (
+            SELECT d.id, ts_rank(d.search_vector, query)::double precision AS score
+            FROM knowledge_documents d
+            WHERE numnode(query) > 0 AND d.search_vector @@ query
+              AND (wanted_category IS NULL OR d.category = wanted_category)
+            ORDER BY score DESC, d.id LIMIT candidates
+        )
+        SELECT array_agg(m.id ORDER BY m.score DESC, m.id), array_agg(m.score ORDER BY m.score DESC, m.id)
+        INTO keyword_ids, keyword_scores FROM matched m;
+    END IF;
+END
+$$;
+
+CREATE FUNCTION search_documents(
+    query_text text,
+    query_embedding vector(1024),
+    match_count integer DEFAULT 10,
+    fusion text DEFAULT 'rrf',
+    candidates integer DEFAULT 40,
+    rrf_k integer DEFAULT 60,
+    vector_weight double precision DEFAULT 1,
+    keyword_weight double precision DEFAULT 1,
+    category text DEFAULT NULL,
+    text_search_config text DEFAULT NULL,
+    keyword_match text DEFAULT 'any'
+) RETURNS TABLE (
+    document_id uuid,
+    title text,
+    content text,
+    category text,
+    score double precision,
+    vector_rank bigint,
+    keyword_rank bigint
+)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+    SELECT f.id, d.title, d.content, d.category, f.score, f.vector_rank, f.keyword_rank
+    FROM platform_document_candidates(
+            query_text, query_embedding,
+            platform_branch_size(candidates, match_count),
+            category, text_search_config, keyword_match) AS b,
+         platform_fuse(b.vector_ids, b.vector_scores, b.keyword_ids, b.keyword_scores, fusion,
+                       rrf_k, vector_weight, keyword_weight,
+                       match_count) AS f
+    JOIN knowledge_documents d ON d.id = f.id
+    ORDER BY f.position
+$$;
+COMMENT ON FUNCTION search_documents(text, vector, integer, text, integer, integer, double precision,
+                                     double precision, text, text, text) IS
+    'The current tenant''s best documents for a question (title and content), vector and keyword fused.';
+
+-- Stores a document with its chunks and their embeddings in one call, as the
+-- current tenant. The caller chunks (chunk_text) and embeds: the extension
+-- never calls the network. chunks[i] is stored at position i - 1 with
+-- embeddings[i].
+CREATE FUNCTION ingest_document(
+    title text,
+    content text,
+    chunks text[],
+    embeddings vector[],
+    category text DEFAULT NULL,
+    metadata jsonb DEFAULT NULL,
+    document_embedding vector DEFAULT NULL,
+    text_search_config text DEFAULT NULL
+) RETURNS uuid
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    document uuid;
+BEGIN
+    IF cardinality(coalesce(chunks, '{}')) <> cardinality(coalesce(embeddings, '{}'))
+       OR array_position(chunks, NULL) IS NOT NULL OR array_position(embeddings, NULL) IS NOT NULL THEN
+        RAISE EXCEPTION 'ingest_document needs one embedding per chunk and no NULLs: got % chunks and % embeddings',
+                cardinality(coalesce(chunks, '{}')), cardinality(coalesce(embeddings, '{}'))
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Pass chunk_text(content, size, overlap) and the embedding of each chunk, in the same order.';
+    END IF;
+    PERFORM platform_check_query_embedding(e) FROM unnest(embeddings) AS e;
+    PERFORM platform_check_query_embedding(document_embedding);
+    INSERT INTO knowledge_documents (title, content, category, metadata, embedding, text_search_config)
+    VALUES (title, content, category, metadata, document_embedding,
+            platform_text_search_config(text_search_config,
+                platform_tenant_text_search_setting(require_current_tenant_id())))
+    RETURNING id INTO document;
+    INSERT INTO knowledge_chunks (document_id, content, embedding, position)
+    SELECT document, u.chunk, u.embedding, u.ordinality - 1
+    FROM unnest(chunks, embeddings) WITH ORDINALITY AS u(chunk, embedding, ordinality);
+    RETURN document;
+END
+$$;
+COMMENT ON FUNCTION ingest_document(text, text, text[], vector[], text, jsonb, vector, text) IS
+    'Stores a document, its chunks and their (caller-supplied) embeddings for the current tenant.';
