@@ -20,6 +20,12 @@
 --     walking the graph until enough rows pass the tenant filter. The
 --     settings are in the functions' SET clauses, so they last for the call
 --     only. The limit was chosen with bench/search (see docs/search.md).
+-- enable_sort = off is what makes the second case use HNSW at all: the
+-- tenant filter comes from a policy whose value (an InitPlan) the planner
+-- cannot see, so it guesses the tenant has a handful of rows and prefers
+-- "tenant index, then sort", an exact scan of however many rows the tenant
+-- really has. The exact path sorts a MATERIALIZED CTE, which has no other
+-- plan, so it is unaffected.
 
 -- Below this many rows in scope an exact scan is used (3000, measured: see
 -- above). The setting platform.exact_scan_limit overrides it, for operators
@@ -77,12 +83,14 @@ LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, @extschema@, pg_temp
 SET hnsw.iterative_scan = 'relaxed_order'
 SET hnsw.ef_search = 100
+SET enable_sort = off
 AS $$
 #variable_conflict use_column
 DECLARE
     wanted integer := platform_checked_count('match_count', vector_search.match_count, 1000);
     scope uuid[] := platform_search_scope(vector_search.category, vector_search.document_ids);
     small boolean;
+    nearest_ids uuid[];
 BEGIN
     IF query_embedding IS NULL THEN
         RAISE EXCEPTION 'vector_search needs a query embedding, got NULL'
@@ -94,7 +102,23 @@ BEGIN
     FROM (SELECT FROM knowledge_chunks c
           WHERE scope IS NULL OR c.document_id = ANY (scope)
           LIMIT platform_exact_scan_limit()) AS counted;
-    IF small THEN
+    IF NOT small THEN
+        SELECT array_agg(n.id) INTO nearest_ids
+        FROM (SELECT c.id FROM knowledge_chunks c
+              WHERE scope IS NULL OR c.document_id = ANY (scope)
+              ORDER BY c.embedding <=> query_embedding
+              LIMIT wanted) AS n;
+    END IF;
+    -- HNSW can come back short: the iterative scan stops at
+    -- hnsw.max_scan_tuples, and a graph need not reach every row. Then the
+    -- exact scan answers instead, so a scope with wanted rows returns them.
+    IF cardinality(nearest_ids) >= wanted THEN
+        RETURN QUERY
+        SELECT c.id, c.document_id, c.embedding <=> query_embedding,
+               row_number() OVER (ORDER BY c.embedding <=> query_embedding, c.id)
+        FROM knowledge_chunks c WHERE c.id = ANY (nearest_ids)
+        ORDER BY 4;
+    ELSE
         -- MATERIALIZED: sort the scope's own rows, never walk the graph.
         RETURN QUERY
         WITH scoped AS MATERIALIZED (
@@ -104,18 +128,6 @@ BEGIN
         )
         SELECT s.id, s.document_id, s.distance, row_number() OVER (ORDER BY s.distance, s.id)
         FROM scoped s ORDER BY s.distance, s.id LIMIT wanted;
-    ELSE
-        -- relaxed_order may return rows slightly out of order: re-sort.
-        RETURN QUERY
-        WITH nearest AS MATERIALIZED (
-            SELECT c.id, c.document_id, c.embedding <=> query_embedding AS distance
-            FROM knowledge_chunks c
-            WHERE scope IS NULL OR c.document_id = ANY (scope)
-            ORDER BY c.embedding <=> query_embedding
-            LIMIT wanted
-        )
-        SELECT n.id, n.document_id, n.distance, row_number() OVER (ORDER BY n.distance, n.id)
-        FROM nearest n ORDER BY n.distance, n.id;
     END IF;
 END
 $$;
@@ -129,7 +141,7 @@ CREATE FUNCTION keyword_search(
     category text DEFAULT NULL,
     document_ids uuid[] DEFAULT NULL,
     text_search_config text DEFAULT NULL,
-    keyword_match text DEFAULT 'any'
+    keyword_match text DEFAULT 'all'
 ) RETURNS TABLE (chunk_id uuid, document_id uuid, keyword_score double precision, rank bigint)
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, @extschema@, pg_temp
@@ -160,6 +172,11 @@ END
 $$;
 COMMENT ON FUNCTION keyword_search(text, integer, text, uuid[], text, text) IS
     'The current tenant''s chunks matching a websearch-style query, best ts_rank first.';
+
+-- platform_fuse returns at most match_count rows: say so, or the planner
+-- expects 1000 and joins them to the chunks with a hash over the tenant's rows.
+ALTER FUNCTION platform_fuse(uuid[], double precision[], uuid[], double precision[], text, integer,
+                             double precision, double precision, integer) ROWS 10;
 
 -- A search needs words, a vector or both.
 CREATE FUNCTION platform_check_search_terms(query_text text, query_embedding vector) RETURNS void
@@ -224,7 +241,7 @@ CREATE FUNCTION hybrid_search(
     category text DEFAULT NULL,
     document_ids uuid[] DEFAULT NULL,
     text_search_config text DEFAULT NULL,
-    keyword_match text DEFAULT 'any'
+    keyword_match text DEFAULT 'all'
 ) RETURNS TABLE (
     chunk_id uuid,
     document_id uuid,
@@ -266,6 +283,7 @@ LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, @extschema@, pg_temp
 SET hnsw.iterative_scan = 'relaxed_order'
 SET hnsw.ef_search = 100
+SET enable_sort = off
 AS $$
 DECLARE
     wanted_category text := category;  -- "category" alone would be ambiguous with the column
@@ -325,7 +343,7 @@ CREATE FUNCTION search_documents(
     keyword_weight double precision DEFAULT 1,
     category text DEFAULT NULL,
     text_search_config text DEFAULT NULL,
-    keyword_match text DEFAULT 'any'
+    keyword_match text DEFAULT 'all'
 ) RETURNS TABLE (
     document_id uuid,
     title text,

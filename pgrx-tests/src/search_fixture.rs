@@ -52,7 +52,9 @@ pub fn insert_chunk(
 
 /// `count` chunks of one new document, in bulk, whose embeddings lean from
 /// axis 0 towards axis `towards`: the first by `first`, each next one `step`
-/// further (so the first is the nearest to axis 0).
+/// further (so the first is the nearest to axis 0), plus a little noise on
+/// every axis (without it the vectors lie in a plane, and an HNSW graph over
+/// such points is poorly connected).
 pub fn insert_spread_chunks(
     tx: &mut Transaction,
     title: &str,
@@ -66,7 +68,8 @@ pub fn insert_spread_chunks(
         "INSERT INTO knowledge_chunks (document_id, position, content, embedding)
          SELECT $1, g, $2 || ' chunk ' || g,
                 (SELECT array_agg(CASE WHEN i = 0 THEN 1 - ($5::real + g * $6::real)
-                                       WHEN i = $4 THEN $5::real + g * $6::real ELSE 0 END ORDER BY i)
+                                       WHEN i = $4 THEN $5::real + g * $6::real ELSE 0 END
+                                  + (random() - 0.5) * 0.004 ORDER BY i)
                  FROM generate_series(0, 1023) i)::real[]::vector
          FROM generate_series(0, $3 - 1) g",
         &[&document, &title, &count, &towards, &first, &step],
