@@ -93,14 +93,38 @@ CREATE TRIGGER knowledge_chunks_text_search_config
     BEFORE INSERT ON knowledge_chunks
     FOR EACH ROW EXECUTE FUNCTION platform_fill_text_search_config();
 
+-- Every search_vector also holds one lexeme naming its tenant, and every
+-- keyword query ANDs it in. A GIN index cannot lead with tenant_id (that
+-- needs btree_gin), so without it a query for common words collects their
+-- matches in every tenant, and a large tenant's query visits thousands of
+-- other tenants' rows only for row-level security to drop them. With it, the
+-- index intersects the words' posting lists with the tenant's own. It never
+-- widens what a query sees: row-level security still applies.
+CREATE FUNCTION platform_tenant_lexeme(tenant uuid) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+AS $$ SELECT 'tenant:' || replace(tenant::text, '-', '') $$;
+
+CREATE FUNCTION platform_tenant_tsvector(tenant uuid) RETURNS tsvector
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$ SELECT array_to_tsvector(ARRAY[platform_tenant_lexeme(tenant)]) $$;
+
+CREATE FUNCTION platform_tenant_tsquery(tenant uuid) RETURNS tsquery
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$ SELECT format('''%s''', platform_tenant_lexeme(tenant))::tsquery $$;
+
 -- Titles weigh more than bodies (A over B) in ts_rank.
 ALTER TABLE knowledge_documents ADD COLUMN search_vector tsvector
     GENERATED ALWAYS AS (
         setweight(to_tsvector(text_search_config, title), 'A')
         || setweight(to_tsvector(text_search_config, content), 'B')
+        || platform_tenant_tsvector(tenant_id)
     ) STORED;
 ALTER TABLE knowledge_chunks ADD COLUMN search_vector tsvector
-    GENERATED ALWAYS AS (to_tsvector(text_search_config, content)) STORED;
+    GENERATED ALWAYS AS (
+        to_tsvector(text_search_config, content) || platform_tenant_tsvector(tenant_id)
+    ) STORED;
 
 CREATE INDEX knowledge_search_idx ON knowledge_documents USING gin (search_vector);
 CREATE INDEX knowledge_chunk_search_idx ON knowledge_chunks USING gin (search_vector);

@@ -92,6 +92,10 @@ fn stored_tsvectors_follow_the_tenant_setting_and_the_document() {
                 "{}",
                 row.get::<_, String>(1)
             );
+            // Both hold the tenant's own lexeme, which keyword queries AND in.
+            let tenant_lexeme = format!("'tenant:{}'", lib.tenant.simple());
+            assert!(row.get::<_, String>(1).contains(&tenant_lexeme));
+            assert!(row.get::<_, String>(3).contains(&tenant_lexeme));
             // The document's vector holds the title, weighted A.
             assert!(
                 row.get::<_, String>(3).contains(":1A"),
@@ -396,6 +400,26 @@ fn a_tenant_only_ever_finds_its_own_rows() {
             .iter()
             .all(|r| ![theirs.shoes_doc, theirs.billing_doc].contains(&r.get::<_, Uuid>(0))));
     });
+    // The definer function behind keyword search (it bypasses row-level
+    // security to use the GIN index) takes the tenant from the context only.
+    as_tenant(&mut app, mine.tenant, |tx| {
+        let rows = tx
+            .query(
+                "SELECT id FROM platform_keyword_candidates(to_tsquery('english', 'tea | refunds | runners'), 100, NULL, false)",
+                &[],
+            )
+            .unwrap();
+        let found: Vec<Uuid> = rows.iter().map(|r| r.get(0)).collect();
+        assert_eq!(found.len(), 3);
+        assert!(found.iter().all(|id| !their_chunks.contains(id)));
+    });
+    let rows = app
+        .query(
+            "SELECT id FROM platform_keyword_candidates(to_tsquery('english', 'tea | refunds | runners'), 100, NULL, false)",
+            &[],
+        )
+        .unwrap();
+    assert!(rows.is_empty(), "no context, no rows");
     // Without a context there is nothing to find.
     let rows = app
         .query(
@@ -720,5 +744,38 @@ fn bad_input_is_refused_with_a_sqlstate() {
     as_tenant(&mut app, broken, |tx| {
         let result = attempt(tx, |t| t.query("SELECT * FROM keyword_search('x')", &[]));
         assert_sqlstate(result, SqlState::UNDEFINED_OBJECT, "tenant setting klingon");
+    });
+}
+
+#[test]
+fn any_word_mode_leaves_out_words_common_in_the_table() {
+    let tenant = provision_tenant("Common words");
+    let mut app = app();
+    let (error_code_chunk, noisy): (Uuid, Vec<Uuid>) = as_tenant(&mut app, tenant, |tx| {
+        let document = insert_document(tx, "Errors", "Errors", None);
+        // "customer" and "error" are in nearly every chunk, "zx81" in one.
+        let noisy = (0..60)
+            .map(|i| insert_chunk(tx, document, i, "customer error customer error", &axis_vector(9, 0, 0.0)))
+            .collect();
+        let rare = insert_chunk(tx, document, 60, "error zx81 appears", &axis_vector(9, 0, 0.0));
+        (rare, noisy)
+    });
+    admin().batch_execute("ANALYZE knowledge_chunks").unwrap();
+    as_tenant(&mut app, tenant, |tx| {
+        let rows = tx
+            .query(
+                "SELECT chunk_id FROM keyword_search('customer error zx81', 100, keyword_match => 'any')",
+                &[],
+            )
+            .unwrap();
+        assert_eq!(ids(&rows), vec![error_code_chunk], "only the distinctive word is searched");
+        // When every word is common, they are all kept.
+        let rows = tx
+            .query(
+                "SELECT chunk_id FROM keyword_search('customer error', 100, keyword_match => 'any')",
+                &[],
+            )
+            .unwrap();
+        assert_eq!(rows.len(), noisy.len() + 1);
     });
 }

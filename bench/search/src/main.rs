@@ -155,9 +155,9 @@ fn methods() -> Vec<Method> {
             limited: false,
         },
         Method {
-            name: "hybrid_search (rrf, vector weight 2)",
+            name: "hybrid_search (convex, any word)",
             document_level: false,
-            sql: "SELECT chunk_id FROM hybrid_search($1, $2, 10, vector_weight => 2)",
+            sql: "SELECT chunk_id FROM hybrid_search($1, $2, 10, fusion => 'convex', keyword_match => 'any')",
             params: text_and_vector,
             limited: false,
         },
