@@ -158,10 +158,10 @@ fn user_input_never_raises_a_syntax_error() {
                 assert!(result.is_ok(), "{text:?} ({mode}): {result:?}");
             }
         }
-        // 'all' (the default) needs every word; 'any' ranks rows sharing more words first.
+        // 'all' needs every word; 'any' (the default) ranks rows sharing more words first.
         let all = tx
             .query(
-                "SELECT chunk_id FROM keyword_search('green tea invoice')",
+                "SELECT chunk_id FROM keyword_search('green tea invoice', keyword_match => 'all')",
                 &[],
             )
             .unwrap();
@@ -223,7 +223,7 @@ fn hybrid_search_fuses_both_branches() {
         let rows = tx
             .query(
                 "SELECT chunk_id, document_id, title, content, score, vector_rank, keyword_rank
-                 FROM hybrid_search('refund invoice', $1, 3)",
+                 FROM hybrid_search('refund invoice', $1, 3, fusion => 'rrf')",
                 &[&axis_vector(1, 3, 0.3)],
             )
             .unwrap();
@@ -251,7 +251,7 @@ fn hybrid_search_fuses_both_branches() {
         assert_eq!(ids(&rows), vec![lib.shoes, lib.billing, lib.tea]);
         let score: f64 = tx
             .query_one(
-                "SELECT score FROM hybrid_search('tea', NULL, 1, rrf_k => 10)",
+                "SELECT score FROM hybrid_search('tea', NULL, 1, fusion => 'rrf', rrf_k => 10)",
                 &[],
             )
             .unwrap()

@@ -133,42 +133,109 @@ const DOCUMENT_SQL_OVER_CHUNKS: &str = "
     )
     SELECT id FROM combined ORDER BY combined_score DESC LIMIT $4";
 
+/// What is measured. The defaults of hybrid_search (convex fusion, 'any'
+/// word, 40 candidates) are the ones these figures chose; the other rows are
+/// the alternatives they were chosen from.
 fn methods() -> Vec<Method> {
     vec![
-        Method { name: "document SQL (documents)", document_level: true, sql: DOCUMENT_SQL, params: document_sql_params, limited: true },
-        Method { name: "document SQL over chunks", document_level: false, sql: DOCUMENT_SQL_OVER_CHUNKS, params: document_sql_params, limited: true },
-        Method { name: "vector_search", document_level: false, sql: "SELECT chunk_id FROM vector_search($1, 10)", params: vector_only, limited: false },
-        Method { name: "keyword_search (any word)", document_level: false, sql: "SELECT chunk_id FROM keyword_search($1, 10, keyword_match => 'any')", params: text_only, limited: false },
         Method {
-            name: "keyword_search (all words)",
+            name: "document SQL (documents)",
+            document_level: true,
+            sql: DOCUMENT_SQL,
+            params: document_sql_params,
+            limited: true,
+        },
+        Method {
+            name: "document SQL over chunks",
+            document_level: false,
+            sql: DOCUMENT_SQL_OVER_CHUNKS,
+            params: document_sql_params,
+            limited: true,
+        },
+        Method {
+            name: "vector_search",
+            document_level: false,
+            sql: "SELECT chunk_id FROM vector_search($1, 10)",
+            params: vector_only,
+            limited: false,
+        },
+        Method {
+            name: "keyword_search (default: any word)",
             document_level: false,
             sql: "SELECT chunk_id FROM keyword_search($1, 10)",
             params: text_only,
             limited: false,
         },
-        Method { name: "hybrid_search (rrf)", document_level: false, sql: "SELECT chunk_id FROM hybrid_search($1, $2, 10)", params: text_and_vector, limited: false },
+        Method {
+            name: "keyword_search (all words)",
+            document_level: false,
+            sql: "SELECT chunk_id FROM keyword_search($1, 10, keyword_match => 'all')",
+            params: text_only,
+            limited: false,
+        },
+        Method {
+            name: "hybrid_search (default: convex, any word)",
+            document_level: false,
+            sql: "SELECT chunk_id FROM hybrid_search($1, $2, 10)",
+            params: text_and_vector,
+            limited: false,
+        },
+        Method {
+            name: "hybrid_search (convex, all words)",
+            document_level: false,
+            sql: "SELECT chunk_id FROM hybrid_search($1, $2, 10, keyword_match => 'all')",
+            params: text_and_vector,
+            limited: false,
+        },
         Method {
             name: "hybrid_search (rrf, any word)",
             document_level: false,
-            sql: "SELECT chunk_id FROM hybrid_search($1, $2, 10, keyword_match => 'any')",
+            sql: "SELECT chunk_id FROM hybrid_search($1, $2, 10, fusion => 'rrf')",
             params: text_and_vector,
             limited: false,
         },
         Method {
-            name: "hybrid_search (convex, any word)",
+            name: "hybrid_search (rrf, all words)",
             document_level: false,
-            sql: "SELECT chunk_id FROM hybrid_search($1, $2, 10, fusion => 'convex', keyword_match => 'any')",
+            sql: "SELECT chunk_id FROM hybrid_search($1, $2, 10, fusion => 'rrf', keyword_match => 'all')",
             params: text_and_vector,
             limited: false,
         },
         Method {
-            name: "hybrid_search (convex)",
+            name: "hybrid_search (convex, any word, vector weight 2)",
             document_level: false,
-            sql: "SELECT chunk_id FROM hybrid_search($1, $2, 10, fusion => 'convex')",
+            sql: "SELECT chunk_id FROM hybrid_search($1, $2, 10, vector_weight => 2)",
             params: text_and_vector,
             limited: false,
         },
-        Method { name: "search_documents (rrf)", document_level: true, sql: "SELECT document_id FROM search_documents($1, $2, 10)", params: text_and_vector, limited: false },
+        Method {
+            name: "hybrid_search (convex, any word, 20 candidates)",
+            document_level: false,
+            sql: "SELECT chunk_id FROM hybrid_search($1, $2, 10, candidates => 20)",
+            params: text_and_vector,
+            limited: false,
+        },
+        Method {
+            name: "hybrid_search (convex, any word, 100 candidates)",
+            document_level: false,
+            sql: "SELECT chunk_id FROM hybrid_search($1, $2, 10, candidates => 100)",
+            params: text_and_vector,
+            limited: false,
+        },
+        Method {
+            name: "search_documents (default: convex, any word)",
+            document_level: true,
+            sql: "SELECT document_id FROM search_documents($1, $2, 10)",
+            params: text_and_vector,
+            limited: false,
+        },
+        Method {
+            name: "search_documents (rrf, all words)",
+            document_level: true,
+            sql: "SELECT document_id FROM search_documents($1, $2, 10, fusion => 'rrf', keyword_match => 'all')",
+            params: text_and_vector,
+            limited: false,
+        },
     ]
 }
 
