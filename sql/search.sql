@@ -129,7 +129,7 @@ CREATE FUNCTION vector_search(
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, @extschema@, pg_temp
 SET hnsw.iterative_scan = 'relaxed_order'
-SET hnsw.ef_search = 200
+SET hnsw.ef_search = 100
 SET enable_sort = off
 AS $$
 #variable_conflict use_column
@@ -249,16 +249,25 @@ DECLARE
         platform_tenant_text_search_setting(get_current_tenant_id()));
     query tsquery := platform_keyword_query(coalesce(query_text, ''), config, keyword_search.keyword_match);
     scope uuid[] := platform_search_scope(keyword_search.category, keyword_search.document_ids);
+    ids uuid[];
+    scores double precision[];
 BEGIN
     IF query IS NULL OR numnode(query) = 0 THEN
         RETURN;  -- no words left (blank, or stop words only): nothing matches
     END IF;
-    -- Joined back as the invoker: row-level security has the last word.
+    SELECT array_agg(k.id ORDER BY k.score DESC, k.id), array_agg(k.score ORDER BY k.score DESC, k.id)
+    INTO ids, scores
+    FROM platform_keyword_candidates(query, wanted, scope, false) k;
+    -- Read back as the invoker, so row-level security has the last word, and
+    -- by primary key: a join would let the planner hash the tenant's rows.
     RETURN QUERY
-    SELECT k.id, c.document_id, k.score, row_number() OVER (ORDER BY k.score DESC, k.id)
-    FROM platform_keyword_candidates(query, wanted, scope, false) k
-    JOIN knowledge_chunks c ON c.id = k.id
-    ORDER BY k.score DESC, k.id;
+    WITH visible AS MATERIALIZED (
+        SELECT c.id, c.document_id FROM knowledge_chunks c WHERE c.id = ANY (ids)
+    )
+    SELECT u.id, v.document_id, u.score, u.ordinality
+    FROM unnest(ids, scores) WITH ORDINALITY AS u(id, score, ordinality)
+    JOIN visible v ON v.id = u.id
+    ORDER BY u.ordinality;
 END
 $$;
 COMMENT ON FUNCTION keyword_search(text, integer, text, uuid[], text, text) IS
@@ -348,16 +357,27 @@ CREATE FUNCTION hybrid_search(
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
+    WITH fused AS MATERIALIZED (
+        SELECT f.*
+        FROM platform_hybrid_candidates(
+                query_text, query_embedding,
+                platform_branch_size(candidates, match_count),
+                category, document_ids, text_search_config, keyword_match) AS b,
+             platform_fuse(b.vector_ids, b.vector_scores, b.keyword_ids, b.keyword_scores, fusion,
+                           rrf_k, vector_weight, keyword_weight, match_count) AS f
+    ),
+    -- By primary key (a join would let the planner hash all the tenant's
+    -- rows), as the invoker: row-level security applies.
+    chunk AS MATERIALIZED (
+        SELECT c.id, c.document_id, c.content FROM knowledge_chunks c
+        WHERE c.id = ANY (ARRAY(SELECT fused.id FROM fused))
+    ),
+    document AS MATERIALIZED (
+        SELECT d.id, d.title FROM knowledge_documents d
+        WHERE d.id = ANY (ARRAY(SELECT chunk.document_id FROM chunk))
+    )
     SELECT f.id, c.document_id, d.title, c.content, f.score, f.vector_rank, f.keyword_rank
-    FROM platform_hybrid_candidates(
-            query_text, query_embedding,
-            platform_branch_size(candidates, match_count),
-            category, document_ids, text_search_config, keyword_match) AS b,
-         platform_fuse(b.vector_ids, b.vector_scores, b.keyword_ids, b.keyword_scores, fusion,
-                       rrf_k, vector_weight, keyword_weight,
-                       match_count) AS f
-    JOIN knowledge_chunks c ON c.id = f.id
-    JOIN knowledge_documents d ON d.tenant_id = c.tenant_id AND d.id = c.document_id
+    FROM fused f JOIN chunk c ON c.id = f.id JOIN document d ON d.id = c.document_id
     ORDER BY f.position
 $$;
 COMMENT ON FUNCTION hybrid_search(text, vector, integer, text, integer, integer, double precision,
@@ -415,8 +435,8 @@ BEGIN
         query := platform_keyword_query(query_text, config, keyword_match, true);
         SELECT array_agg(k.id ORDER BY k.score DESC, k.id), array_agg(k.score ORDER BY k.score DESC, k.id)
         INTO keyword_ids, keyword_scores
-        FROM platform_keyword_candidates(query, candidates, NULL, true, wanted_category) k
-        JOIN knowledge_documents d ON d.id = k.id;  -- as the invoker: row-level security
+        FROM platform_keyword_candidates(query, candidates, NULL, true, wanted_category) k;
+        -- Only ids leave here; search_documents reads the rows as the invoker.
     END IF;
 END
 $$;
@@ -445,15 +465,21 @@ CREATE FUNCTION search_documents(
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
+    WITH fused AS MATERIALIZED (
+        SELECT f.*
+        FROM platform_document_candidates(
+                query_text, query_embedding,
+                platform_branch_size(candidates, match_count),
+                category, text_search_config, keyword_match) AS b,
+             platform_fuse(b.vector_ids, b.vector_scores, b.keyword_ids, b.keyword_scores, fusion,
+                           rrf_k, vector_weight, keyword_weight, match_count) AS f
+    ),
+    document AS MATERIALIZED (  -- by primary key, as the invoker
+        SELECT d.id, d.title, d.content, d.category FROM knowledge_documents d
+        WHERE d.id = ANY (ARRAY(SELECT fused.id FROM fused))
+    )
     SELECT f.id, d.title, d.content, d.category, f.score, f.vector_rank, f.keyword_rank
-    FROM platform_document_candidates(
-            query_text, query_embedding,
-            platform_branch_size(candidates, match_count),
-            category, text_search_config, keyword_match) AS b,
-         platform_fuse(b.vector_ids, b.vector_scores, b.keyword_ids, b.keyword_scores, fusion,
-                       rrf_k, vector_weight, keyword_weight,
-                       match_count) AS f
-    JOIN knowledge_documents d ON d.id = f.id
+    FROM fused f JOIN document d ON d.id = f.id
     ORDER BY f.position
 $$;
 COMMENT ON FUNCTION search_documents(text, vector, integer, text, integer, integer, double precision,

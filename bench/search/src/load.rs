@@ -35,11 +35,11 @@ const INDEXES: [(&str, &str); 4] = [
     ("knowledge_search_idx", "CREATE INDEX knowledge_search_idx ON knowledge_documents USING gin (search_vector)"),
     (
         "knowledge_chunk_embedding_idx",
-        "CREATE INDEX knowledge_chunk_embedding_idx ON knowledge_chunks USING hnsw (embedding vector_cosine_ops) WITH (m = 16, ef_construction = 64)",
+        "CREATE INDEX knowledge_chunk_embedding_idx ON knowledge_chunks USING hnsw (embedding vector_cosine_ops) WITH (m = 16, ef_construction = 200)",
     ),
     (
         "knowledge_embedding_idx",
-        "CREATE INDEX knowledge_embedding_idx ON knowledge_documents USING hnsw (embedding vector_cosine_ops) WITH (m = 16, ef_construction = 64)",
+        "CREATE INDEX knowledge_embedding_idx ON knowledge_documents USING hnsw (embedding vector_cosine_ops) WITH (m = 16, ef_construction = 200)",
     ),
 ];
 

@@ -407,6 +407,20 @@ fn main() {
     std::fs::create_dir_all(&out_dir).unwrap();
     std::fs::write(format!("{out_dir}/search-{}.md", size.name), &report).unwrap();
     std::fs::write(format!("{out_dir}/search-{}.json", size.name), json(size, &methods, &tallies, &sweep)).unwrap();
+
+    // The one hard promise, checked so the CI smoke run can fail: every
+    // query's tenant has at least match_count chunks, so the vector branch
+    // and the fused search must always return match_count rows.
+    let short: Vec<&str> = methods
+        .iter()
+        .zip(&tallies)
+        .filter(|(m, t)| (m.name == "vector_search" || m.name.starts_with("hybrid_search")) && t.full < t.count)
+        .map(|(m, _)| m.name)
+        .collect();
+    if !short.is_empty() {
+        eprintln!("FAILED: some queries returned fewer than {MATCH_COUNT} rows: {short:?}");
+        std::process::exit(1);
+    }
 }
 
 /// For tenants of growing size: vector_search latency with an exact scan
