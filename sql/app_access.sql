@@ -72,7 +72,11 @@ AS $$
                       '@extschema@.user_for_session_token(text)',
                       '@extschema@.users_for_email(text)',
                       '@extschema@.users_for_oauth_account(text, text)',
-                      '@extschema@.rotate_api_key()']::regprocedure[]
+                      '@extschema@.rotate_api_key()',
+                      -- definer helpers the search functions call (search.sql)
+                      '@extschema@.platform_common_lexemes(boolean, text[])',
+                      '@extschema@.platform_keyword_candidates(tsquery, integer, uuid[], boolean, text)'
+                     ]::regprocedure[]
                 || CASE WHEN provisioning
                         THEN ARRAY['@extschema@.create_tenant(text, text, jsonb, text)']::regprocedure[]
                         ELSE '{}' END) AS f,

@@ -20,3 +20,9 @@ FROM PUBLIC;
 -- every session's queries.
 REVOKE EXECUTE ON FUNCTION platform_audit(), platform_slow_queries(integer) FROM PUBLIC;
 REVOKE ALL ON platform_active_queries, platform_index_usage FROM PUBLIC;
+-- Search's definer helpers read every tenant's index (and statistics) and
+-- trust the tenant context: application roles only.
+REVOKE EXECUTE ON FUNCTION
+    platform_common_lexemes(boolean, text[]),
+    platform_keyword_candidates(tsquery, integer, uuid[], boolean, text)
+FROM PUBLIC;

@@ -5,11 +5,13 @@
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::{PgLogLevel, PgSqlErrorCode};
 
+use crate::search_input::{InputError, EMBEDDING_DIMENSIONS};
+
 /// Longest part of a rejected setting echoed back in a message: enough to
 /// recognise it, never a wall of text in the log.
 const ECHO_LIMIT: usize = 64;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum PlatformError {
     /// `app.current_tenant_id` holds something that is not a UUID.
     InvalidTenantSetting { value: String },
@@ -19,6 +21,8 @@ pub enum PlatformError {
     NullTenant,
     /// `set_tenant('00000000-0000-0000-0000-000000000000')`.
     NilTenant,
+    /// A search or ingestion argument that cannot be used.
+    BadSearchInput(InputError),
 }
 
 impl PlatformError {
@@ -30,6 +34,10 @@ impl PlatformError {
             Self::NoTenantContext => PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
             Self::NullTenant => PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
             Self::NilTenant => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            Self::BadSearchInput(InputError::OutOfRange { got: None, .. }) => {
+                PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED
+            }
+            Self::BadSearchInput(_) => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
         }
     }
 
@@ -47,6 +55,7 @@ impl PlatformError {
                 "set_tenant() got the nil UUID, which means \"no tenant\" and is never a tenant's id"
                     .into()
             }
+            Self::BadSearchInput(input) => search_input_message(input),
         }
     }
 
@@ -63,6 +72,17 @@ impl PlatformError {
             Self::NullTenant | Self::NilTenant => {
                 "Pass the id of an existing tenant; to leave no context, end the transaction."
             }
+            Self::BadSearchInput(InputError::WrongDimension { .. }) => {
+                "Embed the query with the same model as the documents (1024 dimensions)."
+            }
+            Self::BadSearchInput(InputError::NonFinite { .. } | InputError::ZeroVector) => {
+                "Pass the embedding model's output unchanged; for a search without a vector, pass NULL."
+            }
+            Self::BadSearchInput(InputError::OutOfRange { .. }) => "Pass a value inside the range.",
+            Self::BadSearchInput(InputError::NotPositive { .. }) => {
+                "Weights are finite numbers >= 0; 0 switches a branch off."
+            }
+            Self::BadSearchInput(InputError::UnknownChoice { .. }) => "Pass one of the values listed.",
         }
     }
 
@@ -72,6 +92,47 @@ impl PlatformError {
             .set_hint(self.hint())
             .report(PgLogLevel::ERROR);
         unreachable!("an ERROR report does not return")
+    }
+}
+
+fn search_input_message(input: &InputError) -> String {
+    match input {
+        InputError::WrongDimension { got } => format!(
+            "the embedding has {got} dimensions, the stored embeddings {EMBEDDING_DIMENSIONS}"
+        ),
+        InputError::NonFinite { index, value } => {
+            format!(
+                "the embedding's component {} is {value}, not a finite number",
+                index + 1
+            )
+        }
+        InputError::ZeroVector => {
+            "the embedding is the zero vector, which has no cosine distance to anything".into()
+        }
+        InputError::OutOfRange {
+            name,
+            got: Some(got),
+            min,
+            max,
+        } => {
+            format!("{name} must be between {min} and {max}, got {got}")
+        }
+        InputError::OutOfRange {
+            name,
+            got: None,
+            min,
+            max,
+        } => {
+            format!("{name} must be between {min} and {max}, got NULL")
+        }
+        InputError::NotPositive { name, got } => {
+            format!("{name} must be a finite number >= 0, got {got}")
+        }
+        InputError::UnknownChoice { name, got, allowed } => format!(
+            "{name} must be one of {}, got \"{}\"",
+            allowed.join(", "),
+            echo(got)
+        ),
     }
 }
 

@@ -6,7 +6,11 @@
 
 use pgrx::prelude::*;
 
+mod chunking;
 mod error;
+mod fusion;
+mod search;
+mod search_input;
 mod secrets;
 mod tenant_context;
 mod tenant_setting;
@@ -58,6 +62,7 @@ extension_sql_file!(
         "provisioning",
         "pagination",
         "lookups",
+        "search",
         tenant_context::set_tenant
     ]
 );
@@ -83,6 +88,21 @@ extension_sql_file!(
     requires = ["tenant_tables", "rls"]
 );
 extension_sql_file!("../sql/monitoring.sql", name = "monitoring");
+extension_sql_file!(
+    "../sql/search_schema.sql",
+    name = "search_schema",
+    requires = ["tables", "indexes", "rls"]
+);
+extension_sql_file!(
+    "../sql/search.sql",
+    name = "search",
+    requires = [
+        "search_schema",
+        search::platform_check_query_embedding,
+        search::platform_checked_count,
+        search::platform_fuse
+    ]
+);
 extension_sql_file!("../sql/finalize.sql", finalize);
 
 /// Required by `cargo pgrx test`.

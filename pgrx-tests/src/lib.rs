@@ -11,6 +11,7 @@ use postgres::{Client, Config, NoTls, Transaction};
 use uuid::Uuid;
 
 pub mod fixture;
+pub mod search_fixture;
 pub mod snapshot;
 
 pub use fixture::{populate_tenant, TenantData};

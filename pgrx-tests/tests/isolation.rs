@@ -144,7 +144,7 @@ fn row_copy(table: &Table, row: Uuid, overrides: &[(&str, Uuid)]) -> String {
 }
 
 /// INSERTs a row given as JSON into `table`, leaving out `omit` (so that its
-/// default applies).
+/// default applies) and generated columns (which cannot be written).
 fn insert_json(
     tx: &mut Transaction,
     table: &Table,
@@ -155,7 +155,7 @@ fn insert_json(
         .query_one(
             "SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) FROM pg_attribute
              WHERE attrelid = $1::text::regclass AND attnum > 0 AND NOT attisdropped
-               AND attname IS DISTINCT FROM $2",
+               AND attgenerated = '' AND attname IS DISTINCT FROM $2",
             &[&table.name, &omit],
         )?
         .get(0);

@@ -1,0 +1,155 @@
+//! Checks of a search request's arguments, without Postgres: the query
+//! embedding (dimension, finite components, not all zeros) and the counts
+//! (rows wanted, candidates per branch). A bad argument is an error, never a
+//! silent "no rows": a zero vector has no cosine distance to anything, and a
+//! 3-dimensional vector passed where 1024 are expected would otherwise only
+//! fail deep inside pgvector with a message about "different dimensions".
+
+/// The dimension of every embedding column (Voyage multimodal-3).
+pub const EMBEDDING_DIMENSIONS: usize = 1024;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum InputError {
+    WrongDimension {
+        got: usize,
+    },
+    NonFinite {
+        index: usize,
+        value: f32,
+    },
+    ZeroVector,
+    OutOfRange {
+        name: String,
+        got: Option<i64>,
+        min: i64,
+        max: i64,
+    },
+    NotPositive {
+        name: String,
+        got: f64,
+    },
+    UnknownChoice {
+        name: String,
+        got: String,
+        allowed: &'static [&'static str],
+    },
+}
+
+/// Fails unless `embedding` can be compared by cosine distance with the
+/// stored ones.
+pub fn check_embedding(embedding: &[f32]) -> Result<(), InputError> {
+    if embedding.len() != EMBEDDING_DIMENSIONS {
+        return Err(InputError::WrongDimension {
+            got: embedding.len(),
+        });
+    }
+    if let Some((index, &value)) = embedding.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+        return Err(InputError::NonFinite { index, value });
+    }
+    if embedding.iter().all(|&v| v == 0.0) {
+        return Err(InputError::ZeroVector);
+    }
+    Ok(())
+}
+
+/// `value` if it lies in `min..=max` (a NULL is out of range).
+pub fn check_range(name: &str, value: Option<i64>, min: i64, max: i64) -> Result<i64, InputError> {
+    match value {
+        Some(v) if (min..=max).contains(&v) => Ok(v),
+        got => Err(InputError::OutOfRange {
+            name: name.to_owned(),
+            got,
+            min,
+            max,
+        }),
+    }
+}
+
+/// A weight: finite and not negative (zero switches a branch off).
+pub fn check_weight(name: &str, value: f64) -> Result<f64, InputError> {
+    if value.is_finite() && value >= 0.0 {
+        Ok(value)
+    } else {
+        Err(InputError::NotPositive {
+            name: name.to_owned(),
+            got: value,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unit(index: usize) -> Vec<f32> {
+        let mut v = vec![0.0; EMBEDDING_DIMENSIONS];
+        v[index] = 1.0;
+        v
+    }
+
+    #[test]
+    fn a_proper_embedding_passes() {
+        assert_eq!(check_embedding(&unit(7)), Ok(()));
+    }
+
+    #[test]
+    fn wrong_dimension_names_what_it_got() {
+        assert_eq!(
+            check_embedding(&[1.0, 2.0, 3.0]),
+            Err(InputError::WrongDimension { got: 3 })
+        );
+        assert_eq!(
+            check_embedding(&[]),
+            Err(InputError::WrongDimension { got: 0 })
+        );
+    }
+
+    #[test]
+    fn nan_and_infinity_are_refused_with_their_position() {
+        let mut v = unit(0);
+        v[5] = f32::INFINITY;
+        assert_eq!(
+            check_embedding(&v),
+            Err(InputError::NonFinite {
+                index: 5,
+                value: f32::INFINITY
+            })
+        );
+        let mut v = unit(0);
+        v[9] = f32::NAN;
+        assert!(matches!(
+            check_embedding(&v),
+            Err(InputError::NonFinite { index: 9, .. })
+        ));
+    }
+
+    #[test]
+    fn the_zero_vector_is_refused() {
+        assert_eq!(
+            check_embedding(&vec![0.0; EMBEDDING_DIMENSIONS]),
+            Err(InputError::ZeroVector)
+        );
+        assert_eq!(
+            check_embedding(&vec![-0.0; EMBEDDING_DIMENSIONS]),
+            Err(InputError::ZeroVector)
+        );
+    }
+
+    #[test]
+    fn ranges_include_both_ends_and_refuse_null() {
+        assert_eq!(check_range("match_count", Some(1), 1, 1000), Ok(1));
+        assert_eq!(check_range("match_count", Some(1000), 1, 1000), Ok(1000));
+        for bad in [Some(0), Some(-1), Some(1001), None] {
+            assert!(check_range("match_count", bad, 1, 1000).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn weights_must_be_finite_and_not_negative() {
+        assert_eq!(check_weight("w", 0.0), Ok(0.0));
+        assert_eq!(check_weight("w", 2.5), Ok(2.5));
+        for bad in [-0.1, f64::NAN, f64::INFINITY] {
+            assert!(check_weight("w", bad).is_err(), "{bad}");
+        }
+    }
+}
