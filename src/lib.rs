@@ -6,6 +6,7 @@
 
 use pgrx::prelude::*;
 
+mod cost_config;
 mod error;
 mod tenant_context;
 mod tenant_setting;
@@ -14,6 +15,11 @@ mod tenant_setting;
 mod backend_tests;
 
 ::pgrx::pg_module_magic!(name, version);
+
+#[pg_guard]
+pub extern "C-unwind" fn _PG_init() {
+    cost_config::register_settings();
+}
 
 // Each file names what it needs; source order means nothing to pgrx.
 extension_sql_file!(
@@ -70,6 +76,50 @@ extension_sql_file!(
     requires = ["tenant_tables", "rls"]
 );
 extension_sql_file!("../sql/monitoring.sql", name = "monitoring");
+// Cost accounting (docs/costs.md).
+extension_sql_file!(
+    "../sql/cost_settings.sql",
+    name = "cost_settings",
+    requires = ["tables"]
+);
+extension_sql_file!(
+    "../sql/costs_schema.sql",
+    name = "costs_schema",
+    requires = ["tables", "indexes", "dump"]
+);
+extension_sql_file!(
+    "../sql/budgets.sql",
+    name = "budgets",
+    requires = [
+        "costs_schema",
+        "cost_settings",
+        tenant_context::require_current_tenant_id
+    ]
+);
+extension_sql_file!(
+    "../sql/cost_rollups.sql",
+    name = "cost_rollups",
+    requires = [
+        "costs_schema",
+        "budgets",
+        cost_config::platform_late_event_window
+    ]
+);
+extension_sql_file!(
+    "../sql/cost_summary.sql",
+    name = "cost_summary",
+    requires = ["cost_rollups"]
+);
+extension_sql_file!(
+    "../sql/cost_recording.sql",
+    name = "cost_recording",
+    requires = ["cost_rollups"]
+);
+extension_sql_file!(
+    "../sql/cost_summaries.sql",
+    name = "cost_summaries",
+    requires = ["cost_summary"]
+);
 extension_sql_file!("../sql/finalize.sql", finalize);
 
 /// Required by `cargo pgrx test`.

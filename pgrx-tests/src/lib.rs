@@ -10,6 +10,7 @@ use postgres::error::SqlState;
 use postgres::{Client, Config, NoTls, Transaction};
 use uuid::Uuid;
 
+pub mod costs;
 pub mod fixture;
 
 pub use fixture::{populate_tenant, TenantData};
