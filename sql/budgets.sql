@@ -2,13 +2,15 @@
 -- tenant's time zone, alerts at tenants.settings.budgetAlertThresholds
 -- percent (default 50, 80, 100).
 --
--- Exactly once: the cost triggers call platform_fire_budget_alerts() after
--- adding the statement's spend to the month's cost_budget_periods row, while
--- holding that row's lock, so writers of one tenant-month take turns and each
--- sees the spend of every writer before it. The alert's identity (tenant,
--- period, period start, threshold) is a unique index and the INSERT says
--- ON CONFLICT DO NOTHING, so a threshold reached again (after a delete, or a
--- limit lowered and raised) never fires twice.
+-- Exactly once: the cost triggers add a statement's spend to the month's
+-- cost_budget_periods row and, while holding that row's lock, compare the
+-- spend before and after it: writers of one tenant-month take turns, so each
+-- crossing of a threshold is seen by exactly one of them, which calls
+-- platform_fire_budget_alerts(). The alert's identity (tenant, period, period
+-- start, threshold) is a unique index and the INSERT says ON CONFLICT DO
+-- NOTHING, so a threshold reached again (after a delete) never fires twice.
+-- A settings change (new limit or thresholds) fires what the current spend
+-- already reached (cost_rollups.sql).
 --
 -- Every alert written is announced with pg_notify on the channel
 -- 'platform_budget_alerts' (delivered at commit, never for a rollback), with

@@ -35,12 +35,14 @@ CREATE TYPE platform_cost_delta AS (
     events bigint
 );
 
--- Adds sign x deltas to both tables, then fires the budget alerts that the
--- new spend reached.
+-- Adds sign x deltas to both tables, then fires the budget alerts whose
+-- threshold the new spend crossed. Called by the trigger function below,
+-- whose owner rights and search_path it runs under (no SECURITY DEFINER or
+-- SET of its own: both cost time on every statement); not executable by
+-- PUBLIC, and useless to anyone without privileges on the two tables.
 CREATE FUNCTION platform_apply_cost_deltas(deltas platform_cost_delta[], sign integer)
 RETURNS void
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, @extschema@, pg_temp
+LANGUAGE plpgsql VOLATILE
 AS $$
 DECLARE
     zeroed tid[];
@@ -65,13 +67,19 @@ BEGIN
                     event_count = p.event_count + excluded.event_count
             RETURNING p.ctid AS row_id, p.tenant_id, p.period_start, p.spend, p.event_count
         )
-        SELECT u.*, c.cost > 0 AS spend_grew
-        FROM upserted u JOIN changed c
-          ON c.tenant_id = u.tenant_id AND c.month_start = u.period_start
+        SELECT u.*, c.cost AS delta, platform_budget_limit(t.settings) AS monthly_limit,
+               platform_budget_thresholds(t.settings) AS thresholds
+        FROM upserted u
+        JOIN changed c ON c.tenant_id = u.tenant_id AND c.month_start = u.period_start
+        JOIN tenants t ON t.id = u.tenant_id
     LOOP
         IF grown.event_count = 0 THEN
             DELETE FROM cost_budget_periods WHERE ctid = grown.row_id;
-        ELSIF grown.spend_grew AND NOT replaying THEN
+        ELSIF grown.delta > 0 AND grown.monthly_limit IS NOT NULL AND NOT replaying
+              AND EXISTS (SELECT 1 FROM unnest(grown.thresholds) AS threshold
+                          WHERE (grown.spend - grown.delta) * 100 < grown.monthly_limit * threshold
+                            AND grown.spend * 100 >= grown.monthly_limit * threshold) THEN
+            -- Crossed here, under the row lock: no other writer saw this crossing.
             PERFORM platform_fire_budget_alerts(grown.tenant_id, grown.period_start, grown.spend);
         END IF;
     END LOOP;
@@ -240,22 +248,36 @@ BEGIN
 END
 $$;
 
--- Budget months follow the tenant's time zone: when it changes, that
--- tenant's months are recomputed in the new zone.
-CREATE FUNCTION platform_tenant_time_zone_changed() RETURNS trigger
+-- Settings that change what has been counted or what is due. A new time
+-- zone moves the budget months: that tenant's are recomputed in the new zone.
+-- A new limit or new thresholds can put this month's spend above a threshold
+-- no event will cross any more: that alert fires now.
+CREATE FUNCTION platform_tenant_cost_settings_changed() RETURNS trigger
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
+DECLARE
+    zone constant text := platform_checked_time_zone(platform_tenant_time_zone(NEW.settings));
+    month_start constant timestamptz := date_trunc('month', now(), zone);
+    spend numeric;
 BEGIN
-    PERFORM platform_checked_time_zone(platform_tenant_time_zone(NEW.settings));
-    PERFORM platform_rebuild_cost_rollups(NEW.id);
+    IF zone IS DISTINCT FROM platform_tenant_time_zone(OLD.settings) THEN
+        PERFORM platform_rebuild_cost_rollups(NEW.id);
+    END IF;
+    SELECT p.spend INTO spend FROM cost_budget_periods p
+    WHERE p.tenant_id = NEW.id AND p.period_start = month_start;
+    IF spend > 0 AND current_setting('row_security') <> 'off' THEN
+        PERFORM platform_fire_budget_alerts(NEW.id, month_start, spend);
+    END IF;
     RETURN NULL;
 END
 $$;
-CREATE TRIGGER tenants_time_zone_changed AFTER UPDATE OF settings ON tenants
+CREATE TRIGGER tenants_cost_settings_changed AFTER UPDATE OF settings ON tenants
     FOR EACH ROW
-    WHEN (platform_tenant_time_zone(OLD.settings) IS DISTINCT FROM platform_tenant_time_zone(NEW.settings))
-    EXECUTE FUNCTION platform_tenant_time_zone_changed();
+    WHEN (platform_tenant_time_zone(OLD.settings) IS DISTINCT FROM platform_tenant_time_zone(NEW.settings)
+          OR platform_budget_limit(OLD.settings) IS DISTINCT FROM platform_budget_limit(NEW.settings)
+          OR OLD.settings->'budgetAlertThresholds' IS DISTINCT FROM NEW.settings->'budgetAlertThresholds')
+    EXECUTE FUNCTION platform_tenant_cost_settings_changed();
 
 REVOKE EXECUTE ON FUNCTION
     platform_apply_cost_deltas(platform_cost_delta[], integer),

@@ -40,14 +40,20 @@ $$;
 -- tenants.settings.budgetAlertThresholds: percents of the monthly limit at
 -- which an alert fires, default 50, 80 and 100. Entries that are not numbers
 -- between 0 (exclusive) and 1000 are ignored rather than failing every write.
+-- PL/pgSQL, not SQL: a SQL function with a sub-SELECT is not inlined and
+-- would be planned again on every call, and the cost triggers call it often.
 CREATE FUNCTION platform_budget_thresholds(settings jsonb) RETURNS numeric[]
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT CASE WHEN jsonb_typeof(settings->'budgetAlertThresholds') = 'array'
-                THEN ARRAY(SELECT DISTINCT round(t::text::numeric, 2)
-                           FROM jsonb_array_elements(settings->'budgetAlertThresholds') t
-                           WHERE jsonb_typeof(t) = 'number'
-                             AND t::text::numeric > 0 AND t::text::numeric <= 1000
-                           ORDER BY 1)
-                ELSE '{50,80,100}'::numeric[] END
+BEGIN
+    IF jsonb_typeof(settings->'budgetAlertThresholds') IS DISTINCT FROM 'array' THEN
+        RETURN '{50,80,100}';
+    END IF;
+    RETURN ARRAY(SELECT DISTINCT round(t::text::numeric, 2)
+                 FROM jsonb_array_elements(settings->'budgetAlertThresholds') t
+                 WHERE jsonb_typeof(t) = 'number'
+                   AND t::text::numeric > 0 AND t::text::numeric <= 1000
+                 ORDER BY 1);
+END
 $$;

@@ -465,6 +465,19 @@ fn thresholds_are_configurable_and_a_rollback_fires_nothing() {
         text_rows(tx, "SELECT monthly_limit, spend, percent_used, projected_spend >= spend FROM budget_status()", &[])
     });
     assert_eq!(status, vec!["(10,9.500000000000,95.00,t)".to_owned()]);
+    // A new threshold the spend already passed fires at once, and only it.
+    as_tenant(&mut app, tenant, |tx| {
+        tx.execute(
+            "UPDATE tenants SET settings = settings || '{\"budgetAlertThresholds\": [25, 90, 95]}'",
+            &[],
+        )
+        .unwrap();
+    });
+    let fired: Vec<String> = notifications_for(&mut listener, tenant)
+        .iter()
+        .map(|p| p.field("threshold"))
+        .collect();
+    assert_eq!(fired, vec!["95.00".to_owned()]);
     // No budget: limit and percent are NULL, spend is still there.
     let free = tenant_with_settings("No budget", "{}");
     let status = as_tenant(&mut app, free, |tx| {
