@@ -83,8 +83,10 @@ JOIN combo c ON c.n = r.n;
 RESET session_replication_role;
 SELECT platform_rebuild_cost_rollups() \g /dev/null
 -- The same table without the triggers, for the ingest comparison: same
--- columns, defaults, constraints, indexes and foreign keys.
+-- columns, defaults, constraints, indexes, foreign keys and rows (an empty
+-- table's indexes would be faster to insert into than any real one's).
 CREATE TABLE cost_events_plain (LIKE cost_events INCLUDING ALL);
+INSERT INTO cost_events_plain SELECT * FROM cost_events;
 ALTER TABLE cost_events_plain
     ADD FOREIGN KEY (tenant_id) REFERENCES tenants (id) ON DELETE CASCADE,
     ADD FOREIGN KEY (tenant_id, session_id) REFERENCES sessions (tenant_id, id) ON DELETE SET NULL (session_id);
@@ -200,14 +202,17 @@ rate() {  # script [extra env] -> rows per second
       -f "$work/$1.sql" "$DB" 2>/dev/null \
     | awk -v n="$rows_per_tx" -F'= ' '/^tps/ { split($2, a, " "); printf "%.0f", a[1] * n }'
 }
-for kind in single batch; do
+median() { tr ' ' '\n' <<<"$1" | grep . | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+# Alternating runs, the median of three of each.
+declare -A runs
+for round in 1 2 3; do
   for table in cost_events_plain cost_events; do
-    result[$kind-$table]="$(rate "$kind-$table")"
+    runs[single-$table]+="$(rate "single-$table") "
+    runs[batch-$table]+="$(rate "batch-$table") "
+    runs[async-$table]+="$(rate "single-$table" PGOPTIONS=-csynchronous_commit=off) "
   done
 done
-for table in cost_events_plain cost_events; do
-  result[async-$table]="$(rate "single-$table" PGOPTIONS=-csynchronous_commit=off)"
-done
+for key in "${!runs[@]}"; do result[$key]="$(median "${runs[$key]}")"; done
 psql_as postgres -d "$DB" -Atc "SELECT 'rollups after ingest: ' || CASE WHEN count(*) = 0 THEN 'verified equal to cost_events'
                                  ELSE count(*) || ' differences' END FROM platform_verify_cost_rollups()"
 
@@ -215,7 +220,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", a / b }'; }
 field() { cut -d' ' -f"$2" <<<"$1"; }
 echo
 echo "PostgreSQL 16, $(nproc) cores, $EVENTS events over $TENANTS tenants; server-side times in ms"
-echo "over $RUNS executions (budget_status: $((RUNS * 40))); ingest: ${SECONDS_PER_RUN}s pgbench runs, one client"
+echo "over $RUNS executions (budget_status: $((RUNS * 40))); ingest: median of 3 alternating ${SECONDS_PER_RUN}s pgbench runs, one client"
 printf '| %-58s | %9s | %9s | %s |\n' "measurement" "p50 (ms)" "p95 (ms)" "result"
 printf '|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..60})" "----------:" "----------:" "---"
 for span in month year; do

@@ -57,22 +57,27 @@ REVOKE EXECUTE ON FUNCTION platform_fire_budget_alerts(uuid, timestamptz, numeri
 -- The current month of the context's tenant: its limit (NULL without a
 -- budget), spend so far, percent of the limit used, and the spend projected
 -- for the whole month at the rate so far. One index lookup in
--- cost_budget_periods, never a sum over events.
+-- cost_budget_periods, never a sum over events. PL/pgSQL so that its plan
+-- is cached per session (a SECURITY DEFINER SQL function is planned on
+-- every call).
 CREATE FUNCTION budget_status(
     OUT period_start timestamptz, OUT period_end timestamptz, OUT time_zone text,
     OUT monthly_limit numeric, OUT spend numeric, OUT event_count bigint,
     OUT percent_used numeric, OUT projected_spend numeric)
 RETURNS SETOF record
-LANGUAGE sql STABLE SECURITY DEFINER
+LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
+BEGIN
+    RETURN QUERY
     WITH tenant AS (
         SELECT t.id, platform_budget_limit(t.settings) AS monthly_limit,
                platform_tenant_time_zone(t.settings) AS zone
         FROM tenants t WHERE t.id = require_current_tenant_id()
     ), month AS (
-        SELECT tenant.*, date_trunc('month', now(), zone) AS starts,
-               (date_trunc('month', now() AT TIME ZONE zone) + interval '1 month') AT TIME ZONE zone AS ends
+        SELECT tenant.*, date_trunc('month', now(), tenant.zone) AS starts,
+               (date_trunc('month', now() AT TIME ZONE tenant.zone) + interval '1 month')
+                   AT TIME ZONE tenant.zone AS ends
         FROM tenant
     )
     SELECT m.starts, m.ends, m.zone, m.monthly_limit, coalesce(p.spend, 0),
@@ -81,7 +86,8 @@ AS $$
            round(coalesce(p.spend, 0) * extract(epoch FROM m.ends - m.starts)
                  / greatest(extract(epoch FROM now() - m.starts), 1), 6)
     FROM month m
-    LEFT JOIN cost_budget_periods p ON p.tenant_id = m.id AND p.period_start = m.starts
+    LEFT JOIN cost_budget_periods p ON p.tenant_id = m.id AND p.period_start = m.starts;
+END
 $$;
 COMMENT ON FUNCTION budget_status() IS
     'The current tenant''s budget month: limit, spend, percent used, projected month-end spend.';

@@ -49,14 +49,12 @@ DECLARE
     grown record;
     replaying constant boolean := current_setting('row_security') = 'off';
 BEGIN
-    -- Budget months first (see the lock order above). The EXISTS skips the
-    -- rows of a tenant being deleted: its cascade removes these tables' rows.
+    -- Budget months first (see the lock order above).
     FOR grown IN
         WITH changed AS (
             SELECT d.tenant_id, d.month_start, sign * sum(d.cost) AS cost,
                    sign * sum(d.events) AS events
             FROM unnest(deltas) d
-            WHERE EXISTS (SELECT 1 FROM tenants t WHERE t.id = d.tenant_id)
             GROUP BY d.tenant_id, d.month_start
         ), upserted AS (
             INSERT INTO cost_budget_periods AS p (tenant_id, period_start, spend, event_count)
@@ -89,7 +87,6 @@ BEGIN
                sign * sum(d.cost) AS cost, sign * sum(d.tokens) AS tokens,
                sign * sum(d.token_events) AS token_events, sign * sum(d.events) AS events
         FROM unnest(deltas) d
-        WHERE EXISTS (SELECT 1 FROM tenants t WHERE t.id = d.tenant_id)
         GROUP BY d.tenant_id, d.hour, d.service, d.provider, d.model
     ), upserted AS (
         INSERT INTO cost_rollups_hourly AS r
@@ -111,6 +108,10 @@ BEGIN
 END
 $$;
 
+-- The deltas join tenants (for the zone of the budget month), which also
+-- leaves out the rows of a tenant being deleted: its cascade removes the
+-- rollups, and a delta for it would resurrect them.
+--
 -- One trigger function for the three triggers below; each declares the
 -- transition tables its command has (INSERT: new_rows, DELETE: old_rows,
 -- UPDATE: both), and a branch only names the ones it is given. The grouping
