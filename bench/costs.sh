@@ -213,8 +213,8 @@ for round in 1 2 3; do
   done
 done
 for key in "${!runs[@]}"; do result[$key]="$(median "${runs[$key]}")"; done
-psql_as postgres -d "$DB" -Atc "SELECT 'rollups after ingest: ' || CASE WHEN count(*) = 0 THEN 'verified equal to cost_events'
-                                 ELSE count(*) || ' differences' END FROM platform_verify_cost_rollups()"
+differences="$(psql_as postgres -d "$DB" -Atc "SELECT count(*) FROM platform_verify_cost_rollups()")"
+echo "rollups after ingest: $differences differences from cost_events"
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", a / b }'; }
 field() { cut -d' ' -f"$2" <<<"$1"; }
@@ -245,3 +245,9 @@ for kind in single batch async; do
   p="${result[$kind-cost_events_plain]}"; t="${result[$kind-cost_events]}"
   printf '| %-58s | %12s | %12s | %s |\n' "$label" "$p" "$t" "$(awk -v a="$t" -v b="$p" 'BEGIN { printf "%.0f%%", 100 * a / b }')"
 done
+
+# A smoke run in CI fails on any wrong answer, whatever the speed.
+for check in "${result[month-equal]}" "${result[year-equal]}" "${result[kolkata-equal]}"; do
+  [[ "$check" == *equal && "$check" != *DIFFERENT* ]] || { echo "cost_summary differs from the reference: $check" >&2; exit 1; }
+done
+[ "$differences" = 0 ] || { echo "the rollups differ from cost_events" >&2; exit 1; }
