@@ -258,7 +258,7 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
 DECLARE
-    zone constant text := platform_checked_time_zone(platform_tenant_time_zone(NEW.settings));
+    zone constant text := platform_tenant_time_zone(NEW.settings);  -- checked before the UPDATE
     month_start constant timestamptz := date_trunc('month', now(), zone);
     spend numeric;
 BEGIN
@@ -279,6 +279,21 @@ CREATE TRIGGER tenants_cost_settings_changed AFTER UPDATE OF settings ON tenants
           OR platform_budget_limit(OLD.settings) IS DISTINCT FROM platform_budget_limit(NEW.settings)
           OR OLD.settings->'budgetAlertThresholds' IS DISTINCT FROM NEW.settings->'budgetAlertThresholds')
     EXECUTE FUNCTION platform_tenant_cost_settings_changed();
+
+-- A zone PostgreSQL does not know would make every cost write of the tenant
+-- fail later (budget months are computed in it): refuse it when it is set.
+CREATE FUNCTION platform_tenant_time_zone_checked() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+BEGIN
+    PERFORM platform_checked_time_zone(platform_tenant_time_zone(NEW.settings));
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER tenants_time_zone_checked BEFORE INSERT OR UPDATE OF settings ON tenants
+    FOR EACH ROW WHEN (NEW.settings ? 'timezone')
+    EXECUTE FUNCTION platform_tenant_time_zone_checked();
 
 REVOKE EXECUTE ON FUNCTION
     platform_apply_cost_deltas(platform_cost_delta[], integer),

@@ -689,6 +689,14 @@ fn changing_the_time_zone_recomputes_budget_months() {
             "an unknown zone in the settings",
         );
     });
+    assert_sqlstate(
+        admin().query_one(
+            "SELECT create_tenant('Nowhere', 'starter', '{\"timezone\": \"Mars/Olympus\"}')",
+            &[],
+        ),
+        SqlState::INVALID_PARAMETER_VALUE,
+        "a new tenant in an unknown zone",
+    );
     assert_ne!(
         months(),
         before,
