@@ -35,6 +35,29 @@ CREATE TYPE platform_cost_delta AS (
     events bigint
 );
 
+-- Whether spend going from `before` to `after` crosses one of the tenant's
+-- thresholds. PL/pgSQL without queries: it runs for every statement.
+CREATE FUNCTION platform_budget_crossed(before numeric, after numeric, settings jsonb)
+RETURNS boolean
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    monthly_limit constant numeric := platform_budget_limit(settings);
+    threshold numeric;
+BEGIN
+    IF monthly_limit IS NULL OR after <= before THEN
+        RETURN false;
+    END IF;
+    FOREACH threshold IN ARRAY platform_budget_thresholds(settings) LOOP
+        IF before * 100 < monthly_limit * threshold AND after * 100 >= monthly_limit * threshold THEN
+            RETURN true;
+        END IF;
+    END LOOP;
+    RETURN false;
+END
+$$;
+
 -- Adds sign x deltas to both tables, then fires the budget alerts whose
 -- threshold the new spend crossed. Called by the trigger function below,
 -- whose owner rights and search_path it runs under (no SECURITY DEFINER or
@@ -65,18 +88,15 @@ BEGIN
                     event_count = p.event_count + excluded.event_count
             RETURNING p.ctid AS row_id, p.tenant_id, p.period_start, p.spend, p.event_count
         )
-        SELECT u.*, c.cost AS delta, platform_budget_limit(t.settings) AS monthly_limit,
-               platform_budget_thresholds(t.settings) AS thresholds
+        SELECT u.*, c.cost AS delta, t.settings
         FROM upserted u
         JOIN changed c ON c.tenant_id = u.tenant_id AND c.month_start = u.period_start
         JOIN tenants t ON t.id = u.tenant_id
     LOOP
         IF grown.event_count = 0 THEN
             DELETE FROM cost_budget_periods WHERE ctid = grown.row_id;
-        ELSIF grown.delta > 0 AND grown.monthly_limit IS NOT NULL AND NOT replaying
-              AND EXISTS (SELECT 1 FROM unnest(grown.thresholds) AS threshold
-                          WHERE (grown.spend - grown.delta) * 100 < grown.monthly_limit * threshold
-                            AND grown.spend * 100 >= grown.monthly_limit * threshold) THEN
+        ELSIF NOT replaying
+              AND platform_budget_crossed(grown.spend - grown.delta, grown.spend, grown.settings) THEN
             -- Crossed here, under the row lock: no other writer saw this crossing.
             PERFORM platform_fire_budget_alerts(grown.tenant_id, grown.period_start, grown.spend);
         END IF;
@@ -123,10 +143,51 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
 DECLARE
-    late_window interval := platform_late_event_window();
+    late_window constant interval := platform_late_event_window();
+    replaying constant boolean := current_setting('row_security') = 'off';
     oldest timestamptz;
+    inserted bigint;
+    one record;
+    spend numeric;
 BEGIN
-    IF TG_OP <> 'INSERT' THEN
+    IF TG_OP = 'INSERT' THEN
+        SELECT min("timestamp"), count(*) INTO oldest, inserted FROM new_rows;
+        IF late_window IS NOT NULL AND NOT replaying AND oldest < now() - late_window THEN
+            RAISE EXCEPTION 'cost event at % is older than the late-event window of %',
+                    oldest, late_window
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'Events older than platform.cost_late_event_window are refused so closed months stay as reported; a superuser can backfill with SET row_security = off.';
+        END IF;
+        IF inserted = 1 THEN
+            -- One event (record_cost_event, a single-row INSERT): the same two
+            -- upserts as platform_apply_cost_deltas(), in the same order, without
+            -- building and grouping a set, which halves the cost per statement.
+            SELECT e.tenant_id, date_trunc('hour', e."timestamp", 'UTC') AS hour,
+                   date_trunc('month', e."timestamp", platform_tenant_time_zone(t.settings)) AS month_start,
+                   e.service, e.provider, e.metadata->>'model' AS model, e.cost_usd,
+                   e.tokens_used, t.settings
+            INTO one FROM new_rows e JOIN tenants t ON t.id = e.tenant_id;
+            INSERT INTO cost_budget_periods AS p (tenant_id, period_start, spend, event_count)
+            VALUES (one.tenant_id, one.month_start, one.cost_usd, 1)
+            ON CONFLICT (tenant_id, period_start) DO UPDATE
+                SET spend = p.spend + excluded.spend, event_count = p.event_count + 1
+            RETURNING p.spend INTO spend;
+            IF NOT replaying AND platform_budget_crossed(spend - one.cost_usd, spend, one.settings) THEN
+                PERFORM platform_fire_budget_alerts(one.tenant_id, one.month_start, spend);
+            END IF;
+            INSERT INTO cost_rollups_hourly AS r
+                (tenant_id, hour, service, provider, model,
+                 total_cost_usd, total_tokens, token_events, event_count)
+            VALUES (one.tenant_id, one.hour, one.service, one.provider, one.model, one.cost_usd,
+                    coalesce(one.tokens_used, 0), (one.tokens_used IS NOT NULL)::int, 1)
+            ON CONFLICT (tenant_id, hour, service, provider, model) DO UPDATE
+                SET total_cost_usd = r.total_cost_usd + excluded.total_cost_usd,
+                    total_tokens = r.total_tokens + excluded.total_tokens,
+                    token_events = r.token_events + excluded.token_events,
+                    event_count = r.event_count + 1;
+            RETURN NULL;
+        END IF;
+    ELSE
         PERFORM platform_apply_cost_deltas(ARRAY(
             SELECT d::platform_cost_delta FROM (
                 SELECT e.tenant_id, date_trunc('hour', e."timestamp", 'UTC'),
@@ -137,16 +198,6 @@ BEGIN
                 GROUP BY 1, 2, 3, 4, 5, 6) d), -1);
     END IF;
     IF TG_OP <> 'DELETE' THEN
-        IF TG_OP = 'INSERT' AND late_window IS NOT NULL
-           AND current_setting('row_security') <> 'off' THEN
-            SELECT min("timestamp") INTO oldest FROM new_rows;
-            IF oldest < now() - late_window THEN
-                RAISE EXCEPTION 'cost event at % is older than the late-event window of %',
-                        oldest, late_window
-                    USING ERRCODE = 'invalid_parameter_value',
-                          HINT = 'Events older than platform.cost_late_event_window are refused so closed months stay as reported; a superuser can backfill with SET row_security = off.';
-            END IF;
-        END IF;
         PERFORM platform_apply_cost_deltas(ARRAY(
             SELECT d::platform_cost_delta FROM (
                 SELECT e.tenant_id, date_trunc('hour', e."timestamp", 'UTC'),
