@@ -73,6 +73,9 @@ AS $$
                       '@extschema@.users_for_email(text)',
                       '@extschema@.users_for_oauth_account(text, text)',
                       '@extschema@.rotate_api_key()',
+                      -- cost accounting's definer functions (cost_summary.sql, budgets.sql)
+                      '@extschema@.cost_summary(timestamptz, timestamptz, text, text, text)',
+                      '@extschema@.budget_status()',
                       -- definer helpers the search functions call (search.sql)
                       '@extschema@.platform_common_lexemes(boolean, text[])',
                       '@extschema@.platform_keyword_candidates(tsquery, integer, uuid[], boolean, text)'

@@ -26,3 +26,12 @@ REVOKE EXECUTE ON FUNCTION
     platform_common_lexemes(boolean, text[]),
     platform_keyword_candidates(tsquery, integer, uuid[], boolean, text)
 FROM PUBLIC;
+-- Cost accounting: the definer functions an application calls are granted
+-- to application roles; the definer triggers' functions need no grant at all
+-- (a trigger fires whoever writes).
+REVOKE EXECUTE ON FUNCTION
+    cost_summary(timestamptz, timestamptz, text, text, text),
+    budget_status(),
+    platform_cost_events_changed(),
+    platform_tenant_cost_settings_changed()
+FROM PUBLIC;

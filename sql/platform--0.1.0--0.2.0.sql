@@ -964,6 +964,885 @@ REVOKE EXECUTE ON FUNCTION
     platform_keyword_candidates(tsquery, integer, uuid[], boolean, text)
 FROM PUBLIC;
 
+-- ==================== Cost accounting ====================
+
+-- Rust functions (src/), as cargo pgrx schema writes them.
+-- platform::cost_config::platform_late_event_window
+CREATE  FUNCTION "platform_late_event_window"() RETURNS interval /* Option < Interval > */
+STRICT STABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'platform_late_event_window_wrapper';
+
+-- sql/cost_settings.sql, whole.
+-- What the cost functions read from a tenant's settings and from their
+-- arguments, checked in one place.
+
+-- The services cost_events accepts (its CHECK constraint in tables.sql).
+CREATE FUNCTION platform_cost_services() RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$ SELECT '{vision,voice_stt,voice_tts,llm,embedding,livekit}'::text[] $$;
+
+-- tenants.settings->>'timezone', UTC when absent or empty. Budget months and
+-- cost_summary() buckets are aligned in this zone.
+CREATE FUNCTION platform_tenant_time_zone(settings jsonb) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$ SELECT coalesce(nullif(settings->>'timezone', ''), 'UTC') $$;
+
+-- The zone itself when PostgreSQL knows it; 22023 with a hint otherwise.
+CREATE FUNCTION platform_checked_time_zone(zone text) RETURNS text
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM now() AT TIME ZONE zone;
+    RETURN zone;
+EXCEPTION WHEN invalid_parameter_value OR null_value_not_allowed THEN
+    RAISE EXCEPTION 'unknown time zone %', coalesce(quote_literal(zone), 'NULL')
+        USING ERRCODE = 'invalid_parameter_value',
+              HINT = 'Use an IANA zone name such as ''Europe/Berlin'' or ''Asia/Kolkata'' (see pg_timezone_names).';
+END
+$$;
+
+-- tenants.settings.maxMonthlySpend in USD; NULL (no budget) when absent or
+-- not a positive JSON number.
+CREATE FUNCTION platform_budget_limit(settings jsonb) RETURNS numeric
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+    SELECT CASE WHEN jsonb_typeof(settings->'maxMonthlySpend') = 'number'
+                 AND (settings->>'maxMonthlySpend')::numeric > 0
+                THEN (settings->>'maxMonthlySpend')::numeric END
+$$;
+
+-- tenants.settings.budgetAlertThresholds: percents of the monthly limit at
+-- which an alert fires, default 50, 80 and 100. Entries that are not numbers
+-- between 0 (exclusive) and 1000 are ignored rather than failing every write.
+-- PL/pgSQL, not SQL: a SQL function with a sub-SELECT is not inlined and
+-- would be planned again on every call, and the cost triggers call it often.
+CREATE FUNCTION platform_budget_thresholds(settings jsonb) RETURNS numeric[]
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF jsonb_typeof(settings->'budgetAlertThresholds') IS DISTINCT FROM 'array' THEN
+        RETURN '{50,80,100}';
+    END IF;
+    RETURN ARRAY(SELECT DISTINCT round(t::text::numeric, 2)
+                 FROM jsonb_array_elements(settings->'budgetAlertThresholds') t
+                 WHERE jsonb_typeof(t) = 'number'
+                   AND t::text::numeric > 0 AND t::text::numeric <= 1000
+                 ORDER BY 1);
+END
+$$;
+
+-- sql/costs_schema.sql, whole.
+-- Cost accounting: what the cost tables need beyond the document's columns,
+-- and the two derived tables the triggers keep current (cost_rollups.sql).
+-- ALTERs rather than edits of tables.sql, so the same text upgrades 0.1.0.
+
+-- Idempotent recording (record_cost_event): a client-chosen key, unique per
+-- tenant. NULL keys never conflict, so the document's INSERTs are unaffected.
+ALTER TABLE cost_events ADD COLUMN idempotency_key text;
+ALTER TABLE cost_events
+    ADD CONSTRAINT cost_events_idempotency_key_check
+        CHECK (length(idempotency_key) BETWEEN 1 AND 200),
+    ADD CONSTRAINT cost_events_idempotency_key_key UNIQUE (tenant_id, idempotency_key);
+
+-- An alert's identity is (tenant, period, period start, threshold): the
+-- unique index is what makes concurrent writers fire it exactly once
+-- (INSERT ... ON CONFLICT DO NOTHING). Alerts written by hand, without a
+-- period_start, never conflict. period_start leads: the index exists for
+-- uniqueness, and the planned tenant-leading indexes serve the tenant's reads.
+ALTER TABLE budget_alerts ADD COLUMN period_start timestamptz;
+CREATE UNIQUE INDEX budget_alert_identity_idx
+    ON budget_alerts (period_start, tenant_id, period, threshold);
+
+-- Spend per tenant, UTC hour, service, provider and model: what cost_summary()
+-- reads for whole hours. Sums, never floats: the totals are exact. A row with
+-- no events left is deleted, so every row stands for at least one event.
+-- token_events counts the events that carried tokens_used, so a sum over rows
+-- can be NULL exactly when SUM(tokens_used) over the raw rows would be.
+-- (No CHECK on the counts: ON CONFLICT checks the proposed row, which for a
+-- delete is a negative delta; platform_verify_cost_rollups() is the check.)
+CREATE TABLE cost_rollups_hourly (
+    tenant_id uuid NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+    hour timestamptz NOT NULL,
+    service text NOT NULL,
+    provider text,
+    model text,
+    total_cost_usd numeric NOT NULL,
+    total_tokens bigint NOT NULL,
+    token_events bigint NOT NULL,
+    event_count bigint NOT NULL,
+    CONSTRAINT cost_rollups_hourly_key
+        UNIQUE NULLS NOT DISTINCT (tenant_id, hour, service, provider, model),
+    CONSTRAINT cost_rollups_hourly_hour_check CHECK (hour = date_trunc('hour', hour, 'UTC'))
+) WITH (fillfactor = 80);  -- room for HOT updates: every event rewrites its row
+
+-- Spend per tenant and budget month (in the tenant's time zone): one row to
+-- lock and read, so budget checks and budget_status() never sum a month.
+CREATE TABLE cost_budget_periods (
+    tenant_id uuid NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+    period_start timestamptz NOT NULL,
+    spend numeric NOT NULL,
+    event_count bigint NOT NULL,
+    PRIMARY KEY (tenant_id, period_start)
+) WITH (fillfactor = 80);
+
+-- Both hold sums across tenants and are reached only through SECURITY DEFINER
+-- functions: no privileges for anyone but the owner (the application role is
+-- never granted them). Registered for pg_dump so the tables are known, with a
+-- filter that dumps no rows: the rows are derived, and the triggers rebuild
+-- them from cost_events as a restore loads it (dumping them too would count
+-- every event twice).
+REVOKE ALL ON cost_rollups_hourly, cost_budget_periods FROM PUBLIC;
+SELECT pg_extension_config_dump('cost_rollups_hourly', 'WHERE false');
+SELECT pg_extension_config_dump('cost_budget_periods', 'WHERE false');
+
+-- sql/budgets.sql, whole.
+-- Monthly budgets: tenants.settings.maxMonthlySpend (USD) per month in the
+-- tenant's time zone, alerts at tenants.settings.budgetAlertThresholds
+-- percent (default 50, 80, 100).
+--
+-- Exactly once: the cost triggers add a statement's spend to the month's
+-- cost_budget_periods row and, while holding that row's lock, compare the
+-- spend before and after it: writers of one tenant-month take turns, so each
+-- crossing of a threshold is seen by exactly one of them, which calls
+-- platform_fire_budget_alerts(). The alert's identity (tenant, period, period
+-- start, threshold) is a unique index and the INSERT says ON CONFLICT DO
+-- NOTHING, so a threshold reached again (after a delete) never fires twice.
+-- A settings change (new limit or thresholds) fires what the current spend
+-- already reached (cost_rollups.sql).
+--
+-- Every alert written is announced with pg_notify on the channel
+-- 'platform_budget_alerts' (delivered at commit, never for a rollback), with
+-- a JSON payload: alert_id, tenant_id, period, period_start, threshold,
+-- severity, current_spend, monthly_limit.
+
+CREATE FUNCTION platform_fire_budget_alerts(tenant uuid, month_start timestamptz, spend numeric)
+RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    settings jsonb;
+    monthly_limit numeric;
+    alert record;
+BEGIN
+    SELECT t.settings INTO settings FROM tenants t WHERE t.id = tenant;
+    monthly_limit := platform_budget_limit(settings);
+    IF monthly_limit IS NULL THEN
+        RETURN;  -- no budget
+    END IF;
+    FOR alert IN
+        INSERT INTO budget_alerts AS b
+            (tenant_id, threshold, current_spend, period, period_start, severity, metadata)
+        SELECT tenant, threshold, spend, 'monthly', month_start,
+               CASE WHEN threshold < 100 THEN 'warning' ELSE 'critical' END,
+               jsonb_build_object('monthlyLimit', monthly_limit)
+        FROM unnest(platform_budget_thresholds(settings)) AS threshold
+        WHERE spend * 100 >= monthly_limit * threshold
+        ORDER BY threshold
+        ON CONFLICT (tenant_id, period, period_start, threshold) DO NOTHING
+        RETURNING b.id, b.threshold, b.severity
+    LOOP
+        PERFORM pg_notify('platform_budget_alerts', json_build_object(
+            'alert_id', alert.id, 'tenant_id', tenant, 'period', 'monthly',
+            'period_start', month_start, 'threshold', alert.threshold,
+            'severity', alert.severity, 'current_spend', spend,
+            'monthly_limit', monthly_limit)::text);
+    END LOOP;
+END
+$$;
+REVOKE EXECUTE ON FUNCTION platform_fire_budget_alerts(uuid, timestamptz, numeric) FROM PUBLIC;
+
+-- The current month of the context's tenant: its limit (NULL without a
+-- budget), spend so far, percent of the limit used, and the spend projected
+-- for the whole month at the rate so far. One index lookup in
+-- cost_budget_periods, never a sum over events. PL/pgSQL so that its plan
+-- is cached per session (a SECURITY DEFINER SQL function is planned on
+-- every call).
+CREATE FUNCTION budget_status(
+    OUT period_start timestamptz, OUT period_end timestamptz, OUT time_zone text,
+    OUT monthly_limit numeric, OUT spend numeric, OUT event_count bigint,
+    OUT percent_used numeric, OUT projected_spend numeric)
+RETURNS SETOF record
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+BEGIN
+    RETURN QUERY
+    WITH tenant AS (
+        SELECT t.id, platform_budget_limit(t.settings) AS monthly_limit,
+               platform_tenant_time_zone(t.settings) AS zone
+        FROM tenants t WHERE t.id = require_current_tenant_id()
+    ), month AS (
+        SELECT tenant.*, date_trunc('month', now(), tenant.zone) AS starts,
+               (date_trunc('month', now() AT TIME ZONE tenant.zone) + interval '1 month')
+                   AT TIME ZONE tenant.zone AS ends
+        FROM tenant
+    )
+    SELECT m.starts, m.ends, m.zone, m.monthly_limit, coalesce(p.spend, 0),
+           coalesce(p.event_count, 0),
+           round(coalesce(p.spend, 0) * 100 / m.monthly_limit, 2),
+           round(coalesce(p.spend, 0) * extract(epoch FROM m.ends - m.starts)
+                 / greatest(extract(epoch FROM now() - m.starts), 1), 6)
+    FROM month m
+    LEFT JOIN cost_budget_periods p ON p.tenant_id = m.id AND p.period_start = m.starts;
+END
+$$;
+COMMENT ON FUNCTION budget_status() IS
+    'The current tenant''s budget month: limit, spend, percent used, projected month-end spend.';
+
+-- sql/cost_rollups.sql, whole.
+-- Keeping cost_rollups_hourly and cost_budget_periods equal to what
+-- cost_events says, in the same transaction as every change to it.
+--
+-- Statement-level AFTER triggers with transition tables: a statement's rows
+-- are grouped first, so a batch of 1,000 events in one hour costs one upsert,
+-- not 1,000. Every change is a delta (INSERT adds, DELETE subtracts, UPDATE
+-- subtracts the old row and adds the new one), applied with INSERT ... ON
+-- CONFLICT DO UPDATE SET x = x + delta: concurrent writers to the same row
+-- queue on its lock and each adds to the committed value, so none is lost.
+--
+-- Lock order, against deadlocks: a statement locks its budget-period rows
+-- first, then its hourly rows, each in key order. An hourly row belongs to
+-- one budget month of its tenant, so whoever waits for an hourly row already
+-- holds that month; single-statement transactions (record_cost_event, a batch
+-- INSERT) therefore never deadlock.
+--
+-- The late-event window (platform.cost_late_event_window, default 35 days,
+-- superuser-only) refuses INSERTs of events older than now() minus the window,
+-- so closed months (and their cost_summaries) stay as reported. UPDATE and
+-- DELETE are corrections and apply at any age. Sessions with
+-- row_security = off (pg_dump's scripts, a superuser's backfill) are not held
+-- to the window and fire no budget alerts: a restore replays history, it does
+-- not happen now.
+
+CREATE TYPE platform_cost_delta AS (
+    tenant_id uuid,
+    hour timestamptz,
+    month_start timestamptz,   -- the budget month, in the tenant's zone
+    service text,
+    provider text,
+    model text,
+    cost numeric,
+    tokens bigint,
+    token_events bigint,
+    events bigint
+);
+
+-- Whether spend going from `before` to `after` crosses one of the tenant's
+-- thresholds. PL/pgSQL without queries: it runs for every statement.
+CREATE FUNCTION platform_budget_crossed(before numeric, after numeric, settings jsonb)
+RETURNS boolean
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    monthly_limit constant numeric := platform_budget_limit(settings);
+    threshold numeric;
+BEGIN
+    IF monthly_limit IS NULL OR after <= before THEN
+        RETURN false;
+    END IF;
+    FOREACH threshold IN ARRAY platform_budget_thresholds(settings) LOOP
+        IF before * 100 < monthly_limit * threshold AND after * 100 >= monthly_limit * threshold THEN
+            RETURN true;
+        END IF;
+    END LOOP;
+    RETURN false;
+END
+$$;
+
+-- Adds sign x deltas to both tables, then fires the budget alerts whose
+-- threshold the new spend crossed. Called by the trigger function below,
+-- whose owner rights and search_path it runs under (no SECURITY DEFINER or
+-- SET of its own: both cost time on every statement); not executable by
+-- PUBLIC, and useless to anyone without privileges on the two tables.
+CREATE FUNCTION platform_apply_cost_deltas(deltas platform_cost_delta[], sign integer)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+    zeroed tid[];
+    grown record;
+    replaying constant boolean := current_setting('row_security') = 'off';
+BEGIN
+    -- Budget months first (see the lock order above).
+    FOR grown IN
+        WITH changed AS (
+            SELECT d.tenant_id, d.month_start, sign * sum(d.cost) AS cost,
+                   sign * sum(d.events) AS events
+            FROM unnest(deltas) d
+            GROUP BY d.tenant_id, d.month_start
+        ), upserted AS (
+            INSERT INTO cost_budget_periods AS p (tenant_id, period_start, spend, event_count)
+            SELECT c.tenant_id, c.month_start, c.cost, c.events FROM changed c
+            ORDER BY c.tenant_id, c.month_start
+            ON CONFLICT (tenant_id, period_start) DO UPDATE
+                SET spend = p.spend + excluded.spend,
+                    event_count = p.event_count + excluded.event_count
+            RETURNING p.ctid AS row_id, p.tenant_id, p.period_start, p.spend, p.event_count
+        )
+        SELECT u.*, c.cost AS delta, t.settings
+        FROM upserted u
+        JOIN changed c ON c.tenant_id = u.tenant_id AND c.month_start = u.period_start
+        JOIN tenants t ON t.id = u.tenant_id
+    LOOP
+        IF grown.event_count = 0 THEN
+            DELETE FROM cost_budget_periods WHERE ctid = grown.row_id;
+        ELSIF NOT replaying
+              AND platform_budget_crossed(grown.spend - grown.delta, grown.spend, grown.settings) THEN
+            -- Crossed here, under the row lock: no other writer saw this crossing.
+            PERFORM platform_fire_budget_alerts(grown.tenant_id, grown.period_start, grown.spend);
+        END IF;
+    END LOOP;
+
+    WITH changed AS (
+        SELECT d.tenant_id, d.hour, d.service, d.provider, d.model,
+               sign * sum(d.cost) AS cost, sign * sum(d.tokens) AS tokens,
+               sign * sum(d.token_events) AS token_events, sign * sum(d.events) AS events
+        FROM unnest(deltas) d
+        GROUP BY d.tenant_id, d.hour, d.service, d.provider, d.model
+    ), upserted AS (
+        INSERT INTO cost_rollups_hourly AS r
+            (tenant_id, hour, service, provider, model,
+             total_cost_usd, total_tokens, token_events, event_count)
+        SELECT * FROM changed c
+        ORDER BY c.tenant_id, c.hour, c.service, c.provider, c.model
+        ON CONFLICT (tenant_id, hour, service, provider, model) DO UPDATE
+            SET total_cost_usd = r.total_cost_usd + excluded.total_cost_usd,
+                total_tokens = r.total_tokens + excluded.total_tokens,
+                token_events = r.token_events + excluded.token_events,
+                event_count = r.event_count + excluded.event_count
+        RETURNING r.ctid AS row_id, r.event_count
+    )
+    SELECT array_agg(row_id) FILTER (WHERE event_count = 0) INTO zeroed FROM upserted;
+    IF zeroed IS NOT NULL THEN
+        DELETE FROM cost_rollups_hourly WHERE ctid = ANY (zeroed);
+    END IF;
+END
+$$;
+
+-- The deltas join tenants (for the zone of the budget month), which also
+-- leaves out the rows of a tenant being deleted: its cascade removes the
+-- rollups, and a delta for it would resurrect them.
+--
+-- One trigger function for the three triggers below; each declares the
+-- transition tables its command has (INSERT: new_rows, DELETE: old_rows,
+-- UPDATE: both), and a branch only names the ones it is given. The grouping
+-- query is written twice, once per transition table: a transition table is
+-- visible only to queries of the trigger function itself, and passing whole
+-- rows on to a shared function would hold a large statement's rows in memory.
+CREATE FUNCTION platform_cost_events_changed() RETURNS trigger
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    late_window constant interval := platform_late_event_window();
+    replaying constant boolean := current_setting('row_security') = 'off';
+    oldest timestamptz;
+    inserted bigint;
+    one record;
+    spend numeric;
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        SELECT min("timestamp"), count(*) INTO oldest, inserted FROM new_rows;
+        IF late_window IS NOT NULL AND NOT replaying AND oldest < now() - late_window THEN
+            RAISE EXCEPTION 'cost event at % is older than the late-event window of %',
+                    oldest, late_window
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'Events older than platform.cost_late_event_window are refused so closed months stay as reported; a superuser can backfill with SET row_security = off.';
+        END IF;
+        IF inserted = 1 THEN
+            -- One event (record_cost_event, a single-row INSERT): the same two
+            -- upserts as platform_apply_cost_deltas(), in the same order, without
+            -- building and grouping a set, which halves the cost per statement.
+            SELECT e.tenant_id, date_trunc('hour', e."timestamp", 'UTC') AS hour,
+                   date_trunc('month', e."timestamp", platform_tenant_time_zone(t.settings)) AS month_start,
+                   e.service, e.provider, e.metadata->>'model' AS model, e.cost_usd,
+                   e.tokens_used, t.settings
+            INTO one FROM new_rows e JOIN tenants t ON t.id = e.tenant_id;
+            INSERT INTO cost_budget_periods AS p (tenant_id, period_start, spend, event_count)
+            VALUES (one.tenant_id, one.month_start, one.cost_usd, 1)
+            ON CONFLICT (tenant_id, period_start) DO UPDATE
+                SET spend = p.spend + excluded.spend, event_count = p.event_count + 1
+            RETURNING p.spend INTO spend;
+            IF NOT replaying AND platform_budget_crossed(spend - one.cost_usd, spend, one.settings) THEN
+                PERFORM platform_fire_budget_alerts(one.tenant_id, one.month_start, spend);
+            END IF;
+            INSERT INTO cost_rollups_hourly AS r
+                (tenant_id, hour, service, provider, model,
+                 total_cost_usd, total_tokens, token_events, event_count)
+            VALUES (one.tenant_id, one.hour, one.service, one.provider, one.model, one.cost_usd,
+                    coalesce(one.tokens_used, 0), (one.tokens_used IS NOT NULL)::int, 1)
+            ON CONFLICT (tenant_id, hour, service, provider, model) DO UPDATE
+                SET total_cost_usd = r.total_cost_usd + excluded.total_cost_usd,
+                    total_tokens = r.total_tokens + excluded.total_tokens,
+                    token_events = r.token_events + excluded.token_events,
+                    event_count = r.event_count + 1;
+            RETURN NULL;
+        END IF;
+    ELSE
+        PERFORM platform_apply_cost_deltas(ARRAY(
+            SELECT d::platform_cost_delta FROM (
+                SELECT e.tenant_id, date_trunc('hour', e."timestamp", 'UTC'),
+                       date_trunc('month', e."timestamp", platform_tenant_time_zone(t.settings)),
+                       e.service, e.provider, e.metadata->>'model', sum(e.cost_usd),
+                       coalesce(sum(e.tokens_used), 0), count(e.tokens_used), count(*)
+                FROM old_rows e JOIN tenants t ON t.id = e.tenant_id
+                GROUP BY 1, 2, 3, 4, 5, 6) d), -1);
+    END IF;
+    IF TG_OP <> 'DELETE' THEN
+        PERFORM platform_apply_cost_deltas(ARRAY(
+            SELECT d::platform_cost_delta FROM (
+                SELECT e.tenant_id, date_trunc('hour', e."timestamp", 'UTC'),
+                       date_trunc('month', e."timestamp", platform_tenant_time_zone(t.settings)),
+                       e.service, e.provider, e.metadata->>'model', sum(e.cost_usd),
+                       coalesce(sum(e.tokens_used), 0), count(e.tokens_used), count(*)
+                FROM new_rows e JOIN tenants t ON t.id = e.tenant_id
+                GROUP BY 1, 2, 3, 4, 5, 6) d), 1);
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER cost_events_rollup_insert AFTER INSERT ON cost_events
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION platform_cost_events_changed();
+CREATE TRIGGER cost_events_rollup_update AFTER UPDATE ON cost_events
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION platform_cost_events_changed();
+CREATE TRIGGER cost_events_rollup_delete AFTER DELETE ON cost_events
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION platform_cost_events_changed();
+
+-- What both tables must hold, computed from cost_events alone: the reference
+-- for platform_verify_cost_rollups() and the source of platform_rebuild_cost_rollups().
+CREATE FUNCTION platform_cost_rollups_expected(
+    tenant uuid DEFAULT NULL, OUT tenant_id uuid, OUT hour timestamptz, OUT service text, OUT provider text,
+    OUT model text, OUT total_cost_usd numeric, OUT total_tokens bigint,
+    OUT token_events bigint, OUT event_count bigint)
+RETURNS SETOF record
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+    SELECT e.tenant_id, date_trunc('hour', e."timestamp", 'UTC'), e.service, e.provider,
+           e.metadata->>'model', sum(e.cost_usd), coalesce(sum(e.tokens_used), 0),
+           count(e.tokens_used), count(*)
+    FROM cost_events e
+    WHERE tenant IS NULL OR e.tenant_id = tenant
+    GROUP BY 1, 2, 3, 4, 5
+$$;
+
+CREATE FUNCTION platform_cost_budget_periods_expected(
+    tenant uuid DEFAULT NULL, OUT tenant_id uuid, OUT period_start timestamptz, OUT spend numeric, OUT event_count bigint)
+RETURNS SETOF record
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+    SELECT e.tenant_id, date_trunc('month', e."timestamp", platform_tenant_time_zone(t.settings)),
+           sum(e.cost_usd), count(*)
+    FROM cost_events e JOIN tenants t ON t.id = e.tenant_id
+    WHERE tenant IS NULL OR e.tenant_id = tenant
+    GROUP BY 1, 2
+$$;
+
+-- Every difference between the two derived tables and cost_events, across
+-- all tenants (an operator's function: not executable by PUBLIC). No rows
+-- means the rollups are exact.
+CREATE FUNCTION platform_verify_cost_rollups()
+RETURNS TABLE (kind text, tenant_id uuid, bucket timestamptz, service text,
+               provider text, model text, expected_cost_usd numeric, actual_cost_usd numeric,
+               expected_events bigint, actual_events bigint,
+               expected_tokens bigint, actual_tokens bigint)
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+    SELECT 'hourly rollup', coalesce(x.tenant_id, r.tenant_id), coalesce(x.hour, r.hour),
+           coalesce(x.service, r.service), coalesce(x.provider, r.provider),
+           coalesce(x.model, r.model), x.total_cost_usd, r.total_cost_usd,
+           x.event_count, r.event_count, x.total_tokens, r.total_tokens
+    FROM platform_cost_rollups_expected() x
+    FULL JOIN cost_rollups_hourly r
+      ON r.tenant_id = x.tenant_id AND r.hour = x.hour AND r.service = x.service
+     AND r.provider IS NOT DISTINCT FROM x.provider AND r.model IS NOT DISTINCT FROM x.model
+    WHERE (x.total_cost_usd, x.total_tokens, x.token_events, x.event_count)
+          IS DISTINCT FROM (r.total_cost_usd, r.total_tokens, r.token_events, r.event_count)
+    UNION ALL
+    SELECT 'budget month', coalesce(x.tenant_id, p.tenant_id), coalesce(x.period_start, p.period_start),
+           NULL, NULL, NULL, x.spend, p.spend, x.event_count, p.event_count, NULL, NULL
+    FROM platform_cost_budget_periods_expected() x
+    FULL JOIN cost_budget_periods p
+      ON p.tenant_id = x.tenant_id AND p.period_start = x.period_start
+    WHERE (x.spend, x.event_count) IS DISTINCT FROM (p.spend, p.event_count)
+$$;
+COMMENT ON FUNCTION platform_verify_cost_rollups() IS
+    'Every difference between the cost rollups and cost_events; none on a healthy database.';
+
+-- Recomputes both tables from cost_events (after a load with triggers
+-- disabled, or if platform_verify_cost_rollups() ever reports a difference).
+-- Takes a lock that waits for, and holds off, every writer of cost_events.
+CREATE FUNCTION platform_rebuild_cost_rollups(tenant uuid DEFAULT NULL) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+BEGIN
+    LOCK TABLE cost_events IN SHARE MODE;
+    DELETE FROM cost_rollups_hourly r WHERE tenant IS NULL OR r.tenant_id = tenant;
+    DELETE FROM cost_budget_periods p WHERE tenant IS NULL OR p.tenant_id = tenant;
+    INSERT INTO cost_rollups_hourly SELECT * FROM platform_cost_rollups_expected(tenant);
+    INSERT INTO cost_budget_periods SELECT * FROM platform_cost_budget_periods_expected(tenant);
+END
+$$;
+
+-- Settings that change what has been counted or what is due. A new time
+-- zone moves the budget months: that tenant's are recomputed in the new zone.
+-- A new limit or new thresholds can put this month's spend above a threshold
+-- no event will cross any more: that alert fires now.
+CREATE FUNCTION platform_tenant_cost_settings_changed() RETURNS trigger
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    zone constant text := platform_tenant_time_zone(NEW.settings);  -- checked before the UPDATE
+    month_start constant timestamptz := date_trunc('month', now(), zone);
+    spend numeric;
+BEGIN
+    IF zone IS DISTINCT FROM platform_tenant_time_zone(OLD.settings) THEN
+        PERFORM platform_rebuild_cost_rollups(NEW.id);
+    END IF;
+    SELECT p.spend INTO spend FROM cost_budget_periods p
+    WHERE p.tenant_id = NEW.id AND p.period_start = month_start;
+    IF spend > 0 AND current_setting('row_security') <> 'off' THEN
+        PERFORM platform_fire_budget_alerts(NEW.id, month_start, spend);
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER tenants_cost_settings_changed AFTER UPDATE OF settings ON tenants
+    FOR EACH ROW
+    WHEN (platform_tenant_time_zone(OLD.settings) IS DISTINCT FROM platform_tenant_time_zone(NEW.settings)
+          OR platform_budget_limit(OLD.settings) IS DISTINCT FROM platform_budget_limit(NEW.settings)
+          OR OLD.settings->'budgetAlertThresholds' IS DISTINCT FROM NEW.settings->'budgetAlertThresholds')
+    EXECUTE FUNCTION platform_tenant_cost_settings_changed();
+
+-- A zone PostgreSQL does not know would make every cost write of the tenant
+-- fail later (budget months are computed in it): refuse it when it is set.
+CREATE FUNCTION platform_tenant_time_zone_checked() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+BEGIN
+    PERFORM platform_checked_time_zone(platform_tenant_time_zone(NEW.settings));
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER tenants_time_zone_checked BEFORE INSERT OR UPDATE OF settings ON tenants
+    FOR EACH ROW WHEN (NEW.settings ? 'timezone')
+    EXECUTE FUNCTION platform_tenant_time_zone_checked();
+
+REVOKE EXECUTE ON FUNCTION
+    platform_apply_cost_deltas(platform_cost_delta[], integer),
+    platform_cost_rollups_expected(uuid),
+    platform_cost_budget_periods_expected(uuid),
+    platform_verify_cost_rollups(),
+    platform_rebuild_cost_rollups(uuid)
+FROM PUBLIC;
+
+-- sql/cost_summary.sql, whole.
+-- cost_summary(): the tenant's spend per time bucket (hour, day, week, month,
+-- or the whole range) and service, optionally per provider and model, with
+-- buckets aligned in the tenant's time zone. Exact: the same sums as a GROUP
+-- BY date_trunc(group_by, "timestamp", zone) over the raw rows of the range.
+--
+-- How it stays exact and fast: each bucket [lo, hi) (clipped to the range)
+-- is split into the whole UTC hours inside it, read from cost_rollups_hourly,
+-- and the at most two partial hours at its ends, read from cost_events. In a
+-- whole-hour zone (UTC, Europe/Berlin, America/New_York, across DST too) day
+-- boundaries are whole UTC hours, so only the range's own ends read raw rows.
+-- In a :30 or :45 zone (Asia/Kolkata, Asia/Kathmandu) each bucket boundary
+-- cuts one UTC hour in two, and that hour is read raw on both sides: one
+-- hour of raw rows per day bucket, never a day's worth.
+--
+-- The range is half-open, [start_at, end_at): adjacent ranges never count an
+-- event twice (the document's BETWEEN-like gte/lte did at the shared instant).
+
+CREATE FUNCTION cost_summary(
+    start_at timestamptz,
+    end_at timestamptz,
+    group_by text DEFAULT 'day',
+    detail text DEFAULT 'service',
+    time_zone text DEFAULT NULL
+) RETURNS TABLE (
+    bucket_start timestamptz, service text, provider text, model text,
+    total_cost_usd numeric, total_tokens bigint, event_count bigint
+)
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    tenant constant uuid := require_current_tenant_id();
+    zone text := cost_summary.time_zone;
+    unit text := group_by;   -- the date_trunc unit ('range' has none)
+    step interval;
+    buckets bigint;
+BEGIN
+    IF group_by IS NULL OR group_by NOT IN ('hour', 'day', 'week', 'month', 'range') THEN
+        RAISE EXCEPTION 'unknown group_by %', coalesce(quote_literal(group_by), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'group_by is one of hour, day, week, month, or range (one bucket for the whole range).';
+    END IF;
+    IF detail IS NULL OR detail NOT IN ('service', 'provider', 'model') THEN
+        RAISE EXCEPTION 'unknown detail %', coalesce(quote_literal(detail), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'detail is service (per service), provider (per service and provider) or model (per service, provider and model).';
+    END IF;
+    IF start_at IS NULL OR end_at IS NULL OR NOT isfinite(start_at) OR NOT isfinite(end_at) THEN
+        RAISE EXCEPTION 'cost_summary() needs a bounded range, got [%, %)',
+                coalesce(start_at::text, 'NULL'), coalesce(end_at::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Pass finite start_at and end_at, for example the first instants of two months.';
+    END IF;
+    IF start_at > end_at THEN
+        RAISE EXCEPTION 'start_at % is after end_at %', start_at, end_at
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'The range is [start_at, end_at): pass the earlier instant first.';
+    END IF;
+    IF zone IS NULL THEN
+        SELECT platform_tenant_time_zone(t.settings) INTO zone FROM tenants t WHERE t.id = tenant;
+        zone := coalesce(zone, 'UTC');
+    END IF;
+    zone := platform_checked_time_zone(zone);
+    IF group_by = 'range' THEN
+        unit := 'day';  -- unused: the series below is switched off
+        step := interval '1 day';
+    ELSE
+        step := ('1 ' || group_by)::interval;
+        buckets := (extract(epoch FROM end_at - start_at)
+                    / extract(epoch FROM least(step, interval '28 days')))::bigint + 2;
+        IF buckets > 100000 THEN
+            RAISE EXCEPTION 'a range of % at % granularity makes about % buckets, more than 100000',
+                    end_at - start_at, group_by, buckets
+                USING ERRCODE = 'program_limit_exceeded',
+                      HINT = 'Use a coarser group_by or a shorter range.';
+        END IF;
+    END IF;
+
+    RETURN QUERY
+    WITH hour_cell AS (
+        -- An hour keeps the offset of its instants, so where the clock goes
+        -- back by an hour the local hour that happens twice is two buckets,
+        -- and where it goes back by 30 minutes (Lord Howe) a bucket starts
+        -- before the previous one ends. Hour buckets are therefore read off
+        -- a 15-minute grid of instants (every offset in use is a multiple of
+        -- 15 minutes, so no cell straddles two buckets).
+        SELECT instant, date_trunc('hour', instant, zone) AS starts
+        FROM generate_series(date_trunc('hour', start_at, 'UTC'), end_at, interval '15 minutes') AS instant
+        WHERE group_by = 'hour'
+    ), run AS (
+        -- (nominal bucket start, first instant of a stretch of it). From day
+        -- up, local midnights (Mondays, first days) converted back to
+        -- instants: what date_trunc(unit, ts, zone) returns, DST days included.
+        SELECT local_start AT TIME ZONE zone AS nominal, local_start AT TIME ZONE zone AS first_instant
+        FROM generate_series(date_trunc(unit, start_at AT TIME ZONE zone),
+                             end_at AT TIME ZONE zone, step) AS local_start
+        WHERE group_by NOT IN ('hour', 'range')
+        UNION ALL
+        SELECT c.starts, c.instant
+        FROM (SELECT h.*, lag(h.starts) OVER (ORDER BY h.instant) AS previous FROM hour_cell h) c
+        WHERE c.previous IS DISTINCT FROM c.starts
+        UNION ALL
+        SELECT start_at, start_at WHERE group_by = 'range'
+    ), bucket AS (
+        SELECT r.nominal, greatest(r.first_instant, start_at) AS lo,
+               least(coalesce(lead(r.first_instant) OVER (ORDER BY r.first_instant), end_at), end_at) AS hi
+        FROM run r
+    ), span AS (
+        -- [first_hour, last_hour): the whole UTC hours inside [lo, hi).
+        SELECT b.*,
+               date_trunc('hour', b.lo, 'UTC')
+                 + CASE WHEN date_trunc('hour', b.lo, 'UTC') < b.lo
+                        THEN interval '1 hour' ELSE interval '0' END AS first_hour,
+               date_trunc('hour', b.hi, 'UTC') AS last_hour
+        FROM bucket b WHERE b.lo < b.hi
+    ), edge AS (
+        -- The raw parts: before the first and after the last whole hour, or
+        -- the whole bucket when it holds no whole hour.
+        SELECT s.nominal, e.lo, e.hi
+        FROM span s,
+             LATERAL (VALUES (s.lo, CASE WHEN s.first_hour < s.last_hour THEN s.first_hour ELSE s.hi END),
+                             (CASE WHEN s.first_hour < s.last_hour THEN s.last_hour ELSE s.hi END, s.hi)) AS e(lo, hi)
+        WHERE e.lo < e.hi
+    ), piece AS (
+        SELECT s.nominal, r.service, r.provider, r.model, r.total_cost_usd AS cost,
+               CASE WHEN r.token_events > 0 THEN r.total_tokens END AS tokens, r.event_count AS events
+        FROM span s
+        JOIN cost_rollups_hourly r
+          ON r.tenant_id = tenant AND r.hour >= s.first_hour AND r.hour < s.last_hour
+        UNION ALL
+        SELECT g.nominal, c.service, c.provider, c.metadata->>'model', c.cost_usd,
+               c.tokens_used::bigint, 1::bigint
+        FROM edge g
+        JOIN cost_events c
+          ON c.tenant_id = tenant AND c."timestamp" >= g.lo AND c."timestamp" < g.hi
+    )
+    SELECT p.nominal, p.service,
+           CASE WHEN detail <> 'service' THEN p.provider END,
+           CASE WHEN detail = 'model' THEN p.model END,
+           sum(p.cost), sum(p.tokens)::bigint, sum(p.events)::bigint
+    FROM piece p
+    GROUP BY 1, 2, 3, 4
+    ORDER BY 1, 2, 3, 4;
+END
+$$;
+COMMENT ON FUNCTION cost_summary(timestamptz, timestamptz, text, text, text) IS
+    'The current tenant''s exact spend per bucket (in its time zone) and service; see docs/costs.md.';
+
+-- sql/cost_recording.sql, whole.
+-- record_cost_event(): one cost event for the context's tenant, checked, with
+-- an optional idempotency key. A retry with a key already recorded for this
+-- tenant inserts nothing and returns the first event's id with
+-- duplicate = true, also while the first is still being committed by another
+-- session (ON CONFLICT waits for it). SECURITY INVOKER: the row goes through
+-- the same policies and triggers as any INSERT of the application.
+CREATE FUNCTION record_cost_event(
+    service text,
+    cost_usd numeric,
+    provider text DEFAULT NULL,
+    model text DEFAULT NULL,
+    tokens_used integer DEFAULT NULL,
+    session_id uuid DEFAULT NULL,
+    idempotency_key text DEFAULT NULL,
+    occurred_at timestamptz DEFAULT NULL,
+    metadata jsonb DEFAULT NULL,
+    OUT event_id uuid,
+    OUT duplicate boolean
+)
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    tenant constant uuid := require_current_tenant_id();
+BEGIN
+    IF service IS NULL OR NOT service = ANY (platform_cost_services()) THEN
+        RAISE EXCEPTION 'unknown service %', coalesce(quote_literal(service), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'The services are ' || array_to_string(platform_cost_services(), ', ') || '.';
+    END IF;
+    IF cost_usd IS NULL OR cost_usd < 0 OR cost_usd IN ('NaN', 'Infinity') THEN
+        RAISE EXCEPTION 'cost_usd must be a finite amount of at least 0, got %', coalesce(cost_usd::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Pass the cost in US dollars as an exact numeric, for example 0.0000004.';
+    END IF;
+    IF tokens_used < 0 THEN
+        RAISE EXCEPTION 'tokens_used must not be negative, got %', tokens_used
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Pass NULL when the service does not count tokens.';
+    END IF;
+    IF idempotency_key IS NOT NULL AND (btrim(idempotency_key) = '' OR length(idempotency_key) > 200) THEN
+        RAISE EXCEPTION 'an idempotency key must be 1 to 200 characters and not blank'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Use the id of the provider call (for example its request id), or NULL.';
+    END IF;
+    IF metadata IS NOT NULL AND jsonb_typeof(metadata) <> 'object' THEN
+        RAISE EXCEPTION 'metadata must be a JSON object, got a JSON %', jsonb_typeof(metadata)
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'For example: ''{"operation": "chat"}''::jsonb';
+    END IF;
+
+    INSERT INTO cost_events AS e (tenant_id, session_id, service, provider, tokens_used,
+                                  cost_usd, metadata, "timestamp", idempotency_key)
+    VALUES (tenant, record_cost_event.session_id, service, provider, tokens_used, cost_usd,
+            CASE WHEN model IS NULL THEN metadata
+                 ELSE coalesce(metadata, '{}') || jsonb_build_object('model', model) END,
+            coalesce(occurred_at, now()), idempotency_key)
+    ON CONFLICT ON CONSTRAINT cost_events_idempotency_key_key DO NOTHING
+    RETURNING e.id INTO event_id;
+    IF event_id IS NOT NULL THEN
+        duplicate := false;
+        RETURN;
+    END IF;
+    SELECT e.id INTO event_id FROM cost_events e
+    WHERE e.tenant_id = tenant AND e.idempotency_key = record_cost_event.idempotency_key;
+    duplicate := true;
+END
+$$;
+COMMENT ON FUNCTION record_cost_event(text, numeric, text, text, integer, uuid, text, timestamptz, jsonb) IS
+    'Records a cost event for the current tenant; with an idempotency key, a repeat is a no-op that returns the first event with duplicate = true.';
+
+-- sql/cost_summaries.sql, whole.
+-- compute_cost_summary(): the cost_summaries row of the context's tenant for
+-- [period_start, period_end), computed from cost_summary() (so it is as exact
+-- as it) and written idempotently: running it again, or concurrently,
+-- updates the one row it wrote instead of adding another. Writers of the same
+-- tenant and period take turns on a transaction-scoped advisory lock (no
+-- unique constraint: the document lets an application write its own rows,
+-- several per period if it likes, and those are left alone except the oldest,
+-- which this function keeps current). The breakdown names all six services,
+-- zero included, as the document's type does.
+CREATE FUNCTION compute_cost_summary(period_start timestamptz, period_end timestamptz)
+RETURNS cost_summaries
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    tenant constant uuid := require_current_tenant_id();
+    total numeric;
+    per_service jsonb;
+    events bigint;
+    result cost_summaries;
+BEGIN
+    IF period_start IS NULL OR period_end IS NULL OR period_start >= period_end THEN
+        RAISE EXCEPTION 'period_start % is not before period_end %',
+                coalesce(period_start::text, 'NULL'), coalesce(period_end::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'A summary covers [period_start, period_end), a non-empty range.';
+    END IF;
+    -- The key is built from epoch seconds, not text: the text of a timestamptz
+    -- depends on the session's TimeZone.
+    PERFORM pg_advisory_xact_lock(hashtextextended(concat_ws(':', 'platform.cost_summary', tenant,
+        extract(epoch FROM period_start), extract(epoch FROM period_end)), 0));
+
+    SELECT coalesce(sum(x.total_cost_usd), 0),
+           jsonb_object_agg(k.service, coalesce(x.total_cost_usd, 0)),
+           coalesce(sum(x.event_count), 0)
+    INTO total, per_service, events
+    FROM unnest(platform_cost_services()) AS k(service)
+    LEFT JOIN cost_summary(period_start, period_end, 'range') x ON x.service = k.service;
+
+    UPDATE cost_summaries s
+    SET total_cost_usd = total, breakdown = per_service, event_count = events, created_at = now()
+    WHERE s.id = (SELECT o.id FROM cost_summaries o
+                  WHERE o.tenant_id = tenant AND o.period_start = compute_cost_summary.period_start
+                    AND o.period_end = compute_cost_summary.period_end
+                  ORDER BY o.created_at, o.id LIMIT 1)
+    RETURNING s.* INTO result;
+    IF NOT FOUND THEN
+        INSERT INTO cost_summaries AS s (tenant_id, period_start, period_end, total_cost_usd,
+                                         breakdown, event_count)
+        VALUES (tenant, compute_cost_summary.period_start, compute_cost_summary.period_end,
+                total, per_service, events)
+        RETURNING s.* INTO result;
+    END IF;
+    RETURN result;
+END
+$$;
+COMMENT ON FUNCTION compute_cost_summary(timestamptz, timestamptz) IS
+    'Computes (or recomputes) the current tenant''s cost_summaries row for a period, idempotently.';
+
+-- Events recorded under 0.1.0 enter the rollups and budget months now; the
+-- triggers above keep them current from here on.
+SELECT platform_rebuild_cost_rollups();
+
+-- sql/finalize.sql: cost accounting's definer functions.
+REVOKE EXECUTE ON FUNCTION
+    cost_summary(timestamptz, timestamptz, text, text, text),
+    budget_status(),
+    platform_cost_events_changed(),
+    platform_tenant_cost_settings_changed()
+FROM PUBLIC;
+
 -- ==================== Security audit ====================
 
 -- sql/audit.sql: new findings (definer functions executable by PUBLIC,
@@ -1088,6 +1967,9 @@ AS $$
                       '@extschema@.users_for_email(text)',
                       '@extschema@.users_for_oauth_account(text, text)',
                       '@extschema@.rotate_api_key()',
+                      -- cost accounting's definer functions (cost_summary.sql, budgets.sql)
+                      '@extschema@.cost_summary(timestamptz, timestamptz, text, text, text)',
+                      '@extschema@.budget_status()',
                       -- definer helpers the search functions call (search.sql)
                       '@extschema@.platform_common_lexemes(boolean, text[])',
                       '@extschema@.platform_keyword_candidates(tsquery, integer, uuid[], boolean, text)'

@@ -7,6 +7,7 @@
 use pgrx::prelude::*;
 
 mod chunking;
+mod cost_config;
 mod error;
 mod fusion;
 mod search;
@@ -19,6 +20,11 @@ mod tenant_setting;
 mod backend_tests;
 
 ::pgrx::pg_module_magic!(name, version);
+
+#[pg_guard]
+pub extern "C-unwind" fn _PG_init() {
+    cost_config::register_settings();
+}
 
 // Each file names what it needs; source order means nothing to pgrx.
 extension_sql_file!(
@@ -63,6 +69,8 @@ extension_sql_file!(
         "pagination",
         "lookups",
         "search",
+        "cost_summary",
+        "budgets",
         tenant_context::set_tenant
     ]
 );
@@ -102,6 +110,50 @@ extension_sql_file!(
         search::platform_checked_count,
         search::platform_fuse
     ]
+);
+// Cost accounting (docs/costs.md).
+extension_sql_file!(
+    "../sql/cost_settings.sql",
+    name = "cost_settings",
+    requires = ["tables"]
+);
+extension_sql_file!(
+    "../sql/costs_schema.sql",
+    name = "costs_schema",
+    requires = ["tables", "indexes", "dump"]
+);
+extension_sql_file!(
+    "../sql/budgets.sql",
+    name = "budgets",
+    requires = [
+        "costs_schema",
+        "cost_settings",
+        tenant_context::require_current_tenant_id
+    ]
+);
+extension_sql_file!(
+    "../sql/cost_rollups.sql",
+    name = "cost_rollups",
+    requires = [
+        "costs_schema",
+        "budgets",
+        cost_config::platform_late_event_window
+    ]
+);
+extension_sql_file!(
+    "../sql/cost_summary.sql",
+    name = "cost_summary",
+    requires = ["cost_rollups"]
+);
+extension_sql_file!(
+    "../sql/cost_recording.sql",
+    name = "cost_recording",
+    requires = ["cost_rollups"]
+);
+extension_sql_file!(
+    "../sql/cost_summaries.sql",
+    name = "cost_summaries",
+    requires = ["cost_summary"]
 );
 extension_sql_file!("../sql/finalize.sql", finalize);
 

@@ -10,6 +10,7 @@ use postgres::error::SqlState;
 use postgres::{Client, Config, NoTls, Transaction};
 use uuid::Uuid;
 
+pub mod costs;
 pub mod fixture;
 pub mod search_fixture;
 pub mod snapshot;

@@ -1,6 +1,7 @@
 //! Crash recovery: the postmaster is killed with SIGKILL while four
-//! connections commit messages; after a restart, every commit the server
-//! acknowledged before the kill is there.
+//! connections commit messages and cost events; after a restart, every commit
+//! the server acknowledged before the kill is there, and the cost rollups
+//! still equal the raw events.
 //!
 //! It kills the server, so it is `#[ignore]`d in the ordinary run;
 //! scripts/test.sh runs it with --ignored against a cluster of its own,
@@ -43,6 +44,10 @@ fn every_acknowledged_commit_survives_a_postmaster_kill() {
                                 &[&session, &format!("writer {w}, message {n}")],
                             )?
                             .get(0);
+                        tx.execute(
+                            "SELECT record_cost_event('llm', 0.000125, 'openai', 'gpt-4o', 42, $1)",
+                            &[&session],
+                        )?;
                         tx.commit()?;
                         Ok(id)
                     };
@@ -96,6 +101,24 @@ fn every_acknowledged_commit_survives_a_postmaster_kill() {
         .unwrap()
         .get(0);
     assert_eq!(forced, 14);
+    // The rollups were written in the same transactions, so they came back
+    // equal to the events.
+    let differences = costs::rollup_differences(&mut admin);
+    assert!(
+        differences.is_empty(),
+        "rollups differ from cost_events after the crash: {differences:?}"
+    );
+    let events: i64 = admin
+        .query_one(
+            "SELECT count(*) FROM cost_events WHERE tenant_id = $1",
+            &[&tenant.tenant],
+        )
+        .unwrap()
+        .get(0);
+    assert!(
+        events as usize >= acknowledged.len(),
+        "acknowledged cost events lost"
+    );
 }
 
 /// Starts the killed cluster again (as the postgres user, like

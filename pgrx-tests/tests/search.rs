@@ -755,9 +755,23 @@ fn any_word_mode_leaves_out_words_common_in_the_table() {
         let document = insert_document(tx, "Errors", "Errors", None);
         // "customer" and "error" are in nearly every chunk, "zx81" in one.
         let noisy = (0..60)
-            .map(|i| insert_chunk(tx, document, i, "customer error customer error", &axis_vector(9, 0, 0.0)))
+            .map(|i| {
+                insert_chunk(
+                    tx,
+                    document,
+                    i,
+                    "customer error customer error",
+                    &axis_vector(9, 0, 0.0),
+                )
+            })
             .collect();
-        let rare = insert_chunk(tx, document, 60, "error zx81 appears", &axis_vector(9, 0, 0.0));
+        let rare = insert_chunk(
+            tx,
+            document,
+            60,
+            "error zx81 appears",
+            &axis_vector(9, 0, 0.0),
+        );
         (rare, noisy)
     });
     admin().batch_execute("ANALYZE knowledge_chunks").unwrap();
@@ -768,7 +782,11 @@ fn any_word_mode_leaves_out_words_common_in_the_table() {
                 &[],
             )
             .unwrap();
-        assert_eq!(ids(&rows), vec![error_code_chunk], "only the distinctive word is searched");
+        assert_eq!(
+            ids(&rows),
+            vec![error_code_chunk],
+            "only the distinctive word is searched"
+        );
         // When every word is common, they are all kept.
         let rows = tx
             .query(

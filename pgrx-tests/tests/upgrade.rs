@@ -107,6 +107,23 @@ fn upgrade_from(previous: &str) {
 
     let rows_after = snapshot::table_contents(&mut old, &columns);
     assert_eq!(rows_after, rows_before, "every row survives the upgrade");
+    // Cost events recorded before the upgrade are in the rollups after it.
+    assert_eq!(costs::rollup_differences(&mut old), Vec::<String>::new());
+    let rolled_up: i64 = old
+        .query_one(
+            "SELECT coalesce(sum(event_count), 0)::bigint FROM cost_rollups_hourly",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    let events: i64 = old
+        .query_one("SELECT count(*) FROM cost_events", &[])
+        .unwrap()
+        .get(0);
+    assert!(
+        events > 0 && rolled_up == events,
+        "{rolled_up} of {events} events rolled up"
+    );
 
     // From 0.2.0 on, API keys are stored as digests: whatever form the
     // earlier release stored, the keys clients hold (the fixture's

@@ -1,0 +1,253 @@
+#!/usr/bin/env bash
+# Cost accounting, measured in one run on one data set:
+#   1. the design document's "Cost Aggregation" query against cost_summary()
+#      for one tenant-month and one tenant-year at day granularity (p50, p95,
+#      and whether the results are equal);
+#   2. ingest rate, single-row and batched, into cost_events (with the rollup
+#      triggers) against an identical table without them;
+#   3. budget_status() latency (p50, p99).
+#
+# Usage: bench/costs.sh [events] [tenants]
+#   default 10000000 events over 100 tenants (Zipf, s = 1: the largest tenant
+#   holds about a fifth) across the year before now; the measured tenant is
+#   the largest. CI smoke size: bench/costs.sh 20000 10  (BENCH_SECONDS=1).
+# Environment: BENCH_SECONDS (per ingest run, default 10), BENCH_RUNS (timed
+# executions per query, default 50; budget_status 2000), BENCH_PORT (29117),
+# BENCH_BUILD (cargo pgrx install flags, default --release; "skip" to use the
+# installed build). Needs scripts/install-deps.sh first; installs the
+# extension into PostgreSQL 16 itself.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+source scripts/env.sh
+source scripts/cluster.sh
+
+EVENTS="${1:-10000000}"
+TENANTS="${2:-100}"
+SECONDS_PER_RUN="${BENCH_SECONDS:-10}"
+RUNS="${BENCH_RUNS:-50}"
+PORT="${BENCH_PORT:-29117}"
+BUILD="${BENCH_BUILD:---release}"
+DB=cost_bench
+APP=cost_bench_app
+
+[ "$BUILD" = skip ] || install_extension 16 $BUILD >/dev/null
+work="$(mktemp -d /tmp/platform-cost-bench.XXXXXX)"
+chmod 755 "$work"
+trap 'cluster_stop 16 "$work/pg"; rm -rf "$work"' EXIT
+# Durable defaults (fsync and synchronous_commit on), more memory for the load.
+cluster_start 16 "$work/pg" "$PORT" "-c shared_buffers=512MB -c max_wal_size=4GB -c work_mem=64MB"
+bindir="$("$(pg_config_for 16)" --bindir)"
+psql_as() { cluster_psql 16 "$PORT" "$@"; }
+pgbench_as() { "$bindir/pgbench" -n -h 127.0.0.1 -p "$PORT" -U "$@"; }
+
+echo "== loading $EVENTS cost events over $TENANTS tenants (Zipf) across a year"
+started=$SECONDS
+psql_as postgres -d postgres -c "CREATE DATABASE $DB"
+psql_as postgres -d "$DB" -q -v events="$EVENTS" -v tenants="$TENANTS" <<SQL
+CREATE EXTENSION platform CASCADE;
+CREATE ROLE $APP LOGIN NOSUPERUSER NOBYPASSRLS;
+SELECT grant_app_access('$APP') \g /dev/null
+-- Tenant k (1 = largest) has a stable id, so pgbench scripts can name it.
+INSERT INTO tenants (id, name, api_key, settings)
+SELECT md5('bench-tenant-' || k)::uuid, 'Tenant ' || k, 'pk_bench_' || k,
+       jsonb_build_object('maxMonthlySpend', 1000 + k, 'timezone', 'UTC')
+FROM generate_series(1, :tenants) k;
+-- Zipf: tenant k gets a share proportional to 1/k. width_bucket() maps a
+-- uniform random number onto the cumulative shares.
+CREATE TEMP TABLE zipf AS
+SELECT array_agg(c ORDER BY k) AS bounds FROM (
+    SELECT k, sum(1.0 / k) OVER (ORDER BY k) / sum(1.0 / k) OVER () AS c
+    FROM generate_series(1, :tenants) k) s;
+-- Eight service/provider/model combinations, as a real assistant would have.
+CREATE TEMP TABLE combo (n, service, provider, model, tokens) AS VALUES
+    (0, 'llm', 'openai', 'gpt-4o', true), (1, 'llm', 'anthropic', 'claude-sonnet', true),
+    (2, 'embedding', 'openai', 'text-embedding-3-small', true), (3, 'vision', 'openai', 'gpt-4o', true),
+    (4, 'voice_stt', 'deepgram', 'nova-2', false), (5, 'voice_tts', 'elevenlabs', 'turbo', false),
+    (6, 'livekit', 'livekit', NULL, false), (7, 'llm', 'openai', 'gpt-4o-mini', true);
+-- A bulk load the operator's way: triggers off (session_replication_role),
+-- then platform_rebuild_cost_rollups() derives the rollups from the rows.
+SET session_replication_role = replica;
+INSERT INTO cost_events (tenant_id, service, provider, tokens_used, cost_usd, metadata, "timestamp")
+SELECT md5('bench-tenant-' || least(width_bucket(r.t::numeric, z.bounds) + 1, :tenants))::uuid,
+       c.service, c.provider, CASE WHEN c.tokens THEN (r.x * 4000)::int END,
+       round((r.x * 0.02)::numeric, 12),
+       CASE WHEN c.model IS NOT NULL THEN jsonb_build_object('model', c.model) END,
+       now() - interval '365 days' + r.y * interval '365 days'
+FROM generate_series(1, :events) g
+CROSS JOIN zipf z
+CROSS JOIN LATERAL (SELECT random() AS t, random() AS x, random() AS y, floor(random() * 8)::int AS n
+                    WHERE g > 0) r
+JOIN combo c ON c.n = r.n;
+RESET session_replication_role;
+SELECT platform_rebuild_cost_rollups() \g /dev/null
+-- The same table without the triggers, for the ingest comparison: same
+-- columns, defaults, constraints, indexes, foreign keys and rows (an empty
+-- table's indexes would be faster to insert into than any real one's).
+CREATE TABLE cost_events_plain (LIKE cost_events INCLUDING ALL);
+INSERT INTO cost_events_plain SELECT * FROM cost_events;
+ALTER TABLE cost_events_plain
+    ADD FOREIGN KEY (tenant_id) REFERENCES tenants (id) ON DELETE CASCADE,
+    ADD FOREIGN KEY (tenant_id, session_id) REFERENCES sessions (tenant_id, id) ON DELETE SET NULL (session_id);
+VACUUM ANALYZE;
+
+-- Server-side timing of one query, run as the calling role, with the tenant,
+-- start and end as its three parameters. Milliseconds per execution, after
+-- three untimed runs.
+CREATE SCHEMA bench;
+CREATE FUNCTION bench.timings(query text, runs integer, tenant uuid, start_at timestamptz, end_at timestamptz)
+RETURNS TABLE (p50 numeric, p95 numeric, p99 numeric)
+LANGUAGE plpgsql AS \$\$
+DECLARE
+    started timestamptz;
+    took float8[] := '{}';
+BEGIN
+    FOR i IN 1 .. runs + 3 LOOP
+        started := clock_timestamp();
+        EXECUTE 'SELECT count(*) FROM (' || query || ') q' USING tenant, start_at, end_at;
+        IF i > 3 THEN
+            took := took || extract(epoch FROM clock_timestamp() - started)::float8 * 1000;
+        END IF;
+    END LOOP;
+    RETURN QUERY SELECT round(percentile_disc(0.5) WITHIN GROUP (ORDER BY t)::numeric, 3),
+                        round(percentile_disc(0.95) WITHIN GROUP (ORDER BY t)::numeric, 3),
+                        round(percentile_disc(0.99) WITHIN GROUP (ORDER BY t)::numeric, 3)
+                 FROM unnest(took) t;
+END
+\$\$;
+GRANT USAGE ON SCHEMA bench TO $APP;
+SQL
+echo "   loaded in $((SECONDS - started)) s"
+
+tenant="$(psql_as postgres -d "$DB" -Atc "SELECT md5('bench-tenant-1')::uuid")"
+month_start="$(psql_as postgres -d "$DB" -Atc "SELECT date_trunc('month', now(), 'UTC') - interval '1 month'")"
+year_start="$(psql_as postgres -d "$DB" -Atc "SELECT date_trunc('month', now(), 'UTC') - interval '12 months'")"
+month_end="$(psql_as postgres -d "$DB" -Atc "SELECT date_trunc('month', now(), 'UTC')")"
+psql_as postgres -d "$DB" -Atc "SELECT 'measured tenant: ' || count(*) || ' events in the year, '
+    || count(*) FILTER (WHERE \"timestamp\" >= '$month_start') || ' in the month'
+    FROM cost_events WHERE tenant_id = '$tenant' AND \"timestamp\" >= '$year_start' AND \"timestamp\" < '$month_end'"
+
+# The document's query as written (UTC day buckets, inclusive end), and
+# cost_summary() for the same range with the zone set to UTC.
+document='SELECT date_trunc($$day$$, "timestamp") AS date, service, SUM(cost_usd) AS total_cost, SUM(tokens_used) AS total_tokens
+          FROM cost_events WHERE tenant_id = $1 AND "timestamp" >= $2 AND "timestamp" <= $3
+          GROUP BY date_trunc($$day$$, "timestamp"), service ORDER BY date_trunc($$day$$, "timestamp")'
+summary='SELECT bucket_start, service, total_cost_usd, total_tokens FROM cost_summary($2, $3, $$day$$, $$service$$, $$UTC$$)'
+
+as_app() {  # SQL run as the application role in the measured tenant's context
+  psql_as "$APP" -d "$DB" -At <<SQL
+SET TimeZone = 'UTC';
+BEGIN;
+SELECT set_tenant('$tenant') \g /dev/null
+$1
+COMMIT;
+SQL
+}
+compare() {  # start end -> rows and whether both queries return the same rows
+  as_app "PREPARE doc(uuid, timestamptz, timestamptz) AS $document;
+          PREPARE mine(uuid, timestamptz, timestamptz) AS $summary;
+          CREATE TEMP TABLE a AS EXECUTE doc('$tenant', '$1', '$2');
+          CREATE TEMP TABLE b AS EXECUTE mine('$tenant', '$1', '$2');
+          SELECT (SELECT count(*) FROM a) || ' rows, '
+                 || CASE WHEN NOT EXISTS (SELECT * FROM a EXCEPT ALL SELECT * FROM b)
+                          AND NOT EXISTS (SELECT * FROM b EXCEPT ALL SELECT * FROM a)
+                         THEN 'equal' ELSE 'DIFFERENT' END;"
+}
+timing() {  # query start end runs -> "p50 p95 p99"
+  as_app "SELECT p50 || ' ' || p95 || ' ' || p99 FROM bench.timings(\$q\$$1\$q\$, $4, '$tenant', '$2', '$3');"
+}
+
+echo "== cost_summary() against the document's query (largest tenant, day buckets)"
+declare -A result
+for span in month year; do
+  start="$month_start"; [ "$span" = year ] && start="$year_start"
+  result[$span-equal]="$(compare "$start" "$month_end")"
+  result[$span-document]="$(timing "$document" "$start" "$month_end" "$RUNS")"
+  result[$span-summary]="$(timing "$summary" "$start" "$month_end" "$RUNS")"
+done
+# The same in a :30 zone: the document has no answer there, so the reference
+# is the raw GROUP BY in that zone.
+kolkata_raw='SELECT date_trunc($$day$$, "timestamp", $$Asia/Kolkata$$) AS day, service, SUM(cost_usd) AS cost, SUM(tokens_used) AS tokens
+             FROM cost_events WHERE tenant_id = $1 AND "timestamp" >= $2 AND "timestamp" < $3 GROUP BY 1, 2'
+kolkata_summary='SELECT bucket_start, service, total_cost_usd, total_tokens FROM cost_summary($2, $3, $$day$$, $$service$$, $$Asia/Kolkata$$)'
+result[kolkata-equal]="$(as_app "PREPARE raw(uuid, timestamptz, timestamptz) AS $kolkata_raw;
+    PREPARE mine(uuid, timestamptz, timestamptz) AS $kolkata_summary;
+    CREATE TEMP TABLE a AS EXECUTE raw('$tenant', '$month_start', '$month_end');
+    CREATE TEMP TABLE b AS EXECUTE mine('$tenant', '$month_start', '$month_end');
+    SELECT CASE WHEN NOT EXISTS (SELECT * FROM a EXCEPT ALL SELECT * FROM b)
+                 AND NOT EXISTS (SELECT * FROM b EXCEPT ALL SELECT * FROM a) THEN 'equal' ELSE 'DIFFERENT' END;")"
+result[kolkata-raw]="$(timing "$kolkata_raw" "$month_start" "$month_end" "$RUNS")"
+result[kolkata-summary]="$(timing "$kolkata_summary" "$month_start" "$month_end" "$RUNS")"
+result[budget]="$(timing 'SELECT * FROM budget_status()' "$month_start" "$month_end" $((RUNS * 40)))"
+
+echo "== ingest: cost_events (rollup triggers) against cost_events_plain (none)"
+for table in cost_events cost_events_plain; do
+  cat > "$work/single-$table.sql" <<SQL
+\\set k random_zipfian(1, $TENANTS, 1.01)
+INSERT INTO $table (tenant_id, service, provider, tokens_used, cost_usd, metadata, "timestamp")
+VALUES (md5('bench-tenant-' || :k)::uuid, 'llm', 'openai', 420, 0.0021, '{"model": "gpt-4o"}', now());
+SQL
+  cat > "$work/batch-$table.sql" <<SQL
+INSERT INTO $table (tenant_id, service, provider, tokens_used, cost_usd, metadata, "timestamp")
+SELECT md5('bench-tenant-' || (1 + floor(random() * $TENANTS))::int)::uuid, 'llm', 'openai', 420,
+       0.0021, '{"model": "gpt-4o"}', now() - random() * interval '1 hour'
+FROM generate_series(1, 1000);
+SQL
+done
+rate() {  # script [extra env] -> rows per second
+  local rows_per_tx=1
+  [[ "$1" == batch-* ]] && rows_per_tx=1000
+  env ${2:-} "$bindir/pgbench" -n -h 127.0.0.1 -p "$PORT" -U postgres -T "$SECONDS_PER_RUN" \
+      -f "$work/$1.sql" "$DB" 2>/dev/null \
+    | awk -v n="$rows_per_tx" -F'= ' '/^tps/ { split($2, a, " "); printf "%.0f", a[1] * n }'
+}
+median() { tr ' ' '\n' <<<"$1" | grep . | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+# Alternating runs, the median of three of each.
+declare -A runs
+for round in 1 2 3; do
+  for table in cost_events_plain cost_events; do
+    runs[single-$table]+="$(rate "single-$table") "
+    runs[batch-$table]+="$(rate "batch-$table") "
+    runs[async-$table]+="$(rate "single-$table" PGOPTIONS=-csynchronous_commit=off) "
+  done
+done
+for key in "${!runs[@]}"; do result[$key]="$(median "${runs[$key]}")"; done
+differences="$(psql_as postgres -d "$DB" -Atc "SELECT count(*) FROM platform_verify_cost_rollups()")"
+echo "rollups after ingest: $differences differences from cost_events"
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", a / b }'; }
+field() { cut -d' ' -f"$2" <<<"$1"; }
+echo
+echo "PostgreSQL 16, $(nproc) cores, $EVENTS events over $TENANTS tenants; server-side times in ms"
+echo "over $RUNS executions (budget_status: $((RUNS * 40))); ingest: median of 3 alternating ${SECONDS_PER_RUN}s pgbench runs, one client"
+printf '| %-58s | %9s | %9s | %s |\n' "measurement" "p50 (ms)" "p95 (ms)" "result"
+printf '|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..60})" "----------:" "----------:" "---"
+for span in month year; do
+  d="${result[$span-document]}"; s="${result[$span-summary]}"
+  printf '| %-58s | %9s | %9s | %s |\n' "tenant-$span, the document's query" "$(field "$d" 1)" "$(field "$d" 2)" "baseline"
+  printf '| %-58s | %9s | %9s | %s |\n' "tenant-$span, cost_summary(..., 'day')" "$(field "$s" 1)" "$(field "$s" 2)" \
+    "$(ratio "$(field "$d" 1)" "$(field "$s" 1)")x faster (p50); ${result[$span-equal]}"
+done
+k="${result[kolkata-raw]}"; s="${result[kolkata-summary]}"
+printf '| %-58s | %9s | %9s | %s |\n' "tenant-month, raw GROUP BY in Asia/Kolkata" "$(field "$k" 1)" "$(field "$k" 2)" "baseline"
+printf '| %-58s | %9s | %9s | %s |\n' "tenant-month, cost_summary in Asia/Kolkata" "$(field "$s" 1)" "$(field "$s" 2)" \
+  "$(ratio "$(field "$k" 1)" "$(field "$s" 1)")x faster (p50); ${result[kolkata-equal]}"
+b="${result[budget]}"
+printf '| %-58s | %9s | %9s | %s |\n' "budget_status()" "$(field "$b" 1)" "$(field "$b" 2)" "p99 $(field "$b" 3) ms"
+echo
+printf '| %-58s | %12s | %12s | %s |\n' "ingest (rows/s)" "plain" "triggers" "triggers / plain"
+printf '|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..60})" "-------------:" "-------------:" "---"
+for kind in single batch async; do
+  label="single-row INSERT, one per transaction"
+  [ "$kind" = batch ] && label="INSERT ... SELECT of 1,000 rows per transaction"
+  [ "$kind" = async ] && label="single-row INSERT, synchronous_commit = off"
+  p="${result[$kind-cost_events_plain]}"; t="${result[$kind-cost_events]}"
+  printf '| %-58s | %12s | %12s | %s |\n' "$label" "$p" "$t" "$(awk -v a="$t" -v b="$p" 'BEGIN { printf "%.0f%%", 100 * a / b }')"
+done
+
+# A smoke run in CI fails on any wrong answer, whatever the speed.
+for check in "${result[month-equal]}" "${result[year-equal]}" "${result[kolkata-equal]}"; do
+  [[ "$check" == *equal && "$check" != *DIFFERENT* ]] || { echo "cost_summary differs from the reference: $check" >&2; exit 1; }
+done
+[ "$differences" = 0 ] || { echo "the rollups differ from cost_events" >&2; exit 1; }

@@ -1,0 +1,706 @@
+//! Cost accounting as the application sees it: cost_summary() equal to a raw
+//! GROUP BY in every zone and unit (DST days, :30 and :45 zones), rollups
+//! that stay exact through inserts, late events, updates, deletes and
+//! concurrent writers with duplicate keys, budget alerts that fire exactly
+//! once, and every function confined to the context's tenant.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use platform_client_tests::costs::*;
+use platform_client_tests::*;
+use postgres::error::SqlState;
+use postgres::fallible_iterator::FallibleIterator;
+use uuid::Uuid;
+
+/// Zones with DST on different dates, a 30-minute DST shift (Lord Howe), and
+/// offsets of :30 and :45 that cut UTC hours in two.
+const ZONES: [&str; 6] = [
+    "UTC",
+    "America/New_York",
+    "Europe/Berlin",
+    "Asia/Kolkata",
+    "Asia/Kathmandu",
+    "Australia/Lord_Howe",
+];
+
+/// Ranges that are not aligned to anything, each around DST changes of 2026:
+/// March (US 8th, EU 29th), April (Lord Howe 5th) and October/November (EU
+/// 25th, US 1st, Lord Howe 4 October).
+const RANGES: [(&str, &str); 3] = [
+    ("2026-03-06 13:17:05.5+00", "2026-04-07 02:45:00+00"),
+    ("2026-09-28 00:00:00+00", "2026-11-03 23:59:59.999999+00"),
+    ("2026-10-24 22:30:00+00", "2026-10-26 01:15:00+00"),
+];
+
+/// Random events (fixed seed) over `from`..`to` for `tenant`, plus events on
+/// the instants where buckets meet: local midnights and half hours, and one
+/// microsecond either side.
+fn load_random_events(tenant: Uuid, from: &str, to: &str, count: i32) {
+    backfill(
+        "INSERT INTO cost_events (tenant_id, service, provider, tokens_used, cost_usd, metadata, \"timestamp\")
+         SELECT $1, s.service, s.provider,
+                CASE WHEN random() < 0.8 THEN (random() * 5000)::int END,
+                round((random() * 0.05)::numeric, 12),
+                CASE WHEN random() < 0.7 THEN jsonb_build_object('model', s.model) END,
+                $2::text::timestamptz + random() * ($3::text::timestamptz - $2::text::timestamptz)
+         FROM (SELECT setseed(0.4242)) seed, generate_series(1, $4) g,
+              LATERAL (SELECT * FROM (VALUES ('llm', 'openai', 'gpt-4o'), ('llm', 'anthropic', 'claude'),
+                                              ('embedding', 'openai', 'text-embedding-3'),
+                                              ('voice_stt', 'deepgram', 'nova'), ('livekit', NULL, NULL))
+                              AS v(service, provider, model)
+                       ORDER BY random() + g * 0 LIMIT 1) s",
+        &[&tenant, &from, &to, &count],
+    );
+    backfill(
+        "INSERT INTO cost_events (tenant_id, service, provider, tokens_used, cost_usd, \"timestamp\")
+         SELECT $1, 'llm', 'openai', 7, 0.000000400000, b + d
+         FROM generate_series($2::text::timestamptz, $3::text::timestamptz, interval '15 minutes') b,
+              unnest(ARRAY[interval '-1 microsecond', interval '0', interval '1 microsecond']) d
+         ",
+        &[&tenant, &from, &to],
+    );
+}
+
+fn summary_as_app(
+    tenant: Uuid,
+    range: (&str, &str),
+    unit: &str,
+    detail: &str,
+    zone: Option<&str>,
+) -> Vec<String> {
+    let mut app = app();
+    as_tenant(&mut app, tenant, |tx| {
+        text_rows(
+            tx,
+            "SELECT * FROM cost_summary($1::text::timestamptz, $2::text::timestamptz, $3, $4, $5)",
+            &[&range.0, &range.1, &unit, &detail, &zone],
+        )
+    })
+}
+
+fn raw_summary(tenant: Uuid, range: (&str, &str), unit: &str, zone: &str) -> Vec<String> {
+    text_rows(
+        &mut admin(),
+        &RAW_SUMMARY
+            .replace("$2", "$2::text::timestamptz")
+            .replace("$3", "$3::text::timestamptz"),
+        &[&tenant, &range.0, &range.1, &unit, &zone],
+    )
+}
+
+#[test]
+fn summaries_equal_a_raw_group_by_in_every_zone_and_unit() {
+    let tenant = tenant_with_settings("Exact", "{}");
+    load_random_events(tenant, "2026-03-01", "2026-04-15", 4000);
+    load_random_events(tenant, "2026-09-25", "2026-11-10", 4000);
+    let mut compared = 0;
+    for zone in ZONES {
+        for range in RANGES {
+            for unit in ["hour", "day", "week", "month"] {
+                let summary = summary_as_app(tenant, range, unit, "model", Some(zone));
+                let raw = raw_summary(tenant, range, unit, zone);
+                assert!(!raw.is_empty());
+                assert_eq!(summary, raw, "{zone} {unit} {range:?}");
+                compared += raw.len();
+            }
+            // The whole range in one bucket is the sum of its days.
+            let total = summary_as_app(tenant, range, "range", "service", Some(zone));
+            let by_day = text_rows(
+                &mut admin(),
+                "SELECT $2::text::timestamptz, service, NULL::text, NULL::text, sum(cost_usd),
+                        sum(tokens_used), count(*)
+                 FROM cost_events
+                 WHERE tenant_id = $1 AND \"timestamp\" >= $2::text::timestamptz
+                   AND \"timestamp\" < $3::text::timestamptz
+                 GROUP BY service ORDER BY service",
+                &[&tenant, &range.0, &range.1],
+            );
+            assert_eq!(total, by_day, "{zone} range {range:?}");
+        }
+    }
+    assert!(compared > 5000, "only {compared} rows compared");
+}
+
+#[test]
+fn buckets_follow_the_tenants_zone_unless_overridden() {
+    let tenant = tenant_with_settings("Kolkata", r#"{"timezone": "Asia/Kolkata"}"#);
+    load_random_events(tenant, "2026-10-20", "2026-10-28", 500);
+    let range = ("2026-10-21 00:00:00+00", "2026-10-27 00:00:00+00");
+    assert_eq!(
+        summary_as_app(tenant, range, "day", "model", None),
+        raw_summary(tenant, range, "day", "Asia/Kolkata")
+    );
+    let first: Vec<String> = summary_as_app(tenant, range, "day", "service", None);
+    assert!(
+        first[0].starts_with("(\"2026-10-20 18:30:00+00\""),
+        "{first:?}"
+    );
+    assert_eq!(
+        summary_as_app(tenant, range, "day", "model", Some("UTC")),
+        raw_summary(tenant, range, "day", "UTC")
+    );
+    // Per provider: the provider is there, the model is not.
+    let per_provider = summary_as_app(tenant, range, "week", "provider", None);
+    assert!(per_provider.iter().any(|r| r.contains(",openai,,")));
+}
+
+#[test]
+fn record_cost_event_is_idempotent_per_tenant() {
+    let a = tenant_with_settings("Idempotent A", "{}");
+    let b = tenant_with_settings("Idempotent B", "{}");
+    let mut app = app();
+    let record = "SELECT event_id, duplicate FROM record_cost_event('llm', 0.25, 'openai', 'gpt-4o', 120, idempotency_key => $1)";
+    let (first, dup): (Uuid, bool) = as_tenant(&mut app, a, |tx| {
+        let r = tx.query_one(record, &[&"req-1"]).unwrap();
+        (r.get(0), r.get(1))
+    });
+    assert!(!dup);
+    let (again, dup): (Uuid, bool) = as_tenant(&mut app, a, |tx| {
+        let r = tx.query_one(record, &[&"req-1"]).unwrap();
+        (r.get(0), r.get(1))
+    });
+    assert_eq!(
+        (again, dup),
+        (first, true),
+        "the retry is a no-op that says so"
+    );
+    // The same key is another tenant's own business.
+    let (other, dup): (Uuid, bool) = as_tenant(&mut app, b, |tx| {
+        let r = tx.query_one(record, &[&"req-1"]).unwrap();
+        (r.get(0), r.get(1))
+    });
+    assert!(!dup && other != first);
+    let counts: Vec<String> = text_rows(
+        &mut admin(),
+        "SELECT tenant_id = $1, count(*), sum(cost_usd), min(metadata->>'model')
+         FROM cost_events WHERE tenant_id IN ($1, $2) GROUP BY 1 ORDER BY 1",
+        &[&a, &b],
+    );
+    assert_eq!(
+        counts,
+        vec![
+            "(f,1,0.250000000000,gpt-4o)".to_owned(),
+            "(t,1,0.250000000000,gpt-4o)".to_owned()
+        ]
+    );
+    // Without a key every call records.
+    as_tenant(&mut app, a, |tx| {
+        for _ in 0..2 {
+            tx.execute("SELECT record_cost_event('vision', 1)", &[])
+                .unwrap();
+        }
+    });
+    assert_eq!(
+        text_rows(
+            &mut admin(),
+            "SELECT count(*) FROM cost_events WHERE tenant_id = $1",
+            &[&a]
+        ),
+        vec!["(3)".to_owned()]
+    );
+}
+
+/// This tenant's rollup rows, as text.
+fn rollup_rows(tenant: Uuid) -> BTreeSet<String> {
+    text_rows(
+        &mut admin(),
+        "SELECT r FROM cost_rollups_hourly r WHERE tenant_id = $1",
+        &[&tenant],
+    )
+    .into_iter()
+    .collect()
+}
+
+#[test]
+fn a_late_event_touches_only_its_hour_and_one_past_the_window_is_refused() {
+    let tenant = tenant_with_settings("Late", "{}");
+    let mut app = app();
+    as_tenant(&mut app, tenant, |tx| {
+        tx.execute(
+            "SELECT record_cost_event('llm', 0.5, 'openai', occurred_at => now() - make_interval(days => d))
+             FROM generate_series(0, 30, 3) d",
+            &[],
+        )
+        .unwrap();
+    });
+    let before = rollup_rows(tenant);
+    as_tenant(&mut app, tenant, |tx| {
+        tx.execute(
+            "SELECT record_cost_event('llm', 0.125, 'openai', occurred_at => now() - interval '10 days 2 hours')",
+            &[],
+        )
+        .unwrap();
+    });
+    let after = rollup_rows(tenant);
+    let changed: Vec<_> = after.symmetric_difference(&before).collect();
+    assert_eq!(changed.len(), 1, "one new hour, nothing else: {changed:?}");
+    as_tenant(&mut app, tenant, |tx| {
+        tx.execute(
+            "SELECT record_cost_event('llm', 0.125, 'openai', occurred_at => now() - interval '6 days')",
+            &[],
+        )
+        .unwrap();
+    });
+    let changed = rollup_rows(tenant).symmetric_difference(&after).count();
+    assert_eq!(changed, 2, "an existing hour's row replaced, nothing else");
+
+    as_tenant(&mut app, tenant, |tx| {
+        assert_sqlstate(
+            attempt(tx, |tx| {
+                tx.execute(
+                    "SELECT record_cost_event('llm', 1, occurred_at => now() - interval '36 days')",
+                    &[],
+                )
+            }),
+            SqlState::INVALID_PARAMETER_VALUE,
+            "an event older than the 35-day window",
+        );
+        assert_sqlstate(
+            attempt(tx, |tx| {
+                tx.execute(
+                    "INSERT INTO cost_events (service, cost_usd, \"timestamp\") VALUES ('llm', 1, now() - interval '40 days')",
+                    &[],
+                )
+            }),
+            SqlState::INVALID_PARAMETER_VALUE,
+            "a plain INSERT of an old event",
+        );
+    });
+    assert_eq!(rollup_differences(&mut admin()), Vec::<String>::new());
+}
+
+#[test]
+fn updates_and_deletes_apply_as_deltas() {
+    let tenant = tenant_with_settings("Deltas", r#"{"timezone": "Asia/Kathmandu"}"#);
+    load_random_events(tenant, "2026-10-01", "2026-10-05", 300);
+    backfill(
+        "UPDATE cost_events SET cost_usd = cost_usd * 3, tokens_used = NULL
+         WHERE tenant_id = $1 AND service = 'llm'",
+        &[&tenant],
+    );
+    backfill(
+        "UPDATE cost_events SET \"timestamp\" = \"timestamp\" + interval '17 hours 45 minutes',
+                                service = 'vision', provider = NULL
+         WHERE tenant_id = $1 AND service = 'embedding'",
+        &[&tenant],
+    );
+    backfill(
+        "DELETE FROM cost_events WHERE tenant_id = $1 AND service = 'voice_stt'",
+        &[&tenant],
+    );
+    let mut admin = admin();
+    assert_eq!(rollup_differences(&mut admin), Vec::<String>::new());
+    let range = ("2026-10-01 00:00:00+00", "2026-10-07 00:00:00+00");
+    assert_eq!(
+        summary_as_app(tenant, range, "day", "model", None),
+        raw_summary(tenant, range, "day", "Asia/Kathmandu")
+    );
+    // Deleting everything leaves no rollup row behind.
+    backfill("DELETE FROM cost_events WHERE tenant_id = $1", &[&tenant]);
+    assert!(rollup_rows(tenant).is_empty());
+    assert_eq!(
+        text_rows(
+            &mut admin,
+            "SELECT count(*) FROM cost_budget_periods WHERE tenant_id = $1",
+            &[&tenant]
+        ),
+        vec!["(0)".to_owned()]
+    );
+}
+
+/// The budget_alerts notifications for `tenant` that arrive on `listener`
+/// within a second.
+fn notifications_for(listener: &mut postgres::Client, tenant: Uuid) -> Vec<serde_like::Payload> {
+    let mut seen = Vec::new();
+    let mut notifications = listener.notifications();
+    let mut pending = notifications.timeout_iter(Duration::from_secs(1));
+    while let Some(n) = pending.next().unwrap() {
+        assert_eq!(n.channel(), "platform_budget_alerts");
+        if n.payload().contains(&tenant.to_string()) {
+            seen.push(serde_like::Payload(n.payload().to_owned()));
+        }
+    }
+    seen
+}
+
+/// Just enough of the payload to check it without a JSON crate: the
+/// threshold and the severity, as the server formats them.
+mod serde_like {
+    #[derive(Debug)]
+    pub struct Payload(pub String);
+
+    impl Payload {
+        pub fn field(&self, name: &str) -> String {
+            let key = format!("\"{name}\" : ");
+            let start = self
+                .0
+                .find(&key)
+                .unwrap_or_else(|| panic!("{name} in {}", self.0))
+                + key.len();
+            self.0[start..]
+                .split([',', '}'])
+                .next()
+                .unwrap()
+                .trim()
+                .trim_matches('"')
+                .to_owned()
+        }
+    }
+}
+
+#[test]
+fn concurrent_writers_with_duplicates_fire_each_threshold_exactly_once() {
+    const WRITERS: usize = 6;
+    const KEYS: usize = 150;
+    let tenant = tenant_with_settings(
+        "Concurrent",
+        r#"{"maxMonthlySpend": 100, "timezone": "Asia/Kolkata"}"#,
+    );
+    let mut listener = app();
+    listener
+        .batch_execute("LISTEN platform_budget_alerts")
+        .unwrap();
+
+    // Every writer records all keys, each in its own transaction, starting at
+    // a different offset: every key is recorded once and attempted six times.
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            std::thread::spawn(move || {
+                let mut client = app();
+                let mut duplicates = 0;
+                for i in 0..KEYS {
+                    let key = format!("call-{}", (i + w * 25) % KEYS);
+                    let duplicate: bool = as_tenant(&mut client, tenant, |tx| {
+                        tx.query_one(
+                            "SELECT duplicate FROM record_cost_event('llm', 1, 'openai', 'gpt-4o', 10, idempotency_key => $1)",
+                            &[&key],
+                        )
+                        .unwrap()
+                        .get(0)
+                    });
+                    duplicates += usize::from(duplicate);
+                }
+                duplicates
+            })
+        })
+        .collect();
+    let duplicates: usize = writers.into_iter().map(|w| w.join().unwrap()).sum();
+    assert_eq!(duplicates, KEYS * (WRITERS - 1));
+
+    let mut admin = admin();
+    assert_eq!(rollup_differences(&mut admin), Vec::<String>::new());
+    let alerts = text_rows(
+        &mut admin,
+        "SELECT threshold, severity, current_spend, period, period_start = date_trunc('month', now(), 'Asia/Kolkata')
+         FROM budget_alerts WHERE tenant_id = $1 ORDER BY threshold",
+        &[&tenant],
+    );
+    assert_eq!(
+        alerts,
+        vec![
+            "(50.00,warning,50.000000000000,monthly,t)".to_owned(),
+            "(80.00,warning,80.000000000000,monthly,t)".to_owned(),
+            "(100.00,critical,100.000000000000,monthly,t)".to_owned(),
+        ],
+        "each threshold once, at the spend that reached it"
+    );
+    let mut fired: Vec<(String, String)> = notifications_for(&mut listener, tenant)
+        .iter()
+        .map(|p| (p.field("threshold"), p.field("severity")))
+        .collect();
+    fired.sort();
+    assert_eq!(
+        fired,
+        vec![
+            ("100.00".to_owned(), "critical".to_owned()),
+            ("50.00".to_owned(), "warning".to_owned()),
+            ("80.00".to_owned(), "warning".to_owned()),
+        ]
+    );
+    let mut app = app();
+    let status = as_tenant(&mut app, tenant, |tx| {
+        text_rows(tx, "SELECT monthly_limit, spend, event_count, percent_used, time_zone FROM budget_status()", &[])
+    });
+    assert_eq!(
+        status,
+        vec!["(100,150.000000000000,150,150.00,Asia/Kolkata)".to_owned()]
+    );
+}
+
+#[test]
+fn thresholds_are_configurable_and_a_rollback_fires_nothing() {
+    let tenant = tenant_with_settings(
+        "Thresholds",
+        r#"{"maxMonthlySpend": 10, "budgetAlertThresholds": [25, 90]}"#,
+    );
+    let mut listener = app();
+    listener
+        .batch_execute("LISTEN platform_budget_alerts")
+        .unwrap();
+    let mut app = app();
+    // Rolled back: neither an alert nor a notification.
+    {
+        let mut tx = app.transaction().unwrap();
+        tx.execute("SELECT set_tenant($1)", &[&tenant]).unwrap();
+        tx.execute("SELECT record_cost_event('llm', 9.5)", &[])
+            .unwrap();
+        tx.rollback().unwrap();
+    }
+    assert!(notifications_for(&mut listener, tenant).is_empty());
+    as_tenant(&mut app, tenant, |tx| {
+        tx.execute("SELECT record_cost_event('llm', 3)", &[])
+            .unwrap();
+    });
+    as_tenant(&mut app, tenant, |tx| {
+        tx.execute("SELECT record_cost_event('llm', 6.5)", &[])
+            .unwrap();
+    });
+    let fired: Vec<String> = notifications_for(&mut listener, tenant)
+        .iter()
+        .map(|p| p.field("threshold"))
+        .collect();
+    assert_eq!(fired, vec!["25.00".to_owned(), "90.00".to_owned()]);
+    let status = as_tenant(&mut app, tenant, |tx| {
+        text_rows(tx, "SELECT monthly_limit, spend, percent_used, projected_spend >= spend FROM budget_status()", &[])
+    });
+    assert_eq!(status, vec!["(10,9.500000000000,95.00,t)".to_owned()]);
+    // A new threshold the spend already passed fires at once, and only it.
+    as_tenant(&mut app, tenant, |tx| {
+        tx.execute(
+            "UPDATE tenants SET settings = settings || '{\"budgetAlertThresholds\": [25, 90, 95]}'",
+            &[],
+        )
+        .unwrap();
+    });
+    let fired: Vec<String> = notifications_for(&mut listener, tenant)
+        .iter()
+        .map(|p| p.field("threshold"))
+        .collect();
+    assert_eq!(fired, vec!["95.00".to_owned()]);
+    // No budget: limit and percent are NULL, spend is still there.
+    let free = tenant_with_settings("No budget", "{}");
+    let status = as_tenant(&mut app, free, |tx| {
+        tx.execute("SELECT record_cost_event('vision', 2)", &[])
+            .unwrap();
+        text_rows(
+            tx,
+            "SELECT monthly_limit, spend, percent_used FROM budget_status()",
+            &[],
+        )
+    });
+    assert_eq!(status, vec!["(,2.000000000000,)".to_owned()]);
+}
+
+#[test]
+fn compute_cost_summary_is_idempotent() {
+    let tenant = tenant_with_settings("Summaries", "{}");
+    load_random_events(tenant, "2026-06-01", "2026-07-01", 200);
+    let mut app = app();
+    let compute = "SELECT id, total_cost_usd, breakdown, event_count
+                   FROM compute_cost_summary('2026-06-01', '2026-07-01')";
+    let first = as_tenant(&mut app, tenant, |tx| text_rows(tx, compute, &[]));
+    let again = as_tenant(&mut app, tenant, |tx| text_rows(tx, compute, &[]));
+    assert_eq!(first, again, "the same row, the same figures");
+    let expected = text_rows(
+        &mut admin(),
+        "SELECT sum(cost_usd),
+                (SELECT jsonb_object_agg(s, coalesce((SELECT sum(cost_usd) FROM cost_events
+                                                       WHERE tenant_id = $1 AND service = s
+                                                         AND \"timestamp\" >= '2026-06-01'
+                                                         AND \"timestamp\" < '2026-07-01'), 0))
+                 FROM unnest('{vision,voice_stt,voice_tts,llm,embedding,livekit}'::text[]) s),
+                count(*)
+         FROM cost_events
+         WHERE tenant_id = $1 AND \"timestamp\" >= '2026-06-01' AND \"timestamp\" < '2026-07-01'",
+        &[&tenant],
+    );
+    let computed = as_tenant(&mut app, tenant, |tx| {
+        text_rows(
+            tx,
+            "SELECT total_cost_usd, breakdown, event_count FROM cost_summaries
+             WHERE period_start = '2026-06-01' AND period_end = '2026-07-01'",
+            &[],
+        )
+    });
+    assert_eq!(
+        computed, expected,
+        "one row, equal to the raw sums per service"
+    );
+}
+
+#[test]
+fn bad_input_is_refused_with_a_sqlstate() {
+    let tenant = tenant_with_settings("Bad input", "{}");
+    let mut app = app();
+    let invalid = SqlState::INVALID_PARAMETER_VALUE;
+    let cases: [(&str, SqlState); 14] = [
+        ("SELECT record_cost_event('telepathy', 1)", invalid.clone()),
+        ("SELECT record_cost_event('llm', -0.01)", invalid.clone()),
+        ("SELECT record_cost_event('llm', 'NaN')", invalid.clone()),
+        ("SELECT record_cost_event('llm', 'Infinity')", invalid.clone()),
+        ("SELECT record_cost_event('llm', NULL)", invalid.clone()),
+        ("SELECT record_cost_event('llm', 1, tokens_used => -1)", invalid.clone()),
+        ("SELECT record_cost_event('llm', 1, idempotency_key => ' ')", invalid.clone()),
+        ("SELECT * FROM cost_summary(now(), now() - interval '1 day')", invalid.clone()),
+        ("SELECT * FROM cost_summary(now() - interval '1 day', now(), 'fortnight')", invalid.clone()),
+        ("SELECT * FROM cost_summary(now() - interval '1 day', now(), 'day', 'colour')", invalid.clone()),
+        ("SELECT * FROM cost_summary(now() - interval '1 day', now(), 'day', 'service', 'Mars/Olympus')", invalid.clone()),
+        ("SELECT * FROM cost_summary('-infinity', now())", invalid.clone()),
+        ("SELECT * FROM cost_summary(now(), NULL)", invalid.clone()),
+        ("SELECT * FROM cost_summary('1000-01-01', '2026-01-01', 'hour')", SqlState::PROGRAM_LIMIT_EXCEEDED),
+    ];
+    as_tenant(&mut app, tenant, |tx| {
+        for (statement, expected) in cases {
+            assert_sqlstate(
+                attempt(tx, |tx| tx.execute(statement, &[])),
+                expected,
+                statement,
+            );
+        }
+        assert_sqlstate(
+            attempt(tx, |tx| {
+                tx.execute("SELECT compute_cost_summary(now(), now())", &[])
+            }),
+            SqlState::INVALID_PARAMETER_VALUE,
+            "an empty summary period",
+        );
+        // The table's own checks catch a direct INSERT.
+        assert_sqlstate(
+            attempt(tx, |tx| {
+                tx.execute(
+                    "INSERT INTO cost_events (service, cost_usd) VALUES ('llm', 'Infinity')",
+                    &[],
+                )
+            }),
+            SqlState::NUMERIC_VALUE_OUT_OF_RANGE,
+            "an infinite cost",
+        );
+    });
+    // Nothing of the above was recorded.
+    assert_eq!(
+        text_rows(
+            &mut admin(),
+            "SELECT count(*) FROM cost_events WHERE tenant_id = $1",
+            &[&tenant]
+        ),
+        vec!["(0)".to_owned()]
+    );
+}
+
+#[test]
+fn every_cost_function_sees_only_the_contexts_tenant() {
+    let a = tenant_with_settings("Isolated A", r#"{"maxMonthlySpend": 1}"#);
+    let b = tenant_with_settings("Isolated B", r#"{"maxMonthlySpend": 1000}"#);
+    let mut app = app();
+    as_tenant(&mut app, a, |tx| {
+        tx.execute(
+            "SELECT record_cost_event('llm', 2, idempotency_key => 'shared')",
+            &[],
+        )
+        .unwrap();
+    });
+    let range = "now() - interval '1 day', now() + interval '1 day'";
+    let reads = [
+        format!("SELECT * FROM cost_summary({range})"),
+        format!("SELECT * FROM cost_summary({range}, 'range', 'model')"),
+        "SELECT spend, event_count FROM budget_status() WHERE spend > 0".to_owned(),
+        "SELECT * FROM cost_events".to_owned(),
+        "SELECT * FROM budget_alerts".to_owned(),
+    ];
+    as_tenant(&mut app, b, |tx| {
+        for read in &reads {
+            assert_eq!(
+                text_rows(tx, read, &[]),
+                Vec::<String>::new(),
+                "B reads A's costs: {read}"
+            );
+        }
+        let summary = text_rows(tx, "SELECT total_cost_usd, event_count FROM compute_cost_summary(now() - interval '1 day', now() + interval '1 day')", &[]);
+        assert_eq!(summary, vec!["(0.000000000000,0)".to_owned()]);
+        let dup: bool = tx
+            .query_one(
+                "SELECT duplicate FROM record_cost_event('llm', 1, idempotency_key => 'shared')",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        assert!(!dup, "A's key is not B's duplicate");
+    });
+    as_tenant(&mut app, a, |tx| {
+        for read in &reads {
+            assert!(
+                !text_rows(tx, read, &[]).is_empty(),
+                "A sees its own: {read}"
+            );
+        }
+    });
+    // Without a context every function refuses; the rollups and the
+    // operators' functions are out of the application's reach.
+    let mut tx = app.transaction().unwrap();
+    for statement in [
+        format!("SELECT * FROM cost_summary({range})"),
+        "SELECT * FROM budget_status()".to_owned(),
+        "SELECT record_cost_event('llm', 1)".to_owned(),
+        "SELECT compute_cost_summary(now() - interval '1 day', now())".to_owned(),
+        "SELECT * FROM cost_rollups_hourly".to_owned(),
+        "SELECT * FROM cost_budget_periods".to_owned(),
+        "SELECT * FROM platform_verify_cost_rollups()".to_owned(),
+        "SELECT platform_rebuild_cost_rollups()".to_owned(),
+        "SELECT platform_fire_budget_alerts(gen_random_uuid(), now(), 1000)".to_owned(),
+        "SET platform.cost_late_event_window = 0".to_owned(),
+    ] {
+        assert_sqlstate(
+            attempt(&mut tx, |tx| tx.execute(statement.as_str(), &[])),
+            SqlState::INSUFFICIENT_PRIVILEGE,
+            &statement,
+        );
+    }
+    tx.rollback().unwrap();
+}
+
+#[test]
+fn changing_the_time_zone_recomputes_budget_months() {
+    let tenant = tenant_with_settings("Moving", r#"{"timezone": "Pacific/Kiritimati"}"#);
+    load_random_events(tenant, "2026-05-30", "2026-06-03", 200);
+    let months = || {
+        text_rows(
+            &mut admin(),
+            "SELECT period_start, event_count FROM cost_budget_periods WHERE tenant_id = $1 ORDER BY 1",
+            &[&tenant],
+        )
+    };
+    let before = months();
+    let mut app = app();
+    as_tenant(&mut app, tenant, |tx| {
+        tx.execute(
+            "UPDATE tenants SET settings = settings || '{\"timezone\": \"Pacific/Pago_Pago\"}'",
+            &[],
+        )
+        .unwrap();
+        assert_sqlstate(
+            attempt(tx, |tx| {
+                tx.execute(
+                    "UPDATE tenants SET settings = '{\"timezone\": \"Nowhere/Land\"}'",
+                    &[],
+                )
+            }),
+            SqlState::INVALID_PARAMETER_VALUE,
+            "an unknown zone in the settings",
+        );
+    });
+    assert_sqlstate(
+        admin().query_one(
+            "SELECT create_tenant('Nowhere', 'starter', '{\"timezone\": \"Mars/Olympus\"}')",
+            &[],
+        ),
+        SqlState::INVALID_PARAMETER_VALUE,
+        "a new tenant in an unknown zone",
+    );
+    assert_ne!(
+        months(),
+        before,
+        "25 hours apart, the months split elsewhere"
+    );
+    assert_eq!(rollup_differences(&mut admin()), Vec::<String>::new());
+}
