@@ -17,7 +17,7 @@ source scripts/cluster.sh
 
 TENANTS="${1:-10000}"
 CALLS="${2:-20000}"
-PORT=29117
+PORT=29118
 DB=lookup_bench
 
 install_extension 16 --release >/dev/null

@@ -76,6 +76,8 @@ AS $$
                       -- cost accounting's definer functions (cost_summary.sql, budgets.sql)
                       '@extschema@.cost_summary(timestamptz, timestamptz, text, text, text)',
                       '@extschema@.budget_status()',
+                      '@extschema@.record_cost_event(text, numeric, text, text, integer, uuid, text, timestamptz, jsonb)',
+                      '@extschema@.compute_cost_summary(timestamptz, timestamptz)',
                       -- definer helpers the search functions call (search.sql)
                       '@extschema@.platform_common_lexemes(boolean, text[])',
                       '@extschema@.platform_keyword_candidates(tsquery, integer, uuid[], boolean, text)'

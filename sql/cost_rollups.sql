@@ -11,8 +11,9 @@
 -- Lock order, against deadlocks: a statement locks its budget-period rows
 -- first, then its hourly rows, each in key order. An hourly row belongs to
 -- one budget month of its tenant, so whoever waits for an hourly row already
--- holds that month; single-statement transactions (record_cost_event, a batch
--- INSERT) therefore never deadlock.
+-- holds that month; transactions of one INSERT statement (record_cost_event,
+-- a batch INSERT) therefore never deadlock. (An UPDATE applies its old and new
+-- rows in two passes, so two UPDATEs moving events in opposite directions can.)
 --
 -- The late-event window (platform.cost_late_event_window, default 35 days,
 -- superuser-only) refuses INSERTs of events older than now() minus the window,

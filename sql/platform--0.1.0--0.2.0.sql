@@ -1207,8 +1207,9 @@ COMMENT ON FUNCTION budget_status() IS
 -- Lock order, against deadlocks: a statement locks its budget-period rows
 -- first, then its hourly rows, each in key order. An hourly row belongs to
 -- one budget month of its tenant, so whoever waits for an hourly row already
--- holds that month; single-statement transactions (record_cost_event, a batch
--- INSERT) therefore never deadlock.
+-- holds that month; transactions of one INSERT statement (record_cost_event,
+-- a batch INSERT) therefore never deadlock. (An UPDATE applies its old and new
+-- rows in two passes, so two UPDATEs moving events in opposite directions can.)
 --
 -- The late-event window (platform.cost_late_event_window, default 35 days,
 -- superuser-only) refuses INSERTs of events older than now() minus the window,
@@ -1970,6 +1971,8 @@ AS $$
                       -- cost accounting's definer functions (cost_summary.sql, budgets.sql)
                       '@extschema@.cost_summary(timestamptz, timestamptz, text, text, text)',
                       '@extschema@.budget_status()',
+                      '@extschema@.record_cost_event(text, numeric, text, text, integer, uuid, text, timestamptz, jsonb)',
+                      '@extschema@.compute_cost_summary(timestamptz, timestamptz)',
                       -- definer helpers the search functions call (search.sql)
                       '@extschema@.platform_common_lexemes(boolean, text[])',
                       '@extschema@.platform_keyword_candidates(tsquery, integer, uuid[], boolean, text)'

@@ -71,6 +71,8 @@ extension_sql_file!(
         "search",
         "cost_summary",
         "budgets",
+        "cost_recording",
+        "cost_summaries",
         tenant_context::set_tenant
     ]
 );
