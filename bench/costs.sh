@@ -51,7 +51,7 @@ CREATE ROLE $APP LOGIN NOSUPERUSER NOBYPASSRLS;
 SELECT grant_app_access('$APP') \g /dev/null
 -- Tenant k (1 = largest) has a stable id, so pgbench scripts can name it.
 INSERT INTO tenants (id, name, api_key, settings)
-SELECT md5('bench-tenant-' || k)::uuid, 'Tenant ' || k, 'pk_bench_' || k,
+SELECT md5('bench-tenant-' || k)::uuid, 'Tenant ' || k, 'pk_bench_' || md5(k::text),
        jsonb_build_object('maxMonthlySpend', 1000 + k, 'timezone', 'UTC')
 FROM generate_series(1, :tenants) k;
 -- Zipf: tenant k gets a share proportional to 1/k. width_bucket() maps a

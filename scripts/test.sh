@@ -3,7 +3,8 @@
 #   1. `cargo pgrx test`: plain Rust unit tests and in-backend #[pg_test]s;
 #   2. the client tests in pgrx-tests/, against a fresh cluster with the
 #      extension installed, connecting as an ordinary application role;
-#   3. the crash-recovery test, which kills its own cluster (fsync on).
+#   3. the crash-recovery test, which kills its own cluster (fsync on);
+# then, on 16, the benchmarks at their smallest sizes as a smoke test.
 # Usage: scripts/test.sh [16] [15]
 set -euo pipefail
 
@@ -59,6 +60,14 @@ for v in "${versions[@]}"; do
     cargo test -p platform-client-tests --test crash_recovery -- --ignored 2>&1 | tee -a "$transcript"
   cluster_stop "$v" "$crash"
 done
+# The benchmarks at their smallest sizes, on PostgreSQL 16 with the build just
+# installed: a smoke test that they run and get the right answers (each exits
+# non-zero on a wrong result); their figures mean nothing at this size.
+if [[ " ${versions[*]} " == *" 16 "* ]]; then
+  echo "=== PostgreSQL 16: benchmark smoke runs"
+  BENCH_SECONDS=1 BENCH_RUNS=5 BENCH_BUILD=skip bash bench/costs.sh 20000 10 2>&1 | tee -a "$transcript"
+  BENCH_PROFILE=debug BENCH_OUT="$scratch/bench" bash bench/search.sh smoke 2>&1 | tee -a "$transcript"
+fi
 # One closing line for all runs together: "N passed, N failed".
 sed 's/\x1b\[[0-9;]*m//g' "$transcript" | awk '
   /^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }

@@ -63,7 +63,7 @@ pub fn load(db: &mut Client, corpus: &Corpus) -> Vec<IndexBuild> {
     let tenant_ids: Vec<Uuid> = (0..corpus.tenants.len()).map(|t| id(1, t)).collect();
     db.execute(
         "INSERT INTO tenants (id, name, api_key)
-         SELECT t, 'Tenant ' || n, 'pk_bench_' || n FROM unnest($1::uuid[]) WITH ORDINALITY AS u(t, n)",
+         SELECT t, 'Tenant ' || n, 'pk_bench_' || md5(n::text) FROM unnest($1::uuid[]) WITH ORDINALITY AS u(t, n)",
         &[&tenant_ids],
     )
     .unwrap();
