@@ -2,9 +2,12 @@
 -- keyword_search, hybrid_search (their fusion) over chunks, search_documents
 -- over documents, and ingest_document.
 --
--- All are SECURITY INVOKER: row-level security scopes every row to the tenant
--- context, so there is no tenant parameter and no way to reach another
--- tenant's rows. Arguments are checked in Rust (platform_checked_count,
+-- Every function the application calls is SECURITY INVOKER: row-level
+-- security scopes every row to the tenant context, so there is no tenant
+-- parameter and no way to reach another tenant's rows. Two internal helpers
+-- are SECURITY DEFINER, each for a reason given where it is defined
+-- (platform_keyword_candidates: GIN under row-level security;
+-- platform_common_lexemes: word statistics); neither returns row content. Arguments are checked in Rust (platform_checked_count,
 -- platform_check_query_embedding); fusion is Rust (platform_fuse); the scans
 -- stay in SQL with ORDER BY embedding <=> query, which is what lets the
 -- planner use HNSW.
