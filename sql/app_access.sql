@@ -78,7 +78,14 @@ AS $$
                       '@extschema@.budget_status()',
                       '@extschema@.record_cost_event(text, numeric, text, text, integer, uuid, text, timestamptz, jsonb)',
                       '@extschema@.compute_cost_summary(timestamptz, timestamptz)',
-                      -- definer helpers the search functions call (search.sql)
+                      -- search (search.sql)
+                      '@extschema@.hybrid_search(text, vector, integer, text, integer, integer, double precision, double precision, text, uuid[], text, text)',
+                      '@extschema@.vector_search(vector, integer, text, uuid[])',
+                      '@extschema@.keyword_search(text, integer, text, uuid[], text, text)',
+                      '@extschema@.search_documents(text, vector, integer, text, integer, integer, double precision, double precision, text, text, text)',
+                      '@extschema@.ingest_document(text, text, text[], vector[], text, jsonb, vector, text)',
+                      '@extschema@.chunk_text(text, integer, integer)',
+                      -- and the definer helpers they call
                       '@extschema@.platform_common_lexemes(boolean, text[])',
                       '@extschema@.platform_keyword_candidates(tsquery, integer, uuid[], boolean, text)'
                      ]::regprocedure[]

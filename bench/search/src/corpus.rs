@@ -21,7 +21,9 @@ impl Rng {
     }
     /// A generator for entity `index` of kind `kind`, independent of the others.
     pub fn of(kind: u64, index: u64) -> Self {
-        let mut r = Rng::new(kind.wrapping_mul(0x1000_0000_01B3) ^ index.wrapping_mul(0xD6E8_FEB8_6659_FD93));
+        let mut r = Rng::new(
+            kind.wrapping_mul(0x1000_0000_01B3) ^ index.wrapping_mul(0xD6E8_FEB8_6659_FD93),
+        );
         r.next();
         r
     }
@@ -45,7 +47,9 @@ impl Rng {
     /// An index in 0..n with P(i) proportional to 1 / (i + 1)^s.
     pub fn zipf(&mut self, cumulative: &[f64]) -> usize {
         let x = self.unit() * cumulative[cumulative.len() - 1];
-        cumulative.partition_point(|&c| c < x).min(cumulative.len() - 1)
+        cumulative
+            .partition_point(|&c| c < x)
+            .min(cumulative.len() - 1)
     }
 }
 
@@ -95,9 +99,10 @@ pub fn chunk_vector(chunk: usize) -> Vec<f64> {
 }
 
 const SYLLABLES: [&str; 48] = [
-    "ka", "lo", "mi", "ne", "ru", "ta", "vo", "zi", "be", "da", "fu", "go", "hi", "ja", "ke", "lu", "ma",
-    "no", "pa", "qui", "ri", "so", "tu", "ve", "wa", "xo", "ya", "ze", "bra", "cro", "dri", "fle", "gra",
-    "plo", "tri", "sna", "spe", "sto", "klu", "mor", "nal", "pex", "ros", "tal", "vin", "dex", "lor", "zan",
+    "ka", "lo", "mi", "ne", "ru", "ta", "vo", "zi", "be", "da", "fu", "go", "hi", "ja", "ke", "lu",
+    "ma", "no", "pa", "qui", "ri", "so", "tu", "ve", "wa", "xo", "ya", "ze", "bra", "cro", "dri",
+    "fle", "gra", "plo", "tri", "sna", "spe", "sto", "klu", "mor", "nal", "pex", "ros", "tal",
+    "vin", "dex", "lor", "zan",
 ];
 
 /// A pseudo-word for `n`: distinct `n` give distinct words.
@@ -113,14 +118,15 @@ pub fn word(mut n: usize, min_syllables: usize) -> String {
 }
 
 const FILLER: [&str; 24] = [
-    "the", "a", "to", "of", "and", "in", "is", "for", "with", "on", "you", "your", "we", "our", "can",
-    "this", "that", "it", "when", "if", "be", "are", "from", "by",
+    "the", "a", "to", "of", "and", "in", "is", "for", "with", "on", "you", "your", "we", "our",
+    "can", "this", "that", "it", "when", "if", "be", "are", "from", "by",
 ];
 const GENERAL: [&str; 40] = [
-    "customer", "account", "settings", "update", "service", "team", "issue", "support", "page", "user",
-    "option", "feature", "request", "report", "change", "access", "data", "process", "time", "order",
-    "email", "plan", "system", "error", "guide", "setup", "policy", "payment", "device", "message",
-    "version", "login", "profile", "status", "review", "window", "limit", "store", "button", "share",
+    "customer", "account", "settings", "update", "service", "team", "issue", "support", "page",
+    "user", "option", "feature", "request", "report", "change", "access", "data", "process",
+    "time", "order", "email", "plan", "system", "error", "guide", "setup", "policy", "payment",
+    "device", "message", "version", "login", "profile", "status", "review", "window", "limit",
+    "store", "button", "share",
 ];
 
 pub const TOPIC_WORDS: usize = 60;
@@ -178,7 +184,9 @@ impl Corpus {
         let tenants: Vec<Tenant> = (0..tenant_count)
             .map(|r| {
                 let weight = 1.0 / ((r + 1) as f64).powf(s_low);
-                let chunks = ((total_chunks as f64) * weight / total_weight).round().max(1.0) as usize;
+                let chunks = ((total_chunks as f64) * weight / total_weight)
+                    .round()
+                    .max(1.0) as usize;
                 let wanted = (2.0 + (chunks as f64 / 50.0).max(1.0).log2()).min(12.0) as usize;
                 let mut topics = Vec::new();
                 while topics.len() < wanted {
@@ -197,12 +205,22 @@ impl Corpus {
             while left > 0 {
                 let n = (4 + rng.below(9)).min(left);
                 let topic = tenant.topics[rng.below(tenant.topics.len())];
-                docs.push(Doc { tenant: t, topic, first_chunk: chunk_doc.len(), chunks: n });
+                docs.push(Doc {
+                    tenant: t,
+                    topic,
+                    first_chunk: chunk_doc.len(),
+                    chunks: n,
+                });
                 chunk_doc.extend(std::iter::repeat_n(docs.len() - 1, n));
                 left -= n;
             }
         }
-        Corpus { tenants, docs, chunk_doc, topic_words_cdf: zipf_cumulative(TOPIC_WORDS, 1.0) }
+        Corpus {
+            tenants,
+            docs,
+            chunk_doc,
+            topic_words_cdf: zipf_cumulative(TOPIC_WORDS, 1.0),
+        }
     }
 
     pub fn chunk_embedding(&self, chunk: usize) -> Vec<f32> {
@@ -216,11 +234,16 @@ impl Corpus {
 
     /// The document's own embedding: its topic and its direction.
     pub fn doc_embedding(&self, doc: usize) -> Vec<f32> {
-        combine(&[(1.0, &topic_vector(self.docs[doc].topic)), (0.7, &doc_vector(doc))])
+        combine(&[
+            (1.0, &topic_vector(self.docs[doc].topic)),
+            (0.7, &doc_vector(doc)),
+        ])
     }
 
     fn topic_words(&self, rng: &mut Rng, topic: usize, n: usize) -> Vec<String> {
-        (0..n).map(|_| topic_word(topic, rng.zipf(&self.topic_words_cdf))).collect()
+        (0..n)
+            .map(|_| topic_word(topic, rng.zipf(&self.topic_words_cdf)))
+            .collect()
     }
 
     /// About 70 words in sentences: filler, support vocabulary, the topic's
@@ -310,14 +333,22 @@ impl Corpus {
         let fresh = random_unit(&mut Rng::of(KIND_FRESH, index as u64));
         let d = &self.docs[doc];
         // Another chunk of the same document: what makes chunks hard to tell apart.
-        let sibling = d.first_chunk + (target_chunk - d.first_chunk + 1 + rng.below(d.chunks.max(2) - 1)) % d.chunks;
+        let sibling = d.first_chunk
+            + (target_chunk - d.first_chunk + 1 + rng.below(d.chunks.max(2) - 1)) % d.chunks;
         let target_text = self.chunk_text(target_chunk).to_lowercase();
-        let target_words: Vec<&str> =
-            target_text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).collect();
+        let target_words: Vec<&str> = target_text
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .collect();
         let (text, embedding) = match kind {
             QueryKind::RareTerm => {
                 let rare = &rare_terms(target_chunk)[rng.below(2)];
-                let text = format!("{} {} {}", GENERAL[rng.below(GENERAL.len())], rare, GENERAL[rng.below(GENERAL.len())]);
+                let text = format!(
+                    "{} {} {}",
+                    GENERAL[rng.below(GENERAL.len())],
+                    rare,
+                    GENERAL[rng.below(GENERAL.len())]
+                );
                 (text, combine(&[(1.0, &topic_vector(topic)), (0.6, &fresh)]))
             }
             QueryKind::Paraphrase => {
@@ -342,9 +373,13 @@ impl Corpus {
                 let topical: Vec<&str> = target_words
                     .iter()
                     .copied()
-                    .filter(|w| !FILLER.contains(w) && !rare_terms(target_chunk).iter().any(|r| r == w))
+                    .filter(|w| {
+                        !FILLER.contains(w) && !rare_terms(target_chunk).iter().any(|r| r == w)
+                    })
                     .collect();
-                let mut words: Vec<String> = (0..3).map(|_| topical[rng.below(topical.len())].to_owned()).collect();
+                let mut words: Vec<String> = (0..3)
+                    .map(|_| topical[rng.below(topical.len())].to_owned())
+                    .collect();
                 words.dedup();
                 let embedding = combine(&[
                     (1.0, &topic_vector(topic)),
@@ -356,6 +391,13 @@ impl Corpus {
                 (words.join(" "), embedding)
             }
         };
-        Query { kind, tenant: d.tenant, target_chunk, target_doc: doc, text, embedding }
+        Query {
+            kind,
+            tenant: d.tenant,
+            target_chunk,
+            target_doc: doc,
+            text,
+            embedding,
+        }
     }
 }

@@ -50,13 +50,17 @@ pub fn create_database(server: &mut Client, dbname: &str) {
         format!("DROP ROLE IF EXISTS {APP_ROLE}"),
         format!("CREATE ROLE {APP_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS"),
     ] {
-        server.batch_execute(&statement).unwrap_or_else(|e| panic!("{statement}: {e}"));
+        server
+            .batch_execute(&statement)
+            .unwrap_or_else(|e| panic!("{statement}: {e}"));
     }
 }
 
 pub fn load(db: &mut Client, corpus: &Corpus) -> Vec<IndexBuild> {
-    db.batch_execute("CREATE EXTENSION platform CASCADE").unwrap();
-    db.execute("SELECT grant_app_access($1::text::regrole)", &[&APP_ROLE]).unwrap();
+    db.batch_execute("CREATE EXTENSION platform CASCADE")
+        .unwrap();
+    db.execute("SELECT grant_app_access($1::text::regrole)", &[&APP_ROLE])
+        .unwrap();
     for (name, _) in INDEXES {
         db.batch_execute(&format!("DROP INDEX {name}")).unwrap();
     }
@@ -67,7 +71,10 @@ pub fn load(db: &mut Client, corpus: &Corpus) -> Vec<IndexBuild> {
         &[&tenant_ids],
     )
     .unwrap();
-    let vector_type: u32 = db.query_one("SELECT 'vector'::regtype::oid", &[]).unwrap().get(0);
+    let vector_type: u32 = db
+        .query_one("SELECT 'vector'::regtype::oid", &[])
+        .unwrap()
+        .get(0);
     let vector = Type::new("vector".into(), vector_type, Kind::Simple, "public".into());
 
     let started = Instant::now();
@@ -75,11 +82,19 @@ pub fn load(db: &mut Client, corpus: &Corpus) -> Vec<IndexBuild> {
         let sink = db
             .copy_in("COPY knowledge_documents (id, tenant_id, title, content, category, embedding) FROM STDIN BINARY")
             .unwrap();
-        let types = [Type::UUID, Type::UUID, Type::TEXT, Type::TEXT, Type::TEXT, vector.clone()];
+        let types = [
+            Type::UUID,
+            Type::UUID,
+            Type::TEXT,
+            Type::TEXT,
+            Type::TEXT,
+            vector.clone(),
+        ];
         let mut writer = BinaryCopyInWriter::new(sink, &types);
         for (d, doc) in corpus.docs.iter().enumerate() {
-            let content: Vec<String> =
-                (doc.first_chunk..doc.first_chunk + doc.chunks).map(|c| corpus.chunk_text(c)).collect();
+            let content: Vec<String> = (doc.first_chunk..doc.first_chunk + doc.chunks)
+                .map(|c| corpus.chunk_text(c))
+                .collect();
             writer
                 .write(&[
                     &id(2, d),
@@ -93,13 +108,23 @@ pub fn load(db: &mut Client, corpus: &Corpus) -> Vec<IndexBuild> {
         }
         writer.finish().unwrap();
     }
-    eprintln!("   documents loaded in {:.1} s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "   documents loaded in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     let started = Instant::now();
     {
         let sink = db
             .copy_in("COPY knowledge_chunks (id, tenant_id, document_id, content, embedding, position) FROM STDIN BINARY")
             .unwrap();
-        let types = [Type::UUID, Type::UUID, Type::UUID, Type::TEXT, vector.clone(), Type::INT4];
+        let types = [
+            Type::UUID,
+            Type::UUID,
+            Type::UUID,
+            Type::TEXT,
+            vector.clone(),
+            Type::INT4,
+        ];
         let mut writer = BinaryCopyInWriter::new(sink, &types);
         for (c, &d) in corpus.chunk_doc.iter().enumerate() {
             let doc = &corpus.docs[d];
@@ -116,18 +141,29 @@ pub fn load(db: &mut Client, corpus: &Corpus) -> Vec<IndexBuild> {
         }
         writer.finish().unwrap();
     }
-    eprintln!("   chunks loaded in {:.1} s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "   chunks loaded in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     vacuum(db);
-    db.batch_execute("SET maintenance_work_mem = '3GB'; SET max_parallel_maintenance_workers = 1").unwrap();
+    db.batch_execute("SET maintenance_work_mem = '3GB'; SET max_parallel_maintenance_workers = 1")
+        .unwrap();
     let builds = INDEXES
         .iter()
         .map(|(name, sql)| {
             let started = Instant::now();
             db.batch_execute(sql).unwrap();
             let seconds = started.elapsed().as_secs_f64();
-            let bytes: i64 = db.query_one("SELECT pg_relation_size($1::text::regclass)", &[name]).unwrap().get(0);
+            let bytes: i64 = db
+                .query_one("SELECT pg_relation_size($1::text::regclass)", &[name])
+                .unwrap()
+                .get(0);
             eprintln!("   {name}: {seconds:.1} s, {} MB", bytes / 1_000_000);
-            IndexBuild { name, seconds, bytes }
+            IndexBuild {
+                name,
+                seconds,
+                bytes,
+            }
         })
         .collect();
     vacuum(db);
@@ -137,6 +173,7 @@ pub fn load(db: &mut Client, corpus: &Corpus) -> Vec<IndexBuild> {
 /// One statement each: VACUUM refuses to run in a multi-statement string.
 fn vacuum(db: &mut Client) {
     for table in ["knowledge_documents", "knowledge_chunks"] {
-        db.batch_execute(&format!("VACUUM ANALYZE {table}")).unwrap();
+        db.batch_execute(&format!("VACUUM ANALYZE {table}"))
+            .unwrap();
     }
 }
