@@ -2,8 +2,9 @@
 # The main job, from a bare machine: install the dependencies, build and
 # install the extension, start a local PostgreSQL 16 cluster in .demo/, create
 # a demo database with two tenants of the design document's demo data, show
-# that the same query returns different rows under each tenant, and print how
-# to connect. Run it again at any time: it reuses the cluster and recreates
+# that the same query returns different rows under each tenant, search a
+# knowledge base and record costs as the application role, resolve an API key
+# before any tenant is known, and print how to connect. Run it again at any time: it reuses the cluster and recreates
 # the database.
 set -euo pipefail
 
@@ -95,6 +96,41 @@ show "Globex Corporation ($globex)" "$globex"
 echo
 echo "-- as $APP_ROLE, no tenant context: every table reads empty"
 psql_as "$APP_ROLE" -d "$DB" -Atc "SELECT 'users visible: ' || count(*) FROM users"
+
+echo
+echo "== inside the database, as the application role for Acme: search and costs"
+# Embeddings come from the application's model; here a stand-in: a fixed
+# pseudo-random 1024-dimensional vector per text, so similar calls agree.
+psql_as "$APP_ROLE" -d "$DB" -v tenant="$acme" <<'SQL'
+\pset footer off
+BEGIN;
+SELECT set_tenant(:'tenant') \g /dev/null
+CREATE FUNCTION pg_temp.fake_embedding(t text) RETURNS vector LANGUAGE sql AS $$
+    SELECT array_agg(sin(i * (1 + abs(hashtext(t)) % 97)))::real[]::vector
+    FROM generate_series(1, 1024) i $$;
+SELECT ingest_document(d.title, d.body, c.chunks,
+                       ARRAY(SELECT pg_temp.fake_embedding(x) FROM unnest(c.chunks) x),
+                       category => 'support') AS document_id
+FROM (VALUES ('Resetting your password',
+              'Open Settings, then Security. Choose "Reset password" and follow the e-mail link.' || E'\n\n' ||
+              'The link expires after 30 minutes. Ask an owner to unlock an account after five failed attempts.'),
+             ('Widget installation',
+              'Paste the embed snippet before the closing body tag. Allowed domains are set per widget.'))
+     AS d(title, body),
+     LATERAL (SELECT chunk_text(d.body, 120, 20) AS chunks) c \g /dev/null
+SELECT title, left(regexp_replace(content, '\s+', ' ', 'g'), 60) AS chunk, round(score::numeric, 3) AS score, vector_rank, keyword_rank
+FROM hybrid_search('how do I reset my password', pg_temp.fake_embedding('password reset'), match_count => 3);
+
+SELECT duplicate FROM record_cost_event('llm', 0.0021, provider => 'openai', model => 'gpt-4o',
+                                        tokens_used => 420, idempotency_key => 'demo-request-1');
+SELECT duplicate AS "same key again: duplicate"
+FROM record_cost_event('llm', 0.0021, provider => 'openai', model => 'gpt-4o',
+                       tokens_used => 420, idempotency_key => 'demo-request-1');
+SELECT bucket_start, service, total_cost_usd, total_tokens, event_count
+FROM cost_summary(date_trunc('day', now()), date_trunc('day', now()) + interval '1 day', 'day');
+SELECT monthly_limit, spend, percent_used, projected_spend FROM budget_status();
+COMMIT;
+SQL
 
 echo
 echo "== before the tenant is known: a widget's API key leads to its tenant"
