@@ -20,8 +20,7 @@ pub struct NotAUuid(pub String);
 /// Reads the raw value of `app.current_tenant_id` (None when never set).
 pub fn parse_tenant_setting(raw: Option<&str>) -> Result<TenantSetting, NotAUuid> {
     let text = match raw {
-        None => return Ok(TenantSetting::NoTenant),
-        Some(text) if text.is_empty() => return Ok(TenantSetting::NoTenant),
+        None | Some("") => return Ok(TenantSetting::NoTenant),
         Some(text) => text,
     };
     // Only the canonical 36-character form and the 32-digit simple form:
