@@ -485,10 +485,59 @@ AS $$
 $$;
 
 -- A word in more than this share of the rows says little about which row is
--- wanted ("customer", "account" in a support knowledge base).
+-- wanted ("customer", "account" in a support knowledge base). The setting
+-- platform.common_word_share overrides it (the benchmark measures other
+-- shares with it: 0.5% and 1% did not do better at 250,000 chunks).
 CREATE FUNCTION platform_common_word_share() RETURNS real
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-AS $$ SELECT 0.02::real $$;
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$ SELECT coalesce(nullif(current_setting('platform.common_word_share', true), '')::real, 0.02::real) $$;
+
+-- At most this many matching rows are ranked by one 'any' keyword query. A
+-- query's distinctive words can still match thousands of a large tenant's
+-- rows (a topic's words in a tenant that writes about little else), and
+-- ranking them all was the tail of hybrid_search (p95 38 ms at 250,000
+-- chunks). Rows with every word come first, then rows by their rarest word
+-- (platform_keyword_candidates), so the rows a rare word picks out are always
+-- among those ranked. 300: at 250,000 chunks hybrid_search's p95 fell from
+-- 35-38 ms to 21-24 ms, for MRR@10 0.645-0.651 against 0.653-0.660 ranking
+-- every match, while 1,000 still left 36-38 ms (docs/search.md). The setting
+-- platform.keyword_rank_limit overrides it; 0 ranks every match.
+CREATE FUNCTION platform_keyword_rank_limit() RETURNS integer
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$ SELECT coalesce(nullif(current_setting('platform.keyword_rank_limit', true), '')::integer, 300) $$;
+
+-- The lexemes of a tsquery that is a plain OR of lexemes (what the 'any'
+-- mode builds), rarest first by ANALYZE's statistics (a word they do not list
+-- is rarer than every word they list); NULL for any other tsquery ('all'
+-- mode: AND, phrases, negation), which must be matched as a whole.
+CREATE FUNCTION platform_or_lexemes_rarest_first(query tsquery, documents boolean) RETURNS text[]
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, @extschema@, pg_temp
+-- Its caller forces custom plans; planning the pg_stats view takes milliseconds.
+SET plan_cache_mode = auto
+AS $$
+DECLARE
+    words text[] := ARRAY(SELECT replace(m[1], '''''', '''')
+                          FROM regexp_matches(query::text, '''((?:[^'']|'''')*)''', 'g') AS m);
+BEGIN
+    IF cardinality(words) = 0
+       OR (SELECT string_agg(format('''%s''', replace(replace(w, '\', '\\'), '''', '''''')), ' | ')::tsquery
+           FROM unnest(words) AS w)::text <> query::text THEN
+        RETURN NULL;
+    END IF;
+    RETURN ARRAY(
+        SELECT w FROM unnest(words) AS w
+        LEFT JOIN (SELECT e.lexeme, max(e.frequency) AS frequency
+                   FROM pg_stats s,
+                        unnest(s.most_common_elems::text::text[], s.most_common_elem_freqs) AS e(lexeme, frequency)
+                   WHERE s.schemaname = '@extschema@'
+                     AND s.tablename = CASE WHEN documents THEN 'knowledge_documents' ELSE 'knowledge_chunks' END
+                     AND s.attname = 'search_vector'
+                     AND e.lexeme = ANY (words)
+                   GROUP BY e.lexeme) f ON f.lexeme = w
+        ORDER BY coalesce(f.frequency, 0), w);
+END
+$$;
 
 -- Which of `lexemes` are common in the chunks' (or documents') search_vector,
 -- according to the statistics ANALYZE keeps (most_common_elems). SECURITY
@@ -636,17 +685,34 @@ RETURNS TABLE (id uuid, score double precision)
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, @extschema@, pg_temp
 SET plan_cache_mode = force_custom_plan
+-- Bitmap scans of the GIN index only: under a LIMIT without ORDER BY the
+-- planner may otherwise start walking the tenant's rows one by one, hoping
+-- a common word fills the limit soon.
+SET enable_seqscan = off
+SET enable_indexscan = off
 AS $$
 #variable_conflict use_column
 DECLARE
     tenant uuid := get_current_tenant_id();
     in_tenant tsquery;
+    rank_limit integer := platform_keyword_rank_limit();
+    words text[];
+    word text;
+    word_number integer;
+    words_left integer;
+    tier tsquery;
+    taken tsquery;
+    ids uuid[] := '{}';
+    scores double precision[] := '{}';
 BEGIN
     IF query IS NULL OR numnode(query) = 0
        OR tenant = '00000000-0000-0000-0000-000000000000' THEN
         RETURN;
     END IF;
     in_tenant := query && platform_tenant_tsquery(tenant);
+    IF NOT documents AND rank_limit > 0 THEN
+        words := platform_or_lexemes_rarest_first(query, documents);
+    END IF;
     IF documents THEN
         RETURN QUERY
         SELECT d.id, ts_rank(d.search_vector, query)::double precision AS score
@@ -654,13 +720,48 @@ BEGIN
         WHERE d.tenant_id = tenant AND d.search_vector @@ in_tenant
           AND (platform_keyword_candidates.category IS NULL OR d.category = platform_keyword_candidates.category)
         ORDER BY score DESC, d.id LIMIT wanted;
-    ELSE
+    ELSIF rank_limit < 1 OR words IS NULL THEN
         RETURN QUERY
         SELECT c.id, ts_rank(c.search_vector, query)::double precision AS score
         FROM knowledge_chunks c
         WHERE c.tenant_id = tenant AND c.search_vector @@ in_tenant
           AND (scope IS NULL OR c.document_id = ANY (scope))
         ORDER BY score DESC, c.id LIMIT wanted;
+    ELSE
+        -- At most rank_limit rows are ranked: first the rows with every
+        -- word (ts_rank's favourites), then rarest word first: the rows with
+        -- the rarest word, then those with the next one but not the rarer
+        -- ones (so no row is taken twice), until the limit. Each word may
+        -- take its share of what is left (what a rarer word leaves unused
+        -- passes on), so that when the statistics cannot tell the words
+        -- apart (no ANALYZE yet) a common word cannot crowd out a rare one.
+        IF cardinality(words) > 1 THEN
+            taken := (SELECT string_agg(format('''%s''', replace(replace(w, '\', '\\'), '''', '''''')), ' & ')::tsquery
+                      FROM unnest(words) AS w);
+            SELECT coalesce(array_agg(t.id), '{}'), coalesce(array_agg(t.score), '{}') INTO ids, scores
+            FROM (SELECT c.id, ts_rank(c.search_vector, query)::double precision AS score
+                  FROM knowledge_chunks c
+                  WHERE c.tenant_id = tenant AND c.search_vector @@ (taken && in_tenant)
+                    AND (scope IS NULL OR c.document_id = ANY (scope))
+                  LIMIT rank_limit) AS t;
+        END IF;
+        FOR word_number IN 1 .. cardinality(words) LOOP
+            word := words[word_number];
+            words_left := cardinality(words) - word_number + 1;
+            tier := format('''%s''', replace(replace(word, '\', '\\'), '''', ''''''))::tsquery;
+            SELECT ids || array_agg(t.id), scores || array_agg(t.score) INTO ids, scores
+            FROM (SELECT c.id, ts_rank(c.search_vector, query)::double precision AS score
+                  FROM knowledge_chunks c
+                  WHERE c.tenant_id = tenant
+                    AND c.search_vector @@ (CASE WHEN taken IS NULL THEN tier ELSE tier && (!! taken) END && in_tenant)
+                    AND (scope IS NULL OR c.document_id = ANY (scope))
+                  LIMIT (rank_limit - cardinality(ids) + words_left - 1) / words_left) AS t;
+            EXIT WHEN cardinality(ids) >= rank_limit;
+            taken := CASE WHEN taken IS NULL THEN tier ELSE taken || tier END;
+        END LOOP;
+        RETURN QUERY
+        SELECT u.id, u.score FROM unnest(ids, scores) AS u(id, score)
+        ORDER BY u.score DESC, u.id LIMIT wanted;
     END IF;
 END
 $$;

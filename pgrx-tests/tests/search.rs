@@ -797,3 +797,74 @@ fn any_word_mode_leaves_out_words_common_in_the_table() {
         assert_eq!(rows.len(), noisy.len() + 1);
     });
 }
+
+#[test]
+fn any_word_mode_ranks_a_bounded_number_of_rows_and_keeps_the_rare_ones() {
+    let tenant = provision_tenant("Bounded ranking");
+    let mut app = app();
+    let (rare, common): (Uuid, Vec<Uuid>) = as_tenant(&mut app, tenant, |tx| {
+        let document = insert_document(tx, "Shipping", "Shipping", None);
+        let common = (0..30)
+            .map(|i| insert_chunk(tx, document, i, "shipping delayed", &axis_vector(9, 0, 0.0)))
+            .collect();
+        // Shares no word with the others: only a rare-word tier finds it.
+        let rare = insert_chunk(tx, document, 30, "voucher zq17", &axis_vector(9, 0, 0.0));
+        (rare, common)
+    });
+    fn search(tx: &mut Transaction, limit: &str) -> Vec<Uuid> {
+        tx.execute(
+            "SELECT set_config('platform.keyword_rank_limit', $1, true)",
+            &[&limit],
+        )
+        .unwrap();
+        ids(&tx
+            .query(
+                "SELECT chunk_id FROM keyword_search('shipping zq17', 100)",
+                &[],
+            )
+            .unwrap())
+    }
+    // Before ANALYZE the statistics cannot tell the words apart; after it,
+    // "zq17" is known to be the rarer one. Either way the row with it is kept.
+    for analyzed in [false, true] {
+        if analyzed {
+            admin().batch_execute("ANALYZE knowledge_chunks").unwrap();
+        }
+        as_tenant(&mut app, tenant, |tx| {
+            let bounded = search(tx, "4");
+            assert!(
+                bounded.len() <= 4,
+                "at most 4 rows ranked, got {}",
+                bounded.len()
+            );
+            assert!(bounded.contains(&rare), "analyzed: {analyzed}");
+            // No word counts as common here (after ANALYZE "shipping" may
+            // be, depending on what else the shared table holds), so every
+            // row matching either word is a match to rank.
+            tx.execute(
+                "SELECT set_config('platform.common_word_share', '1', true)",
+                &[],
+            )
+            .unwrap();
+            let every = search(tx, "0");
+            assert_eq!(every.len(), common.len() + 1, "0 ranks every match");
+        });
+    }
+    // Only a plain OR of words is split into tiers; anything else ('all'
+    // mode: AND, phrases, negation) is matched as a whole.
+    let split = |query: &str| -> Option<Vec<String>> {
+        admin()
+            .query_one(
+                "SELECT platform_or_lexemes_rarest_first(to_tsquery('simple', $1), false)",
+                &[&query],
+            )
+            .unwrap()
+            .get(0)
+    };
+    let mut words = split("apple | pear").unwrap();
+    words.sort();
+    assert_eq!(words, ["apple", "pear"]);
+    assert_eq!(split("apple & pear"), None);
+    assert_eq!(split("apple <-> pear"), None);
+    assert_eq!(split("apple | !pear"), None);
+}

@@ -83,6 +83,9 @@ struct Method {
     /// (text, embedding, tenant) -> parameters
     params: fn(&str, &Vector, &Uuid) -> Vec<Box<dyn postgres::types::ToSql + Sync>>,
     limited: bool,
+    /// Extension settings (name, value) set for the query's transaction:
+    /// how the alternatives to the built-in limits are measured.
+    settings: &'static [(&'static str, &'static str)],
 }
 
 fn text_and_vector(t: &str, v: &Vector, _: &Uuid) -> Vec<Box<dyn postgres::types::ToSql + Sync>> {
@@ -171,6 +174,7 @@ fn methods() -> Vec<Method> {
             sql: DOCUMENT_SQL,
             params: document_sql_params,
             limited: true,
+            settings: &[],
         },
         Method {
             name: "document SQL over chunks",
@@ -178,6 +182,7 @@ fn methods() -> Vec<Method> {
             sql: DOCUMENT_SQL_OVER_CHUNKS,
             params: document_sql_params,
             limited: true,
+            settings: &[],
         },
         Method {
             name: "vector_search",
@@ -185,6 +190,7 @@ fn methods() -> Vec<Method> {
             sql: "SELECT chunk_id FROM vector_search($1, 10)",
             params: vector_only,
             limited: false,
+            settings: &[],
         },
         Method {
             name: "keyword_search (default: any word)",
@@ -192,6 +198,7 @@ fn methods() -> Vec<Method> {
             sql: "SELECT chunk_id FROM keyword_search($1, 10)",
             params: text_only,
             limited: false,
+            settings: &[],
         },
         Method {
             name: "keyword_search (all words)",
@@ -199,6 +206,7 @@ fn methods() -> Vec<Method> {
             sql: "SELECT chunk_id FROM keyword_search($1, 10, keyword_match => 'all')",
             params: text_only,
             limited: false,
+            settings: &[],
         },
         Method {
             name: "hybrid_search (default: convex, any word)",
@@ -206,6 +214,7 @@ fn methods() -> Vec<Method> {
             sql: "SELECT chunk_id FROM hybrid_search($1, $2, 10)",
             params: text_and_vector,
             limited: false,
+            settings: &[],
         },
         Method {
             name: "hybrid_search (convex, all words)",
@@ -213,6 +222,7 @@ fn methods() -> Vec<Method> {
             sql: "SELECT chunk_id FROM hybrid_search($1, $2, 10, keyword_match => 'all')",
             params: text_and_vector,
             limited: false,
+            settings: &[],
         },
         Method {
             name: "hybrid_search (rrf, any word)",
@@ -220,6 +230,7 @@ fn methods() -> Vec<Method> {
             sql: "SELECT chunk_id FROM hybrid_search($1, $2, 10, fusion => 'rrf')",
             params: text_and_vector,
             limited: false,
+            settings: &[],
         },
         Method {
             name: "hybrid_search (rrf, all words)",
@@ -227,6 +238,7 @@ fn methods() -> Vec<Method> {
             sql: "SELECT chunk_id FROM hybrid_search($1, $2, 10, fusion => 'rrf', keyword_match => 'all')",
             params: text_and_vector,
             limited: false,
+            settings: &[],
         },
         Method {
             name: "hybrid_search (convex, any word, vector weight 2)",
@@ -234,6 +246,7 @@ fn methods() -> Vec<Method> {
             sql: "SELECT chunk_id FROM hybrid_search($1, $2, 10, vector_weight => 2)",
             params: text_and_vector,
             limited: false,
+            settings: &[],
         },
         Method {
             name: "hybrid_search (convex, any word, 20 candidates)",
@@ -241,6 +254,7 @@ fn methods() -> Vec<Method> {
             sql: "SELECT chunk_id FROM hybrid_search($1, $2, 10, candidates => 20)",
             params: text_and_vector,
             limited: false,
+            settings: &[],
         },
         Method {
             name: "hybrid_search (convex, any word, 100 candidates)",
@@ -248,6 +262,55 @@ fn methods() -> Vec<Method> {
             sql: "SELECT chunk_id FROM hybrid_search($1, $2, 10, candidates => 100)",
             params: text_and_vector,
             limited: false,
+            settings: &[],
+        },
+        Method {
+            name: "hybrid_search (convex, any word, 30 candidates)",
+            document_level: false,
+            sql: "SELECT chunk_id FROM hybrid_search($1, $2, 10, candidates => 30)",
+            params: text_and_vector,
+            limited: false,
+            settings: &[],
+        },
+        Method {
+            name: "hybrid_search (convex, any word, every match ranked: before)",
+            document_level: false,
+            sql: "SELECT chunk_id FROM hybrid_search($1, $2, 10)",
+            params: text_and_vector,
+            limited: false,
+            settings: &[("platform.keyword_rank_limit", "0")],
+        },
+        Method {
+            name: "hybrid_search (convex, any word, 1000 ranked)",
+            document_level: false,
+            sql: "SELECT chunk_id FROM hybrid_search($1, $2, 10)",
+            params: text_and_vector,
+            limited: false,
+            settings: &[("platform.keyword_rank_limit", "1000")],
+        },
+        Method {
+            name: "hybrid_search (convex, any word, common words 1%)",
+            document_level: false,
+            sql: "SELECT chunk_id FROM hybrid_search($1, $2, 10)",
+            params: text_and_vector,
+            limited: false,
+            settings: &[("platform.common_word_share", "0.01")],
+        },
+        Method {
+            name: "hybrid_search (convex, any word, common words 0.5%)",
+            document_level: false,
+            sql: "SELECT chunk_id FROM hybrid_search($1, $2, 10)",
+            params: text_and_vector,
+            limited: false,
+            settings: &[("platform.common_word_share", "0.005")],
+        },
+        Method {
+            name: "keyword_search (any word, every match ranked: before)",
+            document_level: false,
+            sql: "SELECT chunk_id FROM keyword_search($1, 10)",
+            params: text_only,
+            limited: false,
+            settings: &[("platform.keyword_rank_limit", "0")],
         },
         Method {
             name: "search_documents (default: convex, any word)",
@@ -255,6 +318,7 @@ fn methods() -> Vec<Method> {
             sql: "SELECT document_id FROM search_documents($1, $2, 10)",
             params: text_and_vector,
             limited: false,
+            settings: &[],
         },
         Method {
             name: "search_documents (rrf, all words)",
@@ -262,6 +326,7 @@ fn methods() -> Vec<Method> {
             sql: "SELECT document_id FROM search_documents($1, $2, 10, fusion => 'rrf', keyword_match => 'all')",
             params: text_and_vector,
             limited: false,
+            settings: &[],
         },
     ]
 }
@@ -269,11 +334,16 @@ fn methods() -> Vec<Method> {
 fn run(
     app: &mut Client,
     statement: &Statement,
+    settings: &[(&str, &str)],
     tenant: Uuid,
     params: &[Box<dyn postgres::types::ToSql + Sync>],
 ) -> Outcome {
     let mut tx = app.transaction().unwrap();
     tx.execute("SELECT set_tenant($1)", &[&tenant]).unwrap();
+    for (name, value) in settings {
+        tx.execute("SELECT set_config($1, $2, true)", &[name, value])
+            .unwrap();
+    }
     let refs: Vec<&(dyn postgres::types::ToSql + Sync)> =
         params.iter().map(|p| p.as_ref()).collect();
     let started = Instant::now();
@@ -428,7 +498,13 @@ fn main() {
         let v = Vector::from(q.embedding.clone());
         let tenant = id(1, q.tenant);
         for (m, s) in methods.iter().zip(&statements) {
-            run(&mut app, s, tenant, &(m.params)(&q.text, &v, &tenant));
+            run(
+                &mut app,
+                s,
+                m.settings,
+                tenant,
+                &(m.params)(&q.text, &v, &tenant),
+            );
         }
     }
     let mut tallies: Vec<Tally> = methods.iter().map(|_| Tally::default()).collect();
@@ -456,7 +532,13 @@ fn main() {
             if m.limited && *seen > size.document_sql_queries_per_kind {
                 continue;
             }
-            let outcome = run(&mut app, s, tenant, &(m.params)(&q.text, &v, &tenant));
+            let outcome = run(
+                &mut app,
+                s,
+                m.settings,
+                tenant,
+                &(m.params)(&q.text, &v, &tenant),
+            );
             let target = if m.document_level {
                 id(2, q.target_doc)
             } else {
@@ -481,11 +563,19 @@ fn main() {
             (&document_cte, &mut document_cte_recall),
         ] {
             let got = if std::ptr::eq(statement, &vector_branch) {
-                run(&mut app, statement, tenant, &vector_only("", &v, &tenant)).ids
+                run(
+                    &mut app,
+                    statement,
+                    &[],
+                    tenant,
+                    &vector_only("", &v, &tenant),
+                )
+                .ids
             } else {
                 run(
                     &mut app,
                     statement,
+                    &[],
                     tenant,
                     &[
                         Box::new(v.clone()) as Box<dyn postgres::types::ToSql + Sync>,
