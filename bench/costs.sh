@@ -33,11 +33,8 @@ DB=cost_bench
 APP=cost_bench_app
 
 [ "$BUILD" = skip ] || install_extension 16 $BUILD >/dev/null
-work="$(mktemp -d /tmp/platform-cost-bench.XXXXXX)"
-chmod 755 "$work"
-trap 'cluster_stop 16 "$work/pg"; rm -rf "$work"' EXIT
 # Durable defaults (fsync and synchronous_commit on), more memory for the load.
-cluster_start 16 "$work/pg" "$PORT" "-c shared_buffers=512MB -c max_wal_size=4GB -c work_mem=64MB"
+scratch_cluster 16 "$PORT" "-c shared_buffers=512MB -c max_wal_size=4GB -c work_mem=64MB"
 bindir="$("$(pg_config_for 16)" --bindir)"
 psql_as() { cluster_psql 16 "$PORT" "$@"; }
 pgbench_as() { "$bindir/pgbench" -n -h 127.0.0.1 -p "$PORT" -U "$@"; }

@@ -41,10 +41,7 @@ else
   bench=target/release/search_bench
 fi
 
-work="$(mktemp -d /tmp/platform-search-bench.XXXXXX)"
-chmod 755 "$work"
-trap 'cluster_stop 16 "$work/pg"; rm -rf "$work"' EXIT
-cluster_start 16 "$work/pg" "$PORT" "-c fsync=off -c synchronous_commit=off -c max_wal_size=8GB $memory"
+scratch_cluster 16 "$PORT" "-c fsync=off -c synchronous_commit=off -c max_wal_size=8GB $memory"
 
 BENCH_HOST=127.0.0.1 BENCH_PORT="$PORT" "$bench" "$SIZE" "$OUT"
 

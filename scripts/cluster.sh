@@ -58,12 +58,13 @@ install_extension() {
   install -m 644 "$(dirname "${BASH_SOURCE[0]}")"/../sql/released/platform--*.sql "$("$pg_config" --sharedir)/extension/"
 }
 
-# scratch_cluster VERSION PORT: a throw-away cluster for a benchmark, in a new
-# directory ($work) that is stopped and removed when the script exits.
+# scratch_cluster VERSION PORT [SERVER OPTIONS]: a throw-away cluster for a
+# benchmark, in a new directory ($work) that is stopped and removed when the
+# script exits.
 scratch_cluster() {
-  local version="$1" port="$2"
+  local version="$1" port="$2" extra="${3:-}"
   work="$(mktemp -d /tmp/platform-bench.XXXXXX)"
   chmod 755 "$work"
   trap "cluster_stop $version '$work/pg'; rm -rf '$work'" EXIT
-  cluster_start "$version" "$work/pg" "$port"
+  cluster_start "$version" "$work/pg" "$port" "$extra"
 }

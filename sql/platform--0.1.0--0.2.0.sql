@@ -506,10 +506,31 @@ CREATE FUNCTION platform_keyword_rank_limit() RETURNS integer
 LANGUAGE sql STABLE PARALLEL SAFE
 AS $$ SELECT coalesce(nullif(current_setting('platform.keyword_rank_limit', true), '')::integer, 300) $$;
 
+-- The share of the chunks' (or documents') search_vector rows holding each of
+-- `lexemes`, by the statistics ANALYZE keeps (most_common_elems); a word they
+-- do not list is left out. pg_stats hides tables under row-level security, so
+-- this answers only where the current user is the owner: inside the SECURITY
+-- DEFINER functions below. Plain SQL without SET clauses, so that it is
+-- inlined into its callers' cached plans.
+CREATE FUNCTION platform_lexeme_frequencies(documents boolean, lexemes text[])
+RETURNS TABLE (lexeme text, frequency real)
+LANGUAGE sql STABLE
+AS $$
+    SELECT e.lexeme, max(e.frequency)
+    FROM pg_catalog.pg_stats s,
+         unnest(s.most_common_elems::text::text[], s.most_common_elem_freqs) AS e(lexeme, frequency)
+    WHERE s.schemaname = '@extschema@'
+      AND s.tablename = CASE WHEN documents THEN 'knowledge_documents' ELSE 'knowledge_chunks' END
+      AND s.attname = 'search_vector'
+      AND e.lexeme = ANY (lexemes)
+    GROUP BY e.lexeme
+$$;
+
 -- The lexemes of a tsquery that is a plain OR of lexemes (what the 'any'
 -- mode builds), rarest first by ANALYZE's statistics (a word they do not list
 -- is rarer than every word they list); NULL for any other tsquery ('all'
--- mode: AND, phrases, negation), which must be matched as a whole.
+-- mode: AND, phrases, negation), which must be matched as a whole. Called by
+-- platform_keyword_candidates, so it runs as the owner and sees the statistics.
 CREATE FUNCTION platform_or_lexemes_rarest_first(query tsquery, documents boolean) RETURNS text[]
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, @extschema@, pg_temp
@@ -527,37 +548,24 @@ BEGIN
     END IF;
     RETURN ARRAY(
         SELECT w FROM unnest(words) AS w
-        LEFT JOIN (SELECT e.lexeme, max(e.frequency) AS frequency
-                   FROM pg_stats s,
-                        unnest(s.most_common_elems::text::text[], s.most_common_elem_freqs) AS e(lexeme, frequency)
-                   WHERE s.schemaname = '@extschema@'
-                     AND s.tablename = CASE WHEN documents THEN 'knowledge_documents' ELSE 'knowledge_chunks' END
-                     AND s.attname = 'search_vector'
-                     AND e.lexeme = ANY (words)
-                   GROUP BY e.lexeme) f ON f.lexeme = w
+        LEFT JOIN platform_lexeme_frequencies(documents, words) f ON f.lexeme = w
         ORDER BY coalesce(f.frequency, 0), w);
 END
 $$;
 
--- Which of `lexemes` are common in the chunks' (or documents') search_vector,
--- according to the statistics ANALYZE keeps (most_common_elems). SECURITY
--- DEFINER because pg_stats hides tables under row-level security; it only
--- answers for these two columns, and only what EXPLAIN already shows to any
--- role that may read the table (the planner's estimate for a word).
+-- Which of `lexemes` are common in the chunks' (or documents') search_vector.
+-- SECURITY DEFINER because pg_stats hides tables under row-level security; it
+-- only answers for these two columns, and only what EXPLAIN already shows to
+-- any role that may read the table (the planner's estimate for a word).
 -- PL/pgSQL for its plan cache: planning the pg_stats view takes milliseconds.
 CREATE FUNCTION platform_common_lexemes(documents boolean, lexemes text[]) RETURNS text[]
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
 BEGIN
-    RETURN (SELECT coalesce(array_agg(e.lexeme), '{}')
-    FROM pg_stats s,
-         unnest(s.most_common_elems::text::text[], s.most_common_elem_freqs) AS e(lexeme, frequency)
-    WHERE s.schemaname = '@extschema@'
-      AND s.tablename = CASE WHEN documents THEN 'knowledge_documents' ELSE 'knowledge_chunks' END
-      AND s.attname = 'search_vector'
-      AND e.lexeme = ANY (lexemes)
-      AND e.frequency > platform_common_word_share());
+    RETURN (SELECT coalesce(array_agg(f.lexeme), '{}')
+            FROM platform_lexeme_frequencies(documents, lexemes) f
+            WHERE f.frequency > platform_common_word_share());
 END
 $$;
 
