@@ -16,3 +16,16 @@ pg_config_for() {
     *) echo "unsupported PostgreSQL version: $1 (15 or 16)" >&2; return 1 ;;
   esac
 }
+
+# Upstream sources that no reachable registry provides (see its README): next
+# to the checkout in ../shared/vendor, or wherever PLATFORM_VENDOR says.
+PGVECTOR_VERSION="${PGVECTOR_VERSION:-0.8.6}"
+vendor_dir() {
+  local here candidate
+  here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+  for candidate in "${PLATFORM_VENDOR:-}" "$here/../shared/vendor" /work/shared/vendor; do
+    if [ -n "$candidate" ] && [ -d "$candidate" ]; then echo "$candidate"; return 0; fi
+  done
+  echo "vendored sources not found: set PLATFORM_VENDOR to the directory holding pgvector-$PGVECTOR_VERSION.tar.gz" >&2
+  return 1
+}

@@ -29,29 +29,17 @@ apt_install() {
 # 1. System packages: sudo (initdb refuses root), clang for pgrx's bindgen,
 #    PostgreSQL 15 with its server headers, pgbouncer for pooling tests.
 apt_install sudo ca-certificates build-essential pkg-config libclang-dev clang \
-  postgresql-15 postgresql-server-dev-15 pgbouncer dpkg-dev
+  postgresql-15 postgresql-server-dev-15 pgbouncer
 
-# 2. pgvector for PostgreSQL 15: bookworm has no package, so build trixie's
-#    source package (never its binaries: they pull a newer libc).
-if [ ! -f "$(pg_config_15 --sharedir)/extension/vector.control" ]; then
-  src_list=/etc/apt/sources.list.d/platform-trixie-src.sources
-  if [ ! -f "$src_list" ]; then
-    log "adding a deb-src entry for trixie (sources only)"
-    as_root tee "$src_list" >/dev/null <<'SRC'
-Types: deb-src
-URIs: http://deb.debian.org/debian
-Suites: trixie
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-SRC
-    as_root apt-get update -qq; apt_updated=1
-  fi
+# 2. pgvector for PostgreSQL 15, built from the vendored upstream source
+#    (Debian's 0.8.0 has CVE-2026-3172, fixed in 0.8.2).
+if ! grep -qs "default_version = '$PGVECTOR_VERSION'" "$(pg_config_15 --sharedir)/extension/vector.control"; then
+  archive="$(vendor_dir)/pgvector-$PGVECTOR_VERSION.tar.gz"
   build_dir="$(mktemp -d)"
-  log "building pgvector for PostgreSQL 15 in $build_dir"
-  (cd "$build_dir" && apt-get source -qq pgvector >/dev/null 2>&1 || apt-get source pgvector)
-  pgv_dir="$(find "$build_dir" -maxdepth 1 -type d -name 'pgvector-*' | head -n1)"
-  make -s -C "$pgv_dir" PG_CONFIG="$(pg_config_15_path)" >/dev/null
-  as_root make -s -C "$pgv_dir" PG_CONFIG="$(pg_config_15_path)" install >/dev/null
+  log "building pgvector $PGVECTOR_VERSION for PostgreSQL 15 from $archive"
+  tar -xzf "$archive" -C "$build_dir"
+  make -s -C "$build_dir/pgvector-$PGVECTOR_VERSION" PG_CONFIG="$(pg_config_15_path)" >/dev/null
+  as_root make -s -C "$build_dir/pgvector-$PGVECTOR_VERSION" PG_CONFIG="$(pg_config_15_path)" install >/dev/null
   rm -rf "$build_dir"
 fi
 

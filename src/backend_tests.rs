@@ -128,4 +128,111 @@ mod tests {
         Spi::run("SET LOCAL app.current_tenant_id = ''").unwrap();
         Spi::run("SELECT require_current_tenant_id()").unwrap();
     }
+
+    #[pg_test(
+        error = "record_cost_event() acts for the current tenant, and this transaction has no tenant context"
+    )]
+    fn a_function_that_acts_for_a_tenant_names_itself_without_a_context() {
+        Spi::run("SET LOCAL app.current_tenant_id = ''").unwrap();
+        Spi::run("SELECT platform_tenant_required_by('record_cost_event')").unwrap();
+    }
+
+    #[pg_test]
+    fn every_setting_is_registered_with_its_bounds_and_who_may_change_it() {
+        let settings = Spi::get_one::<String>(
+            "SELECT string_agg(format('%s %s %s %s..%s', name, vartype, context, min_val, max_val), '; ' ORDER BY name)
+             FROM pg_settings WHERE name LIKE 'platform.%'",
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            settings,
+            "platform.common_word_share real user 0..1; \
+             platform.cost_late_event_window integer superuser 0..2147483647; \
+             platform.exact_scan_limit integer user 0..2147483647; \
+             platform.keyword_rank_limit integer user 0..1000000"
+        );
+    }
+
+    #[pg_test(error = "invalid configuration parameter name \"platform.exact_scan_limt\"")]
+    fn a_misspelt_setting_is_an_error_when_set() {
+        Spi::run("SET LOCAL platform.exact_scan_limt = 10").unwrap();
+    }
+
+    #[pg_test]
+    fn the_sql_readers_follow_the_settings() {
+        Spi::run("SET LOCAL platform.exact_scan_limit = 7").unwrap();
+        Spi::run("SET LOCAL platform.keyword_rank_limit = 0").unwrap();
+        Spi::run("SET LOCAL platform.common_word_share = 0.5").unwrap();
+        assert_eq!(
+            Spi::get_one::<String>(
+                "SELECT format('%s %s %s', platform_exact_scan_limit(), platform_keyword_rank_limit(), platform_common_word_share())"
+            )
+            .unwrap()
+            .as_deref(),
+            Some("7 0 0.5")
+        );
+    }
+
+    /// Whatever characters a lexeme holds, the tsquery built from it matches
+    /// exactly that lexeme and nothing else.
+    #[pg_test]
+    fn a_lexeme_query_matches_each_lexeme_as_it_is() {
+        for lexeme in [
+            "o'brien",
+            r"c:\temp",
+            r"\'",
+            "a & !b:* | (c) <-> d",
+            "''",
+            "日本語",
+            "tenant:72cda7ac916841a587ad895ca68d2fd0",
+        ] {
+            let (one, matches, other) = Spi::get_three_with_args::<i32, bool, bool>(
+                "SELECT numnode(platform_lexemes_any(ARRAY[$1])),
+                        array_to_tsvector(ARRAY[$1]) @@ platform_lexemes_all(ARRAY[$1, $1]),
+                        array_to_tsvector(ARRAY[$1 || 'x', 'a', 'b', 'c', 'd']) @@ platform_lexemes_any(ARRAY[$1])",
+                &[lexeme.into()],
+            )
+            .unwrap();
+            assert_eq!(one, Some(1), "{lexeme}: one operand");
+            assert_eq!(matches, Some(true), "{lexeme}: matches itself");
+            assert_eq!(other, Some(false), "{lexeme}: matches nothing else");
+        }
+        assert_eq!(
+            Spi::get_one::<bool>("SELECT platform_lexemes_any('{}') IS NULL").unwrap(),
+            Some(true)
+        );
+    }
+
+    #[pg_test]
+    fn the_keyword_query_of_each_mode() {
+        let any = Spi::get_two::<String, Vec<String>>(
+            "SELECT query::text, lexemes FROM platform_keyword_query('The quick brown foxes!', 'english', 'any', false)",
+        )
+        .unwrap();
+        assert_eq!(any.0.as_deref(), Some("'brown' | 'fox' | 'quick'"));
+        assert_eq!(
+            any.1,
+            Some(vec!["brown".into(), "fox".into(), "quick".into()])
+        );
+        let all = Spi::get_two::<String, Vec<String>>(
+            "SELECT query::text, lexemes FROM platform_keyword_query('\"quick fox\" -dog', 'english', 'all', false)",
+        )
+        .unwrap();
+        assert_eq!(all.0.as_deref(), Some("'quick' <-> 'fox' & !'dog'"));
+        assert_eq!(all.1, None);
+        for mode in ["any", "all"] {
+            let nothing = Spi::get_one_with_args::<bool>(
+                "SELECT query IS NULL FROM platform_keyword_query('the and of', 'english', $1, false)",
+                &[mode.into()],
+            )
+            .unwrap();
+            assert_eq!(nothing, Some(true), "{mode}: stop words only");
+        }
+    }
+
+    #[pg_test(error = "keyword_match must be one of any, all, got \"some\"")]
+    fn an_unknown_keyword_mode_is_refused() {
+        Spi::run("SELECT * FROM platform_keyword_query('x', 'english', 'some', false)").unwrap();
+    }
 }

@@ -2,10 +2,12 @@
 //! hint that says what to do. Keeping them in one place keeps the wording and
 //! the codes consistent (a bare Rust panic would surface as a vague XX000).
 
+use std::borrow::Cow;
+
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::{PgLogLevel, PgSqlErrorCode};
 
-use crate::search_input::{InputError, EMBEDDING_DIMENSIONS};
+use crate::search::input::{InputError, EMBEDDING_DIMENSIONS};
 
 /// Longest part of a rejected setting echoed back in a message: enough to
 /// recognise it, never a wall of text in the log.
@@ -17,10 +19,14 @@ pub enum PlatformError {
     InvalidTenantSetting { value: String },
     /// A write needed the tenant context and there is none.
     NoTenantContext,
+    /// A function that acts for a tenant was called without a context.
+    NoTenantContextFor { function: String },
     /// `set_tenant(NULL)`.
     NullTenant,
     /// `set_tenant('00000000-0000-0000-0000-000000000000')`.
     NilTenant,
+    /// An internal helper was called with NULL where it needs a value.
+    NullArgument { name: &'static str },
     /// A search or ingestion argument that cannot be used.
     BadSearchInput(InputError),
 }
@@ -31,8 +37,12 @@ impl PlatformError {
             Self::InvalidTenantSetting { .. } => {
                 PgSqlErrorCode::ERRCODE_INVALID_TEXT_REPRESENTATION
             }
-            Self::NoTenantContext => PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
-            Self::NullTenant => PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
+            Self::NoTenantContext | Self::NoTenantContextFor { .. } => {
+                PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE
+            }
+            Self::NullTenant | Self::NullArgument { .. } => {
+                PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED
+            }
             Self::NilTenant => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
             Self::BadSearchInput(InputError::OutOfRange { got: None, .. }) => {
                 PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED
@@ -50,7 +60,12 @@ impl PlatformError {
             Self::NoTenantContext => {
                 "no tenant context: app.current_tenant_id is not set in this transaction".into()
             }
+            Self::NoTenantContextFor { function } => format!(
+                "{}() acts for the current tenant, and this transaction has no tenant context",
+                echo(function)
+            ),
             Self::NullTenant => "set_tenant() needs a tenant id, got NULL".into(),
+            Self::NullArgument { name } => format!("{name} must not be NULL"),
             Self::NilTenant => {
                 "set_tenant() got the nil UUID, which means \"no tenant\" and is never a tenant's id"
                     .into()
@@ -59,39 +74,53 @@ impl PlatformError {
         }
     }
 
-    pub fn hint(&self) -> &'static str {
+    pub fn hint(&self) -> Cow<'static, str> {
         match self {
             Self::InvalidTenantSetting { .. } => {
                 "Set the context with SELECT set_tenant('<tenant uuid>') inside the transaction, \
                  or RESET app.current_tenant_id."
+                    .into()
             }
             Self::NoTenantContext => {
                 "Call SELECT set_tenant('<tenant uuid>') in this transaction before writing, \
                  or give tenant_id explicitly."
+                    .into()
             }
+            Self::NoTenantContextFor { function } => format!(
+                "Call SELECT set_tenant('<tenant uuid>') earlier in the same transaction, then {}().",
+                echo(function)
+            )
+            .into(),
             Self::NullTenant | Self::NilTenant => {
-                "Pass the id of an existing tenant; to leave no context, end the transaction."
+                "Pass the id of an existing tenant; to leave no context, end the transaction.".into()
             }
-            Self::BadSearchInput(InputError::WrongDimension { .. }) => {
-                "Embed the query with the same model as the documents (1024 dimensions)."
-            }
-            Self::BadSearchInput(InputError::NonFinite { .. } | InputError::ZeroVector) => {
-                "Pass the embedding model's output unchanged; for a search without a vector, pass NULL."
-            }
-            Self::BadSearchInput(InputError::OutOfRange { .. }) => "Pass a value inside the range.",
-            Self::BadSearchInput(InputError::NotPositive { .. }) => {
-                "Weights are finite numbers >= 0; 0 switches a branch off."
-            }
-            Self::BadSearchInput(InputError::UnknownChoice { .. }) => "Pass one of the values listed.",
+            Self::NullArgument { .. } => "Pass a value.".into(),
+            Self::BadSearchInput(input) => search_input_hint(input).into(),
         }
     }
 
     /// Raises this error in the current backend; never returns.
     pub fn raise(self, function: &'static str) -> ! {
         ErrorReport::new(self.sqlstate(), self.message(), function)
-            .set_hint(self.hint())
+            .set_hint(self.hint().into_owned())
             .report(PgLogLevel::ERROR);
         unreachable!("an ERROR report does not return")
+    }
+}
+
+fn search_input_hint(input: &InputError) -> &'static str {
+    match input {
+        InputError::WrongDimension { .. } => {
+            "Embed the query with the same model as the documents (1024 dimensions)."
+        }
+        InputError::NonFinite { .. } | InputError::ZeroVector => {
+            "Pass the embedding model's output unchanged; for a search without a vector, pass NULL."
+        }
+        InputError::OutOfRange { .. } => "Pass a value inside the range.",
+        InputError::NotPositive { .. } => {
+            "Weights are finite numbers >= 0; 0 switches a branch off."
+        }
+        InputError::UnknownChoice { .. } => "Pass one of the values listed.",
     }
 }
 
@@ -170,6 +199,23 @@ mod tests {
         assert_eq!(
             err.sqlstate(),
             PgSqlErrorCode::ERRCODE_INVALID_TEXT_REPRESENTATION
+        );
+    }
+
+    #[test]
+    fn a_function_without_a_tenant_context_is_named_in_message_and_hint() {
+        let err = PlatformError::NoTenantContextFor {
+            function: "record_cost_event".into(),
+        };
+        assert_eq!(
+            err.sqlstate(),
+            PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE
+        );
+        assert!(err
+            .message()
+            .starts_with("record_cost_event() acts for the current tenant"));
+        assert!(
+            err.hint().contains("set_tenant") && err.hint().contains("then record_cost_event().")
         );
     }
 }

@@ -1,20 +1,22 @@
 //! `platform`: the multi-tenant data layer of an AI-assistant SaaS as one
-//! PostgreSQL extension. The schema, policies and provisioning are hand-written
-//! SQL in `sql/`, loaded below in dependency order; Rust holds the tenant
-//! context, whose parsing and errors are easiest to get right (and to test)
-//! here.
+//! PostgreSQL extension.
+//!
+//! The SQL in `sql/` is of two kinds. `sql/schema/` is state: the tables,
+//! indexes, policies and dump registration a fresh install creates (an
+//! upgrade reaches the same state through `sql/upgrades/`). Everything else is
+//! code, written to be run again (`CREATE OR REPLACE`), grouped by capability
+//! as the Rust is: tenancy, search, costs, operations, and the privileges last.
+//! The upgrade scripts are generated from the code (scripts/upgrade-scripts.py).
+//! Rust holds the settings, the tenant context, secrets, and the algorithms
+//! of search (chunking, fusion, keyword queries), each plain Rust with unit
+//! tests behind a thin pgrx layer.
 
 use pgrx::prelude::*;
 
-mod chunking;
-mod cost_config;
 mod error;
-mod fusion;
 mod search;
-mod search_input;
-mod secrets;
-mod tenant_context;
-mod tenant_setting;
+mod settings;
+mod tenancy;
 
 #[cfg(any(test, feature = "pg_test"))]
 mod backend_tests;
@@ -23,141 +25,167 @@ mod backend_tests;
 
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
-    cost_config::register_settings();
+    settings::register();
 }
 
 // Each file names what it needs; source order means nothing to pgrx.
+
+// ---- State: what a fresh install creates.
 extension_sql_file!(
-    "../sql/tables.sql",
+    "../sql/schema/tables.sql",
     name = "tables",
     requires = [
-        tenant_context::get_current_tenant_id,
-        tenant_context::require_current_tenant_id
+        tenancy::context::get_current_tenant_id,
+        tenancy::context::require_current_tenant_id,
+        "tenant_lexeme"
     ]
 );
 extension_sql_file!(
-    "../sql/tenant_tables.sql",
+    "../sql/schema/indexes.sql",
+    name = "indexes",
+    requires = ["tables", tenancy::secrets::secret_digest]
+);
+extension_sql_file!(
+    "../sql/schema/row_security.sql",
+    name = "row_security",
+    requires = ["tenant_tables", tenancy::context::get_current_tenant_id]
+);
+extension_sql_file!(
+    "../sql/schema/dump.sql",
+    name = "dump",
+    requires = ["tables", "tenant_tables"]
+);
+
+// ---- Tenancy.
+extension_sql_file!(
+    "../sql/tenancy/tenant_tables.sql",
     name = "tenant_tables",
     requires = ["tables"]
 );
 extension_sql_file!(
-    "../sql/rls.sql",
-    name = "rls",
-    requires = ["tenant_tables", tenant_context::get_current_tenant_id]
-);
-extension_sql_file!(
-    "../sql/indexes.sql",
-    name = "indexes",
+    "../sql/tenancy/updated_at.sql",
+    name = "updated_at",
     requires = ["tables"]
 );
 extension_sql_file!(
-    "../sql/dump.sql",
-    name = "dump",
-    requires = ["tenant_tables"]
-);
-extension_sql_file!(
-    "../sql/provisioning.sql",
+    "../sql/tenancy/provisioning.sql",
     name = "provisioning",
-    requires = ["rls"]
+    requires = ["tables"]
 );
 extension_sql_file!(
-    "../sql/app_access.sql",
-    name = "app_access",
-    requires = [
-        "tenant_tables",
-        "provisioning",
-        "pagination",
-        "lookups",
-        "search",
-        "cost_summary",
-        "budgets",
-        "cost_recording",
-        "cost_summaries",
-        tenant_context::set_tenant
-    ]
-);
-extension_sql_file!(
-    "../sql/lookups.sql",
+    "../sql/tenancy/lookups.sql",
     name = "lookups",
     requires = [
         "tables",
         "provisioning",
-        secrets::secret_digest,
-        secrets::secret_equal,
-        tenant_context::require_current_tenant_id
+        tenancy::secrets::secret_digest,
+        tenancy::secrets::secret_equal,
+        tenancy::context::platform_tenant_required_by
     ]
 );
 extension_sql_file!(
-    "../sql/pagination.sql",
+    "../sql/tenancy/pagination.sql",
     name = "pagination",
     requires = ["tables"]
 );
+
+// ---- Search (docs/search.md).
 extension_sql_file!(
-    "../sql/audit.sql",
-    name = "audit",
-    requires = ["tenant_tables", "rls"]
-);
-extension_sql_file!("../sql/monitoring.sql", name = "monitoring");
-extension_sql_file!(
-    "../sql/search_schema.sql",
-    name = "search_schema",
-    requires = ["tables", "indexes", "rls"]
+    "../sql/search/tenant_lexeme.sql",
+    name = "tenant_lexeme",
+    requires = [search::text_search::platform_lexemes_all]
 );
 extension_sql_file!(
-    "../sql/search.sql",
-    name = "search",
+    "../sql/search/text_search.sql",
+    name = "text_search",
+    requires = ["tables"]
+);
+extension_sql_file!(
+    "../sql/search/vector.sql",
+    name = "vector_search",
     requires = [
-        "search_schema",
+        "tables",
         search::platform_check_query_embedding,
         search::platform_checked_count,
-        search::platform_fuse
+        settings::platform_exact_scan_limit
     ]
 );
-// Cost accounting (docs/costs.md).
 extension_sql_file!(
-    "../sql/cost_settings.sql",
+    "../sql/search/keyword.sql",
+    name = "keyword_search",
+    requires = [
+        "text_search",
+        "vector_search",
+        search::text_search::platform_keyword_query,
+        search::text_search::platform_lexemes_any,
+        search::text_search::platform_lexemes_all,
+        settings::platform_common_word_share,
+        settings::platform_keyword_rank_limit
+    ]
+);
+extension_sql_file!(
+    "../sql/search/hybrid.sql",
+    name = "hybrid_search",
+    requires = ["keyword_search", "vector_search", search::platform_fuse]
+);
+extension_sql_file!(
+    "../sql/search/ingest.sql",
+    name = "ingest",
+    requires = [
+        "text_search",
+        search::platform_check_query_embedding,
+        tenancy::context::platform_tenant_required_by
+    ]
+);
+
+// ---- Cost accounting (docs/costs.md).
+extension_sql_file!(
+    "../sql/costs/settings.sql",
     name = "cost_settings",
     requires = ["tables"]
 );
 extension_sql_file!(
-    "../sql/costs_schema.sql",
-    name = "costs_schema",
-    requires = ["tables", "indexes", "dump"]
-);
-extension_sql_file!(
-    "../sql/budgets.sql",
+    "../sql/costs/budgets.sql",
     name = "budgets",
-    requires = [
-        "costs_schema",
-        "cost_settings",
-        tenant_context::require_current_tenant_id
-    ]
+    requires = ["tables", "cost_settings"]
 );
 extension_sql_file!(
-    "../sql/cost_rollups.sql",
+    "../sql/costs/rollups.sql",
     name = "cost_rollups",
-    requires = [
-        "costs_schema",
-        "budgets",
-        cost_config::platform_late_event_window
-    ]
+    requires = ["budgets", settings::platform_late_event_window]
 );
 extension_sql_file!(
-    "../sql/cost_summary.sql",
+    "../sql/costs/summary.sql",
     name = "cost_summary",
     requires = ["cost_rollups"]
 );
 extension_sql_file!(
-    "../sql/cost_recording.sql",
+    "../sql/costs/recording.sql",
     name = "cost_recording",
-    requires = ["cost_rollups"]
+    requires = [
+        "cost_rollups",
+        tenancy::context::platform_tenant_required_by
+    ]
 );
 extension_sql_file!(
-    "../sql/cost_summaries.sql",
+    "../sql/costs/summaries.sql",
     name = "cost_summaries",
-    requires = ["cost_summary"]
+    requires = [
+        "cost_summary",
+        tenancy::context::platform_tenant_required_by
+    ]
 );
-extension_sql_file!("../sql/finalize.sql", finalize);
+
+// ---- Operations.
+extension_sql_file!(
+    "../sql/operations/audit.sql",
+    name = "audit",
+    requires = ["tenant_tables"]
+);
+extension_sql_file!("../sql/operations/monitoring.sql", name = "monitoring");
+
+// ---- Privileges, last: every function exists by then.
+extension_sql_file!("../sql/privileges.sql", finalize);
 
 /// Required by `cargo pgrx test`.
 #[cfg(test)]

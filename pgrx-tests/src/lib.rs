@@ -1,11 +1,16 @@
 //! Harness for the client tests: a fresh database with the extension, an
 //! application role prepared by `grant_app_access()` (LOGIN NOSUPERUSER
-//! NOBYPASSRLS), and helpers to act as a tenant. `scripts/test.sh` starts the
-//! cluster and passes its socket directory and port in PLATFORM_TEST_HOST and
+//! NOBYPASSRLS), and helpers to act as a tenant.
+//!
+//! Where they connect: `DATABASE_URL`, a superuser's connection string to any
+//! server that has the extension installed (the tests create their own
+//! databases and roles there), or else the cluster `scripts/test.sh` starts,
+//! whose socket directory and port it passes in PLATFORM_TEST_HOST and
 //! PLATFORM_TEST_PORT.
 
 use std::sync::OnceLock;
 
+use postgres::config::Host;
 use postgres::error::SqlState;
 use postgres::{Client, Config, NoTls, Transaction};
 use uuid::Uuid;
@@ -23,23 +28,81 @@ pub struct TestDb {
     pub app_role: String,
 }
 
-fn server_config() -> Config {
-    let host = std::env::var("PLATFORM_TEST_HOST")
-        .expect("PLATFORM_TEST_HOST is not set: run the tests through scripts/test.sh");
-    let port: u16 = std::env::var("PLATFORM_TEST_PORT")
-        .expect("PLATFORM_TEST_PORT is not set: run the tests through scripts/test.sh")
-        .parse()
-        .expect("PLATFORM_TEST_PORT is a port number");
-    let mut config = Config::new();
-    config.host(&host).port(port);
-    config
+/// The superuser connection everything starts from.
+fn server_config() -> &'static Config {
+    static CONFIG: OnceLock<Config> = OnceLock::new();
+    CONFIG.get_or_init(|| {
+        if let Ok(url) = std::env::var("DATABASE_URL") {
+            let mut config: Config = url
+                .parse()
+                .unwrap_or_else(|e| panic!("DATABASE_URL is not a connection string: {e}"));
+            if config.get_user().is_none() {
+                config.user("postgres");
+            }
+            return config;
+        }
+        let host = std::env::var("PLATFORM_TEST_HOST").expect(
+            "set DATABASE_URL to a superuser connection string, or run the tests through scripts/test.sh",
+        );
+        let port: u16 = std::env::var("PLATFORM_TEST_PORT")
+            .expect("PLATFORM_TEST_PORT is not set: run the tests through scripts/test.sh")
+            .parse()
+            .expect("PLATFORM_TEST_PORT is a port number");
+        let mut config = Config::new();
+        config.host(&host).port(port).user("postgres");
+        config
+    })
 }
 
-/// A connection to `dbname` of the test cluster as `user`.
-pub fn connect(dbname: &str, user: &str) -> Client {
+/// The database to connect to when creating and dropping the test databases.
+pub fn maintenance_db() -> &'static str {
+    server_config().get_dbname().unwrap_or("postgres")
+}
+
+/// The superuser the tests connect as.
+pub fn superuser() -> &'static str {
     server_config()
-        .dbname(dbname)
-        .user(user)
+        .get_user()
+        .expect("the server config names a user")
+}
+
+/// The password of every login role the tests create (random per process:
+/// the roles may live on a server that is not a throw-away one).
+pub fn test_password() -> &'static str {
+    static PASSWORD: OnceLock<String> = OnceLock::new();
+    PASSWORD.get_or_init(|| Uuid::new_v4().simple().to_string())
+}
+
+/// `CREATE ROLE <name> LOGIN PASSWORD ...` plus `options`, for a role the
+/// tests connect as.
+pub fn create_login_role(name: &str, options: &str) -> String {
+    format!(
+        "CREATE ROLE {name} LOGIN PASSWORD '{}' {options}",
+        test_password()
+    )
+}
+
+/// The server's host (a name, an address or a socket directory) and port, for
+/// client programs and pgbouncer.
+pub fn server_address() -> (String, u16) {
+    let config = server_config();
+    let host = match config.get_hosts().first() {
+        Some(Host::Tcp(name)) => name.clone(),
+        Some(Host::Unix(dir)) => dir.display().to_string(),
+        None => "localhost".to_owned(),
+    };
+    (host, config.get_ports().first().copied().unwrap_or(5432))
+}
+
+/// A connection to `dbname` as `user`: the superuser with its own
+/// credentials, any other role with the tests' password.
+pub fn connect(dbname: &str, user: &str) -> Client {
+    let mut config = server_config().clone();
+    config.dbname(dbname).user(user);
+    if user != superuser() {
+        config.password(test_password());
+    }
+    config
         .connect(NoTls)
         .unwrap_or_else(|e| panic!("connect to {dbname} as {user}: {e}"))
 }
@@ -54,20 +117,20 @@ pub fn db() -> &'static TestDb {
             dbname: format!("platform_test_{suffix}"),
             app_role: format!("platform_app_{suffix}"),
         };
-        let mut server = connect("postgres", "postgres");
+        let mut server = connect(maintenance_db(), superuser());
         // One statement at a time: DROP/CREATE DATABASE refuse to run inside
         // the implicit transaction of a multi-statement string.
         for statement in [
             format!("DROP DATABASE IF EXISTS {}", db.dbname),
             format!("CREATE DATABASE {}", db.dbname),
             format!("DROP ROLE IF EXISTS {}", db.app_role),
-            format!("CREATE ROLE {} LOGIN NOSUPERUSER NOBYPASSRLS", db.app_role),
+            create_login_role(&db.app_role, "NOSUPERUSER NOBYPASSRLS"),
         ] {
             server
                 .batch_execute(&statement)
                 .unwrap_or_else(|e| panic!("{statement}: {e}"));
         }
-        let mut admin = connect(&db.dbname, "postgres");
+        let mut admin = connect(&db.dbname, superuser());
         admin
             .batch_execute("CREATE EXTENSION platform CASCADE")
             .expect("CREATE EXTENSION platform CASCADE");
@@ -98,21 +161,28 @@ pub fn as_postgres_user(program: &str) -> std::process::Command {
     }
 }
 
-/// A superuser connection to another database of the test cluster.
+/// A superuser connection to another database of the test server.
 pub fn admin_of(dbname: &str) -> Client {
-    connect(dbname, "postgres")
+    connect(dbname, superuser())
 }
 
-/// Runs one of the cluster's client programs (pg_dump, psql, ...) against
-/// it as the superuser, and panics with its output if it fails.
+/// Runs one of the server's client programs (pg_dump, psql, ...) against it
+/// as the superuser, and panics with its output if it fails. They come from
+/// PLATFORM_TEST_BINDIR when set, else from PATH.
 pub fn run_client_program(program: &str, args: &[&str]) -> Vec<u8> {
-    let bindir = std::env::var("PLATFORM_TEST_BINDIR")
-        .expect("PLATFORM_TEST_BINDIR is not set: run the tests through scripts/test.sh");
-    let output = std::process::Command::new(format!("{bindir}/{program}"))
-        .args(["-h", &std::env::var("PLATFORM_TEST_HOST").unwrap()])
-        .args(["-p", &std::env::var("PLATFORM_TEST_PORT").unwrap()])
-        .args(["-U", "postgres"])
-        .args(args)
+    let path = match std::env::var("PLATFORM_TEST_BINDIR") {
+        Ok(bindir) => format!("{bindir}/{program}"),
+        Err(_) => program.to_owned(),
+    };
+    let (host, port) = server_address();
+    let mut command = std::process::Command::new(path);
+    command
+        .args(["-h", &host, "-p", &port.to_string(), "-U", superuser()])
+        .args(args);
+    if let Some(password) = server_config().get_password() {
+        command.env("PGPASSWORD", String::from_utf8_lossy(password).as_ref());
+    }
+    let output = command
         .output()
         .unwrap_or_else(|e| panic!("{program}: {e}"));
     assert!(
@@ -123,10 +193,21 @@ pub fn run_client_program(program: &str, args: &[&str]) -> Vec<u8> {
     output.stdout
 }
 
+/// A directory for files a test writes and the postgres user (pgbouncer)
+/// may write too; removed by the test's own cleanup or with /tmp.
+pub fn scratch_dir(name: &str) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("platform-test-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("create a scratch directory");
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777))
+        .expect("open the scratch directory to the postgres user");
+    dir
+}
+
 /// A superuser connection to the test database (for setup and for checking
 /// what really happened behind the application's back).
 pub fn admin() -> Client {
-    connect(&db().dbname, "postgres")
+    connect(&db().dbname, superuser())
 }
 
 /// A connection to the test database as `user`.
@@ -145,8 +226,10 @@ pub fn app_with_notices() -> (Client, std::sync::Arc<std::sync::Mutex<Vec<String
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let sink = seen.clone();
     let client = server_config()
+        .clone()
         .dbname(&db.dbname)
         .user(&db.app_role)
+        .password(test_password())
         .notice_callback(move |notice| sink.lock().unwrap().push(notice.code().code().to_owned()))
         .connect(NoTls)
         .expect("connect as the application role");

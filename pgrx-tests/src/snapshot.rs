@@ -8,7 +8,8 @@ use postgres::Client;
 /// One line per catalog fact about the extension: its member objects, each
 /// table's flags and privileges, columns in order, constraints, indexes,
 /// policies, triggers, functions (signature, defaults, properties, privileges,
-/// a digest of the body), views and the tables registered for pg_dump.
+/// a digest of the body), views, composite types, the tables registered for
+/// pg_dump, and the extension's settings.
 /// Privileges are normalised: a NULL ACL is the default ACL it stands for,
 /// and the order of the entries does not count.
 const CATALOG_SNAPSHOT: &str = r#"
@@ -69,11 +70,25 @@ UNION ALL
 SELECT format('view %s %s', c.oid::regclass, md5(pg_get_viewdef(c.oid)))
 FROM relations c WHERE c.relkind IN ('v', 'm')
 UNION ALL
+SELECT format('type %s #%s %s %s', t.oid::regtype, a.attnum, a.attname, format_type(a.atttypid, a.atttypmod))
+FROM members m
+JOIN pg_type t ON m.classid = 'pg_type'::regclass AND m.objid = t.oid
+JOIN pg_attribute a ON a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped
+UNION ALL
 SELECT 'dumped ' || t::regclass FROM ext, unnest(ext.extconfig) AS t
+UNION ALL
+SELECT format('setting %s type=%s context=%s unit=%s min=%s max=%s default=%s description=%s',
+              name, vartype, context, unit, min_val, max_val, boot_val, short_desc)
+FROM pg_settings WHERE name LIKE 'platform.%'
 "#;
 
 /// The catalog snapshot of the database `client` is connected to, sorted.
 pub fn catalog(client: &mut Client) -> Vec<String> {
+    // The settings are registered when the library loads; any of its
+    // functions loads it.
+    client
+        .execute("SELECT platform_exact_scan_limit()", &[])
+        .expect("load the extension's library");
     let mut lines: Vec<String> = client
         .query(CATALOG_SNAPSHOT, &[])
         .expect("catalog snapshot")

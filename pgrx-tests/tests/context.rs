@@ -169,6 +169,77 @@ fn inserting_without_a_context_names_the_fix() {
     );
 }
 
+/// The rule without a tenant context: reading tenant data returns nothing
+/// (as row-level security does for a plain SELECT); a function that acts for
+/// a tenant refuses with 42501 and a hint naming that function.
+#[test]
+fn without_a_context_readers_return_nothing_and_writers_name_the_fix() {
+    let tenant = populate_tenant(&mut app(), "Context rule");
+    let mut app = app();
+    let embedding = fixture::embedding(1.0);
+    let reads: [(&str, &[&(dyn postgres::types::ToSql + Sync)]); 8] = [
+        ("SELECT * FROM list_sessions()", &[]),
+        ("SELECT * FROM vector_search($1)", &[&embedding]),
+        ("SELECT * FROM keyword_search('welcome')", &[]),
+        ("SELECT * FROM hybrid_search('welcome', $1)", &[&embedding]),
+        (
+            "SELECT * FROM search_documents('welcome', $1)",
+            &[&embedding],
+        ),
+        (
+            "SELECT * FROM cost_summary(now() - interval '1 day', now())",
+            &[],
+        ),
+        ("SELECT * FROM budget_status()", &[]),
+        ("SELECT * FROM knowledge_documents", &[]),
+    ];
+    for (read, params) in reads {
+        let mut tx = app.transaction().unwrap();
+        let rows = tx
+            .query(read, params)
+            .unwrap_or_else(|e| panic!("{read}: {e}"));
+        assert_eq!(rows.len(), 0, "{read} without a context");
+        tx.rollback().unwrap();
+        // The same read under the tenant's context finds something: the
+        // empty answer above is the missing context, not an empty table.
+        let found = as_tenant(&mut app, tenant.tenant, |tx| {
+            tx.query(read, params).unwrap().len()
+        });
+        assert!(found > 0, "{read} under a context");
+    }
+    let writes: [(&str, &str, &[&(dyn postgres::types::ToSql + Sync)]); 4] = [
+        (
+            "record_cost_event",
+            "SELECT record_cost_event('llm', 1)",
+            &[],
+        ),
+        (
+            "compute_cost_summary",
+            "SELECT compute_cost_summary(now() - interval '1 day', now())",
+            &[],
+        ),
+        (
+            "ingest_document",
+            "SELECT ingest_document('t', 'c', '{}', '{}')",
+            &[],
+        ),
+        ("rotate_api_key", "SELECT rotate_api_key()", &[]),
+    ];
+    for (function, statement, params) in writes {
+        let err = app
+            .execute(statement, params)
+            .expect_err("a write without a context fails");
+        let db = err.as_db_error().expect("a server error");
+        assert_eq!(db.code(), &SqlState::INSUFFICIENT_PRIVILEGE, "{statement}");
+        assert!(db.message().contains(function), "{}", db.message());
+        let hint = db.hint().unwrap_or_default();
+        assert!(
+            hint.contains("set_tenant") && hint.contains(&format!("{function}()")),
+            "{statement}: {hint}"
+        );
+    }
+}
+
 #[test]
 fn the_application_role_cannot_get_around_the_policies() {
     let tenant = populate_tenant(&mut app(), "Bypass attempts");

@@ -635,12 +635,23 @@ fn every_cost_function_sees_only_the_contexts_tenant() {
             );
         }
     });
-    // Without a context every function refuses; the rollups and the
-    // operators' functions are out of the application's reach.
+    // Without a context the readers return nothing and the writers refuse;
+    // the rollups and the operators' functions are out of the application's
+    // reach.
     let mut tx = app.transaction().unwrap();
-    for statement in [
+    for read in [
         format!("SELECT * FROM cost_summary({range})"),
         "SELECT * FROM budget_status()".to_owned(),
+    ] {
+        assert_eq!(
+            attempt(&mut tx, |tx| tx.query(read.as_str(), &[]))
+                .unwrap_or_else(|e| panic!("{read}: {e}"))
+                .len(),
+            0,
+            "{read} without a context"
+        );
+    }
+    for statement in [
         "SELECT record_cost_event('llm', 1)".to_owned(),
         "SELECT compute_cost_summary(now() - interval '1 day', now())".to_owned(),
         "SELECT * FROM cost_rollups_hourly".to_owned(),

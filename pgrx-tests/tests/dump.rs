@@ -44,9 +44,9 @@ fn plain_and_custom_dumps_restore_every_row_and_the_security_model() {
     );
     assert_eq!(before.last().unwrap(), "56 policies, 14 FORCE tables");
 
-    let dir = std::env::var("PLATFORM_TEST_HOST").unwrap();
-    let plain = format!("{dir}/dump_{}.sql", std::process::id());
-    let custom = format!("{dir}/dump_{}.custom", std::process::id());
+    let dir = scratch_dir("dump");
+    let plain = dir.join("dump.sql").display().to_string();
+    let custom = dir.join("dump.custom").display().to_string();
     run_client_program("pg_dump", &["-f", &plain, source]);
     run_client_program("pg_dump", &["-Fc", "-f", &custom, source]);
 
@@ -58,7 +58,7 @@ fn plain_and_custom_dumps_restore_every_row_and_the_security_model() {
         ("custom", vec!["pg_restore", "--exit-on-error", &custom]),
     ] {
         let target = format!("{source}_{suffix}");
-        let mut server = admin_of("postgres");
+        let mut server = admin_of(maintenance_db());
         server
             .batch_execute(&format!("DROP DATABASE IF EXISTS {target}"))
             .unwrap();

@@ -238,8 +238,9 @@ fn only_application_roles_may_look_up_across_tenants() {
     let mut admin = admin();
     admin
         .batch_execute(&format!(
-            "DROP ROLE IF EXISTS {outsider}; CREATE ROLE {outsider} LOGIN;
-             GRANT USAGE ON SCHEMA public TO {outsider}"
+            "DROP ROLE IF EXISTS {outsider}; {};
+             GRANT USAGE ON SCHEMA public TO {outsider}",
+            create_login_role(&outsider, "")
         ))
         .unwrap();
     let mut client = connect_as(&outsider);

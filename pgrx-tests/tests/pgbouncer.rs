@@ -36,20 +36,26 @@ impl Drop for Bouncer {
 
 fn start_bouncer() -> Bouncer {
     let db = db();
-    let dir = std::env::var("PLATFORM_TEST_HOST").unwrap();
-    let server_port = std::env::var("PLATFORM_TEST_PORT").unwrap();
+    let (server_host, server_port) = server_address();
     let port = 20000 + (std::process::id() % 10000) as u16;
-    let config = format!("{dir}/pgbouncer_{port}.ini");
-    let users = format!("{dir}/pgbouncer_{port}.users");
-    std::fs::write(&users, format!("\"{}\" \"\"\n", db.app_role)).unwrap();
+    let dir = scratch_dir("pgbouncer").display().to_string();
+    let config = format!("{dir}/pgbouncer.ini");
+    let users = format!("{dir}/pgbouncer.users");
+    // Clients are trusted on loopback; the password is what pgbouncer
+    // presents to the server for the application role.
+    std::fs::write(
+        &users,
+        format!("\"{}\" \"{}\"\n", db.app_role, test_password()),
+    )
+    .unwrap();
     let mut file = std::fs::File::create(&config).unwrap();
     write!(
         file,
-        "[databases]\n{name} = host={dir} port={server_port} dbname={name}\n\
+        "[databases]\n{name} = host={server_host} port={server_port} dbname={name}\n\
          [pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n\
          auth_type = trust\nauth_file = {users}\npool_mode = transaction\n\
          default_pool_size = 1\nmin_pool_size = 0\nreserve_pool_size = 0\nmax_client_conn = 50\n\
-         logfile = {dir}/pgbouncer_{port}.log\n",
+         logfile = {dir}/pgbouncer.log\n",
         name = db.dbname
     )
     .unwrap();

@@ -15,12 +15,12 @@ fn grant_app_access_refuses_roles_that_bypass_row_security() {
         format!("DROP ROLE IF EXISTS {bypass}"),
         format!("DROP ROLE IF EXISTS {member}"),
         format!("CREATE ROLE {bypass} LOGIN BYPASSRLS"),
-        format!("CREATE ROLE {member} LOGIN IN ROLE postgres"),
+        format!("CREATE ROLE {member} LOGIN IN ROLE {}", superuser()),
     ] {
         admin.batch_execute(&statement).unwrap();
     }
     for (role, why) in [
-        ("postgres", "a superuser"),
+        (superuser(), "a superuser"),
         (bypass.as_str(), "BYPASSRLS"),
         (member.as_str(), "a member of postgres"),
     ] {
@@ -57,7 +57,7 @@ fn a_provisioning_role_creates_tenants_without_turning_force_off() {
         .batch_execute(&format!("DROP ROLE IF EXISTS {role}"))
         .unwrap();
     admin
-        .batch_execute(&format!("CREATE ROLE {role} LOGIN NOSUPERUSER NOBYPASSRLS"))
+        .batch_execute(&create_login_role(&role, "NOSUPERUSER NOBYPASSRLS"))
         .unwrap();
     admin
         .execute(

@@ -405,7 +405,7 @@ fn a_tenant_only_ever_finds_its_own_rows() {
     as_tenant(&mut app, mine.tenant, |tx| {
         let rows = tx
             .query(
-                "SELECT id FROM platform_keyword_candidates(to_tsquery('english', 'tea | refunds | runners'), 100, NULL, false)",
+                "SELECT id FROM platform_keyword_candidates(to_tsquery('english', 'tea | refunds | runners'), NULL, 100, NULL, false)",
                 &[],
             )
             .unwrap();
@@ -415,7 +415,7 @@ fn a_tenant_only_ever_finds_its_own_rows() {
     });
     let rows = app
         .query(
-            "SELECT id FROM platform_keyword_candidates(to_tsquery('english', 'tea | refunds | runners'), 100, NULL, false)",
+            "SELECT id FROM platform_keyword_candidates(to_tsquery('english', 'tea | refunds | runners'), NULL, 100, NULL, false)",
             &[],
         )
         .unwrap();
@@ -479,16 +479,13 @@ fn a_tenant_with_one_percent_of_the_chunks_still_gets_match_count_rows() {
             .collect();
         // Both paths: the exact scan (default for 20 chunks) and HNSW with
         // iterative scan (forced by a limit of 1).
-        for limit in ["", "1"] {
-            tx.execute(
-                "SELECT set_config('platform.exact_scan_limit', $1, true)",
-                &[&limit],
-            )
-            .unwrap();
+        for limit in ["DEFAULT", "1"] {
+            tx.batch_execute(&format!("SET LOCAL platform.exact_scan_limit TO {limit}"))
+                .unwrap();
             let rows = tx
                 .query("SELECT chunk_id FROM vector_search($1, 10)", &[&query])
                 .unwrap();
-            if limit.is_empty() {
+            if limit == "DEFAULT" {
                 assert_eq!(ids(&rows), exact, "the exact scan");
             } else {
                 // Approximate, but never short.
@@ -850,21 +847,21 @@ fn any_word_mode_ranks_a_bounded_number_of_rows_and_keeps_the_rare_ones() {
             assert_eq!(every.len(), common.len() + 1, "0 ranks every match");
         });
     }
-    // Only a plain OR of words is split into tiers; anything else ('all'
-    // mode: AND, phrases, negation) is matched as a whole.
-    let split = |query: &str| -> Option<Vec<String>> {
+    // Only an 'any' query's words are split into tiers; an 'all' query (AND,
+    // phrases, negation) is matched as a whole: it hands on no words.
+    let split = |query: &str, mode: &str| -> Option<Vec<String>> {
         admin()
             .query_one(
-                "SELECT platform_or_lexemes_rarest_first(to_tsquery('simple', $1), false)",
-                &[&query],
+                "SELECT lexemes FROM platform_keyword_query($1, 'simple', $2, false)",
+                &[&query, &mode],
             )
             .unwrap()
             .get(0)
     };
-    let mut words = split("apple | pear").unwrap();
+    let mut words = split("apple pear", "any").unwrap();
     words.sort();
     assert_eq!(words, ["apple", "pear"]);
-    assert_eq!(split("apple & pear"), None);
-    assert_eq!(split("apple <-> pear"), None);
-    assert_eq!(split("apple | !pear"), None);
+    assert_eq!(split("apple pear", "all"), None);
+    assert_eq!(split("\"apple pear\"", "all"), None);
+    assert_eq!(split("apple -pear", "all"), None);
 }

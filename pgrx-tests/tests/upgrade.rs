@@ -27,7 +27,7 @@ fn earlier_releases() -> Vec<String> {
 /// current one when None) and the test's application role granted.
 fn database_at(suffix: &str, version: Option<&str>) -> (String, Client) {
     let name = format!("{}_{suffix}", db().dbname);
-    let mut server = admin_of("postgres");
+    let mut server = admin_of(maintenance_db());
     for statement in [
         format!("DROP DATABASE IF EXISTS {name}"),
         format!("CREATE DATABASE {name}"),
@@ -141,5 +141,13 @@ fn upgrade_from(previous: &str) {
             .expect("the app role may call tenant_for_api_key after the upgrade")
             .get(0);
         assert_eq!(found, Some(tenant));
+        // Functions the upgrade created again (keyword search's definer
+        // helper among them) are granted to the roles that had app access.
+        as_tenant(&mut app, tenant, |tx| {
+            let found = tx
+                .query("SELECT * FROM keyword_search('welcome')", &[])
+                .expect("the app role may search after the upgrade");
+            assert_eq!(found.len(), 1, "{previous}: the fixture's chunk");
+        });
     }
 }

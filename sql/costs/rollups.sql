@@ -1,0 +1,337 @@
+-- Keeping cost_rollups_hourly and cost_budget_periods equal to what
+-- cost_events says, in the same transaction as every change to it.
+--
+-- Statement-level AFTER triggers with transition tables: a statement's rows
+-- are grouped first, so a batch of 1,000 events in one hour costs one upsert,
+-- not 1,000. Every change is a delta (INSERT adds, DELETE subtracts, UPDATE
+-- subtracts the old row and adds the new one), applied with INSERT ... ON
+-- CONFLICT DO UPDATE SET x = x + delta: concurrent writers to the same row
+-- queue on its lock and each adds to the committed value, so none is lost.
+--
+-- Lock order, against deadlocks: a statement locks its budget-period rows
+-- first, then its hourly rows, each in key order. An hourly row belongs to
+-- one budget month of its tenant, so whoever waits for an hourly row already
+-- holds that month; transactions of one INSERT statement (record_cost_event,
+-- a batch INSERT) therefore never deadlock. (An UPDATE applies its old and new
+-- rows in two passes, so two UPDATEs moving events in opposite directions can.)
+--
+-- The late-event window (platform.cost_late_event_window, default 35 days,
+-- superuser-only) refuses INSERTs of events older than now() minus the window,
+-- so closed months (and their cost_summaries) stay as reported. UPDATE and
+-- DELETE are corrections and apply at any age. Sessions with
+-- row_security = off (pg_dump's scripts, a superuser's backfill) are not held
+-- to the window and fire no budget alerts: a restore replays history, it does
+-- not happen now.
+
+-- The deltas are platform_cost_delta values (schema/tables.sql).
+
+-- Whether spend going from `before` to `after` crosses one of the tenant's
+-- thresholds. PL/pgSQL without queries: it runs for every statement.
+CREATE OR REPLACE FUNCTION platform_budget_crossed(before numeric, after numeric, settings jsonb)
+RETURNS boolean
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    monthly_limit constant numeric := platform_budget_limit(settings);
+    threshold numeric;
+BEGIN
+    IF monthly_limit IS NULL OR after <= before THEN
+        RETURN false;
+    END IF;
+    FOREACH threshold IN ARRAY platform_budget_thresholds(settings) LOOP
+        IF before * 100 < monthly_limit * threshold AND after * 100 >= monthly_limit * threshold THEN
+            RETURN true;
+        END IF;
+    END LOOP;
+    RETURN false;
+END
+$$;
+
+-- Adds sign x deltas to both tables, then fires the budget alerts whose
+-- threshold the new spend crossed. Called by the trigger function below,
+-- whose owner rights and search_path it runs under (no SECURITY DEFINER or
+-- SET of its own: both cost time on every statement); not executable by
+-- PUBLIC, and useless to anyone without privileges on the two tables.
+CREATE OR REPLACE FUNCTION platform_apply_cost_deltas(deltas platform_cost_delta[], sign integer)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+    zeroed tid[];
+    grown record;
+    replaying constant boolean := current_setting('row_security') = 'off';
+BEGIN
+    -- Budget months first (see the lock order above).
+    FOR grown IN
+        WITH changed AS (
+            SELECT d.tenant_id, d.month_start, sign * sum(d.cost) AS cost,
+                   sign * sum(d.events) AS events
+            FROM unnest(deltas) d
+            GROUP BY d.tenant_id, d.month_start
+        ), upserted AS (
+            INSERT INTO cost_budget_periods AS p (tenant_id, period_start, spend, event_count)
+            SELECT c.tenant_id, c.month_start, c.cost, c.events FROM changed c
+            ORDER BY c.tenant_id, c.month_start
+            ON CONFLICT (tenant_id, period_start) DO UPDATE
+                SET spend = p.spend + excluded.spend,
+                    event_count = p.event_count + excluded.event_count
+            RETURNING p.ctid AS row_id, p.tenant_id, p.period_start, p.spend, p.event_count
+        )
+        SELECT u.*, c.cost AS delta, t.settings
+        FROM upserted u
+        JOIN changed c ON c.tenant_id = u.tenant_id AND c.month_start = u.period_start
+        JOIN tenants t ON t.id = u.tenant_id
+    LOOP
+        IF grown.event_count = 0 THEN
+            DELETE FROM cost_budget_periods WHERE ctid = grown.row_id;
+        ELSIF NOT replaying
+              AND platform_budget_crossed(grown.spend - grown.delta, grown.spend, grown.settings) THEN
+            -- Crossed here, under the row lock: no other writer saw this crossing.
+            PERFORM platform_fire_budget_alerts(grown.tenant_id, grown.period_start, grown.spend);
+        END IF;
+    END LOOP;
+
+    WITH changed AS (
+        SELECT d.tenant_id, d.hour, d.service, d.provider, d.model,
+               sign * sum(d.cost) AS cost, sign * sum(d.tokens) AS tokens,
+               sign * sum(d.token_events) AS token_events, sign * sum(d.events) AS events
+        FROM unnest(deltas) d
+        GROUP BY d.tenant_id, d.hour, d.service, d.provider, d.model
+    ), upserted AS (
+        INSERT INTO cost_rollups_hourly AS r
+            (tenant_id, hour, service, provider, model,
+             total_cost_usd, total_tokens, token_events, event_count)
+        SELECT * FROM changed c
+        ORDER BY c.tenant_id, c.hour, c.service, c.provider, c.model
+        ON CONFLICT (tenant_id, hour, service, provider, model) DO UPDATE
+            SET total_cost_usd = r.total_cost_usd + excluded.total_cost_usd,
+                total_tokens = r.total_tokens + excluded.total_tokens,
+                token_events = r.token_events + excluded.token_events,
+                event_count = r.event_count + excluded.event_count
+        RETURNING r.ctid AS row_id, r.event_count
+    )
+    SELECT array_agg(row_id) FILTER (WHERE event_count = 0) INTO zeroed FROM upserted;
+    IF zeroed IS NOT NULL THEN
+        DELETE FROM cost_rollups_hourly WHERE ctid = ANY (zeroed);
+    END IF;
+END
+$$;
+
+-- The deltas join tenants (for the zone of the budget month), which also
+-- leaves out the rows of a tenant being deleted: its cascade removes the
+-- rollups, and a delta for it would resurrect them.
+--
+-- One trigger function for the three triggers below; each declares the
+-- transition tables its command has (INSERT: new_rows, DELETE: old_rows,
+-- UPDATE: both), and a branch only names the ones it is given. The grouping
+-- query is written twice, once per transition table: a transition table is
+-- visible only to queries of the trigger function itself, and passing whole
+-- rows on to a shared function would hold a large statement's rows in memory.
+CREATE OR REPLACE FUNCTION platform_cost_events_changed() RETURNS trigger
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    late_window constant interval := platform_late_event_window();
+    replaying constant boolean := current_setting('row_security') = 'off';
+    oldest timestamptz;
+    inserted bigint;
+    one record;
+    spend numeric;
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        SELECT min("timestamp"), count(*) INTO oldest, inserted FROM new_rows;
+        IF late_window IS NOT NULL AND NOT replaying AND oldest < now() - late_window THEN
+            RAISE EXCEPTION 'cost event at % is older than the late-event window of %',
+                    oldest, late_window
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'Events older than platform.cost_late_event_window are refused so closed months stay as reported; a superuser can backfill with SET row_security = off.';
+        END IF;
+        IF inserted = 1 THEN
+            -- One event (record_cost_event, a single-row INSERT): the same two
+            -- upserts as platform_apply_cost_deltas(), in the same order, without
+            -- building and grouping a set, which halves the cost per statement.
+            SELECT e.tenant_id, date_trunc('hour', e."timestamp", 'UTC') AS hour,
+                   date_trunc('month', e."timestamp", platform_tenant_time_zone(t.settings)) AS month_start,
+                   e.service, e.provider, e.metadata->>'model' AS model, e.cost_usd,
+                   e.tokens_used, t.settings
+            INTO one FROM new_rows e JOIN tenants t ON t.id = e.tenant_id;
+            INSERT INTO cost_budget_periods AS p (tenant_id, period_start, spend, event_count)
+            VALUES (one.tenant_id, one.month_start, one.cost_usd, 1)
+            ON CONFLICT (tenant_id, period_start) DO UPDATE
+                SET spend = p.spend + excluded.spend, event_count = p.event_count + 1
+            RETURNING p.spend INTO spend;
+            IF NOT replaying AND platform_budget_crossed(spend - one.cost_usd, spend, one.settings) THEN
+                PERFORM platform_fire_budget_alerts(one.tenant_id, one.month_start, spend);
+            END IF;
+            INSERT INTO cost_rollups_hourly AS r
+                (tenant_id, hour, service, provider, model,
+                 total_cost_usd, total_tokens, token_events, event_count)
+            VALUES (one.tenant_id, one.hour, one.service, one.provider, one.model, one.cost_usd,
+                    coalesce(one.tokens_used, 0), (one.tokens_used IS NOT NULL)::int, 1)
+            ON CONFLICT (tenant_id, hour, service, provider, model) DO UPDATE
+                SET total_cost_usd = r.total_cost_usd + excluded.total_cost_usd,
+                    total_tokens = r.total_tokens + excluded.total_tokens,
+                    token_events = r.token_events + excluded.token_events,
+                    event_count = r.event_count + 1;
+            RETURN NULL;
+        END IF;
+    ELSE
+        PERFORM platform_apply_cost_deltas(ARRAY(
+            SELECT d::platform_cost_delta FROM (
+                SELECT e.tenant_id, date_trunc('hour', e."timestamp", 'UTC'),
+                       date_trunc('month', e."timestamp", platform_tenant_time_zone(t.settings)),
+                       e.service, e.provider, e.metadata->>'model', sum(e.cost_usd),
+                       coalesce(sum(e.tokens_used), 0), count(e.tokens_used), count(*)
+                FROM old_rows e JOIN tenants t ON t.id = e.tenant_id
+                GROUP BY 1, 2, 3, 4, 5, 6) d), -1);
+    END IF;
+    IF TG_OP <> 'DELETE' THEN
+        PERFORM platform_apply_cost_deltas(ARRAY(
+            SELECT d::platform_cost_delta FROM (
+                SELECT e.tenant_id, date_trunc('hour', e."timestamp", 'UTC'),
+                       date_trunc('month', e."timestamp", platform_tenant_time_zone(t.settings)),
+                       e.service, e.provider, e.metadata->>'model', sum(e.cost_usd),
+                       coalesce(sum(e.tokens_used), 0), count(e.tokens_used), count(*)
+                FROM new_rows e JOIN tenants t ON t.id = e.tenant_id
+                GROUP BY 1, 2, 3, 4, 5, 6) d), 1);
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+CREATE OR REPLACE TRIGGER cost_events_rollup_insert AFTER INSERT ON cost_events
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION platform_cost_events_changed();
+CREATE OR REPLACE TRIGGER cost_events_rollup_update AFTER UPDATE ON cost_events
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION platform_cost_events_changed();
+CREATE OR REPLACE TRIGGER cost_events_rollup_delete AFTER DELETE ON cost_events
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION platform_cost_events_changed();
+
+-- What both tables must hold, computed from cost_events alone: the reference
+-- for platform_verify_cost_rollups() and the source of platform_rebuild_cost_rollups().
+CREATE OR REPLACE FUNCTION platform_cost_rollups_expected(
+    tenant uuid DEFAULT NULL, OUT tenant_id uuid, OUT hour timestamptz, OUT service text, OUT provider text,
+    OUT model text, OUT total_cost_usd numeric, OUT total_tokens bigint,
+    OUT token_events bigint, OUT event_count bigint)
+RETURNS SETOF record
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+    SELECT e.tenant_id, date_trunc('hour', e."timestamp", 'UTC'), e.service, e.provider,
+           e.metadata->>'model', sum(e.cost_usd), coalesce(sum(e.tokens_used), 0),
+           count(e.tokens_used), count(*)
+    FROM cost_events e
+    WHERE tenant IS NULL OR e.tenant_id = tenant
+    GROUP BY 1, 2, 3, 4, 5
+$$;
+
+CREATE OR REPLACE FUNCTION platform_cost_budget_periods_expected(
+    tenant uuid DEFAULT NULL, OUT tenant_id uuid, OUT period_start timestamptz, OUT spend numeric, OUT event_count bigint)
+RETURNS SETOF record
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+    SELECT e.tenant_id, date_trunc('month', e."timestamp", platform_tenant_time_zone(t.settings)),
+           sum(e.cost_usd), count(*)
+    FROM cost_events e JOIN tenants t ON t.id = e.tenant_id
+    WHERE tenant IS NULL OR e.tenant_id = tenant
+    GROUP BY 1, 2
+$$;
+
+-- Every difference between the two derived tables and cost_events, across
+-- all tenants (an operator's function: not executable by PUBLIC). No rows
+-- means the rollups are exact.
+CREATE OR REPLACE FUNCTION platform_verify_cost_rollups()
+RETURNS TABLE (kind text, tenant_id uuid, bucket timestamptz, service text,
+               provider text, model text, expected_cost_usd numeric, actual_cost_usd numeric,
+               expected_events bigint, actual_events bigint,
+               expected_tokens bigint, actual_tokens bigint)
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+    SELECT 'hourly rollup', coalesce(x.tenant_id, r.tenant_id), coalesce(x.hour, r.hour),
+           coalesce(x.service, r.service), coalesce(x.provider, r.provider),
+           coalesce(x.model, r.model), x.total_cost_usd, r.total_cost_usd,
+           x.event_count, r.event_count, x.total_tokens, r.total_tokens
+    FROM platform_cost_rollups_expected() x
+    FULL JOIN cost_rollups_hourly r
+      ON r.tenant_id = x.tenant_id AND r.hour = x.hour AND r.service = x.service
+     AND r.provider IS NOT DISTINCT FROM x.provider AND r.model IS NOT DISTINCT FROM x.model
+    WHERE (x.total_cost_usd, x.total_tokens, x.token_events, x.event_count)
+          IS DISTINCT FROM (r.total_cost_usd, r.total_tokens, r.token_events, r.event_count)
+    UNION ALL
+    SELECT 'budget month', coalesce(x.tenant_id, p.tenant_id), coalesce(x.period_start, p.period_start),
+           NULL, NULL, NULL, x.spend, p.spend, x.event_count, p.event_count, NULL, NULL
+    FROM platform_cost_budget_periods_expected() x
+    FULL JOIN cost_budget_periods p
+      ON p.tenant_id = x.tenant_id AND p.period_start = x.period_start
+    WHERE (x.spend, x.event_count) IS DISTINCT FROM (p.spend, p.event_count)
+$$;
+COMMENT ON FUNCTION platform_verify_cost_rollups() IS
+    'Every difference between the cost rollups and cost_events; none on a healthy database.';
+
+-- Recomputes both tables from cost_events (after a load with triggers
+-- disabled, or if platform_verify_cost_rollups() ever reports a difference).
+-- Takes a lock that waits for, and holds off, every writer of cost_events.
+CREATE OR REPLACE FUNCTION platform_rebuild_cost_rollups(tenant uuid DEFAULT NULL) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+BEGIN
+    LOCK TABLE cost_events IN SHARE MODE;
+    DELETE FROM cost_rollups_hourly r WHERE tenant IS NULL OR r.tenant_id = tenant;
+    DELETE FROM cost_budget_periods p WHERE tenant IS NULL OR p.tenant_id = tenant;
+    INSERT INTO cost_rollups_hourly SELECT * FROM platform_cost_rollups_expected(tenant);
+    INSERT INTO cost_budget_periods SELECT * FROM platform_cost_budget_periods_expected(tenant);
+END
+$$;
+
+-- Settings that change what has been counted or what is due. A new time
+-- zone moves the budget months: that tenant's are recomputed in the new zone.
+-- A new limit or new thresholds can put this month's spend above a threshold
+-- no event will cross any more: that alert fires now.
+CREATE OR REPLACE FUNCTION platform_tenant_cost_settings_changed() RETURNS trigger
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    zone constant text := platform_tenant_time_zone(NEW.settings);  -- checked before the UPDATE
+    month_start constant timestamptz := date_trunc('month', now(), zone);
+    spend numeric;
+BEGIN
+    IF zone IS DISTINCT FROM platform_tenant_time_zone(OLD.settings) THEN
+        PERFORM platform_rebuild_cost_rollups(NEW.id);
+    END IF;
+    SELECT p.spend INTO spend FROM cost_budget_periods p
+    WHERE p.tenant_id = NEW.id AND p.period_start = month_start;
+    IF spend > 0 AND current_setting('row_security') <> 'off' THEN
+        PERFORM platform_fire_budget_alerts(NEW.id, month_start, spend);
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE OR REPLACE TRIGGER tenants_cost_settings_changed AFTER UPDATE OF settings ON tenants
+    FOR EACH ROW
+    WHEN (platform_tenant_time_zone(OLD.settings) IS DISTINCT FROM platform_tenant_time_zone(NEW.settings)
+          OR platform_budget_limit(OLD.settings) IS DISTINCT FROM platform_budget_limit(NEW.settings)
+          OR OLD.settings->'budgetAlertThresholds' IS DISTINCT FROM NEW.settings->'budgetAlertThresholds')
+    EXECUTE FUNCTION platform_tenant_cost_settings_changed();
+
+-- A zone PostgreSQL does not know would make every cost write of the tenant
+-- fail later (budget months are computed in it): refuse it when it is set.
+CREATE OR REPLACE FUNCTION platform_tenant_time_zone_checked() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+BEGIN
+    PERFORM platform_checked_time_zone(platform_tenant_time_zone(NEW.settings));
+    RETURN NEW;
+END
+$$;
+CREATE OR REPLACE TRIGGER tenants_time_zone_checked BEFORE INSERT OR UPDATE OF settings ON tenants
+    FOR EACH ROW WHEN (NEW.settings ? 'timezone')
+    EXECUTE FUNCTION platform_tenant_time_zone_checked();

@@ -1,0 +1,384 @@
+-- The final state of every table: what a fresh install creates. An upgrade
+-- reaches the same state through sql/upgrades/ (columns an upgrade adds are
+-- therefore last, in the order it added them).
+--
+-- The 15 tables of the design document (shared/seed/database-schema.md),
+-- under its names and with its columns, so its Drizzle schema and seed script
+-- run unchanged, plus the two rollup tables that cost accounting keeps
+-- (internal: no application role may read them). What differs from the
+-- document, and why:
+--   * every time is timestamptz;
+--   * every enum the document lists is a CHECK constraint;
+--   * the four child tables (messages, knowledge_chunks, accounts,
+--     auth_sessions) carry tenant_id too, so every policy is one indexed
+--     equality instead of an EXISTS over the parent;
+--   * parents expose UNIQUE (tenant_id, id) and children reference
+--     (tenant_id, parent_id): a row can never point at another tenant's row;
+--   * tenant_id defaults to the tenant context, so an INSERT shaped like the
+--     document's (which omits it on child tables) fills it in, and an INSERT
+--     without a context fails with a clear error instead of a FK violation;
+--   * money is numeric wide enough for a $0.0000004 embedding call;
+--   * meetings.created_by is nullable: the document's NOT NULL with
+--     ON DELETE SET NULL would make deleting a user fail.
+-- Indexes live in indexes.sql, policies in row_security.sql; the functions
+-- and triggers that act on these tables are code, under sql/<capability>/.
+
+CREATE TABLE tenants (
+    -- Inside a tenant context a new tenant row takes the context's id, so the
+    -- document-shaped INSERT passes the INSERT policy (id = context); outside
+    -- one it gets a random id and the policy refuses it.
+    id uuid PRIMARY KEY DEFAULT coalesce(
+        nullif(get_current_tenant_id(), '00000000-0000-0000-0000-000000000000'),
+        gen_random_uuid()),
+    name text NOT NULL,
+    api_key text NOT NULL,
+    plan text NOT NULL DEFAULT 'starter',
+    settings jsonb,
+    stripe_customer_id text,
+    stripe_subscription_id text,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    -- The document plans tenant_api_key_idx on api_key; the UNIQUE constraint's
+    -- index is that index, so it takes the name instead of a duplicate.
+    CONSTRAINT tenant_api_key_idx UNIQUE (api_key),
+    CONSTRAINT tenants_stripe_customer_id_key UNIQUE (stripe_customer_id),
+    CONSTRAINT tenants_plan_check
+        CHECK (plan IN ('starter', 'growth', 'business', 'enterprise')),
+    -- The nil UUID means "no tenant" to get_current_tenant_id().
+    CONSTRAINT tenants_id_not_nil
+        CHECK (id <> '00000000-0000-0000-0000-000000000000'),
+    CONSTRAINT tenants_settings_is_object
+        CHECK (settings IS NULL OR jsonb_typeof(settings) = 'object')
+);
+
+CREATE TABLE users (
+    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    tenant_id uuid NOT NULL DEFAULT require_current_tenant_id()
+        REFERENCES tenants (id) ON DELETE CASCADE,
+    email text NOT NULL,
+    password_hash text NOT NULL,
+    role text NOT NULL DEFAULT 'member',
+    name text,
+    avatar_url text,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    -- Per tenant, not global as in the document: one person may belong to
+    -- several tenants, and a sign-up must not learn that an address is taken
+    -- elsewhere. Login finds users by address through users_for_email()
+    -- (lookups.sql, which also holds the document's user_email_idx).
+    CONSTRAINT users_tenant_email_key UNIQUE (tenant_id, email),
+    CONSTRAINT user_tenant_idx UNIQUE (tenant_id, id),
+    CONSTRAINT users_role_check CHECK (role IN ('owner', 'admin', 'member'))
+);
+
+-- ==================== AUTH.JS ====================
+
+CREATE TABLE accounts (
+    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    tenant_id uuid NOT NULL DEFAULT require_current_tenant_id(),
+    user_id uuid NOT NULL,
+    type text NOT NULL,
+    provider text NOT NULL,
+    provider_account_id text NOT NULL,
+    refresh_token text,
+    access_token text,
+    expires_at integer,
+    token_type text,
+    scope text,
+    id_token text,
+    session_state text,
+    CONSTRAINT accounts_user_fkey FOREIGN KEY (tenant_id, user_id)
+        REFERENCES users (tenant_id, id) ON DELETE CASCADE,
+    -- Per tenant, like e-mail addresses; Auth.js finds the users of an OAuth
+    -- login through users_for_oauth_account() (lookups.sql).
+    CONSTRAINT accounts_tenant_provider_account_key
+        UNIQUE (tenant_id, provider, provider_account_id)
+);
+
+CREATE TABLE auth_sessions (
+    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    tenant_id uuid NOT NULL DEFAULT require_current_tenant_id(),
+    session_token text NOT NULL,
+    user_id uuid NOT NULL,
+    expires timestamptz NOT NULL,
+    CONSTRAINT auth_sessions_session_token_key UNIQUE (session_token),
+    CONSTRAINT auth_sessions_user_fkey FOREIGN KEY (tenant_id, user_id)
+        REFERENCES users (tenant_id, id) ON DELETE CASCADE
+);
+
+-- Global (no tenant): e-mail verification happens before a user has one.
+CREATE TABLE verification_tokens (
+    identifier text NOT NULL,
+    token text NOT NULL,
+    expires timestamptz NOT NULL,
+    CONSTRAINT verification_tokens_pkey PRIMARY KEY (identifier, token),
+    CONSTRAINT verification_tokens_token_key UNIQUE (token)
+);
+
+-- ==================== WIDGETS AND MEETINGS ====================
+
+CREATE TABLE widgets (
+    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    tenant_id uuid NOT NULL DEFAULT require_current_tenant_id()
+        REFERENCES tenants (id) ON DELETE CASCADE,
+    name text NOT NULL,
+    domain_whitelist jsonb NOT NULL,
+    settings jsonb,
+    is_active boolean NOT NULL DEFAULT true,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT widget_tenant_idx UNIQUE (tenant_id, id),
+    CONSTRAINT widgets_domain_whitelist_is_array
+        CHECK (jsonb_typeof(domain_whitelist) = 'array')
+);
+
+CREATE TABLE meetings (
+    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    tenant_id uuid NOT NULL DEFAULT require_current_tenant_id()
+        REFERENCES tenants (id) ON DELETE CASCADE,
+    room_name text NOT NULL,
+    livekit_room_id text NOT NULL,
+    -- Nullable on purpose (the document says NOT NULL and ON DELETE SET NULL,
+    -- which contradict each other): deleting a user keeps the meetings they
+    -- created and clears the creator. Writers still always set it.
+    created_by uuid,
+    started_at timestamptz NOT NULL DEFAULT now(),
+    ended_at timestamptz,
+    metadata jsonb,
+    CONSTRAINT meetings_room_name_key UNIQUE (room_name),
+    CONSTRAINT meetings_livekit_room_id_key UNIQUE (livekit_room_id),
+    CONSTRAINT meeting_tenant_idx UNIQUE (tenant_id, id),
+    -- SET NULL (created_by) clears only the user column, never tenant_id.
+    CONSTRAINT meetings_created_by_fkey FOREIGN KEY (tenant_id, created_by)
+        REFERENCES users (tenant_id, id) ON DELETE SET NULL (created_by),
+    CONSTRAINT meetings_ended_after_start
+        CHECK (ended_at IS NULL OR ended_at >= started_at)
+);
+
+-- ==================== SESSIONS AND MESSAGES ====================
+
+CREATE TABLE sessions (
+    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    tenant_id uuid NOT NULL DEFAULT require_current_tenant_id()
+        REFERENCES tenants (id) ON DELETE CASCADE,
+    widget_id uuid,
+    meeting_id uuid,
+    mode text NOT NULL DEFAULT 'text',
+    cost_usd numeric(24, 12) DEFAULT 0,
+    metadata jsonb,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    ended_at timestamptz,
+    CONSTRAINT session_tenant_idx UNIQUE (tenant_id, id),
+    CONSTRAINT sessions_widget_fkey FOREIGN KEY (tenant_id, widget_id)
+        REFERENCES widgets (tenant_id, id) ON DELETE SET NULL (widget_id),
+    CONSTRAINT sessions_meeting_fkey FOREIGN KEY (tenant_id, meeting_id)
+        REFERENCES meetings (tenant_id, id) ON DELETE SET NULL (meeting_id),
+    CONSTRAINT sessions_mode_check CHECK (mode IN ('text', 'meeting')),
+    CONSTRAINT sessions_cost_usd_check
+        CHECK (cost_usd >= 0 AND cost_usd <> 'NaN'::numeric)
+);
+
+CREATE TABLE messages (
+    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    tenant_id uuid NOT NULL DEFAULT require_current_tenant_id(),
+    session_id uuid NOT NULL,
+    role text NOT NULL,
+    content text NOT NULL,
+    attachments jsonb,
+    metadata jsonb,
+    "timestamp" timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT messages_session_fkey FOREIGN KEY (tenant_id, session_id)
+        REFERENCES sessions (tenant_id, id) ON DELETE CASCADE,
+    CONSTRAINT messages_role_check CHECK (role IN ('user', 'assistant', 'system'))
+);
+
+-- ==================== KNOWLEDGE BASE ====================
+
+CREATE TABLE knowledge_documents (
+    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    tenant_id uuid NOT NULL DEFAULT require_current_tenant_id()
+        REFERENCES tenants (id) ON DELETE CASCADE,
+    title text NOT NULL,
+    content text NOT NULL,
+    category text,
+    embedding vector(1024),
+    metadata jsonb,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    -- Keyword search (docs/search.md): the row's text search configuration
+    -- (filled from the tenant's setting by a trigger when an INSERT leaves it
+    -- out: a generated column cannot look the setting up, but
+    -- to_tsvector(text_search_config, ...) is immutable), and the stored
+    -- tsvector with titles weighing more than bodies and the tenant's lexeme
+    -- (see search/tenant_lexeme.sql).
+    text_search_config regconfig NOT NULL,
+    search_vector tsvector GENERATED ALWAYS AS (
+        setweight(to_tsvector(text_search_config, title), 'A')
+        || setweight(to_tsvector(text_search_config, content), 'B')
+        || platform_tenant_tsvector(tenant_id)
+    ) STORED,
+    CONSTRAINT knowledge_tenant_idx UNIQUE (tenant_id, id)
+);
+
+CREATE TABLE knowledge_chunks (
+    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    tenant_id uuid NOT NULL DEFAULT require_current_tenant_id(),
+    document_id uuid NOT NULL,
+    content text NOT NULL,
+    embedding vector(1024) NOT NULL,
+    position integer NOT NULL,
+    metadata jsonb,
+    -- Always its document's configuration (the trigger copies it).
+    text_search_config regconfig NOT NULL,
+    search_vector tsvector GENERATED ALWAYS AS (
+        to_tsvector(text_search_config, content) || platform_tenant_tsvector(tenant_id)
+    ) STORED,
+    CONSTRAINT knowledge_chunks_document_fkey FOREIGN KEY (tenant_id, document_id)
+        REFERENCES knowledge_documents (tenant_id, id) ON DELETE CASCADE,
+    CONSTRAINT knowledge_chunks_position_check CHECK (position >= 0)
+);
+
+-- ==================== COST TRACKING ====================
+
+-- numeric(24, 12): twelve decimals store a single token's cost exactly
+-- (the document's numeric(10, 6) rounds a $0.0000004 call to zero), twelve
+-- integer digits hold any realistic total.
+CREATE TABLE cost_events (
+    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    tenant_id uuid NOT NULL DEFAULT require_current_tenant_id()
+        REFERENCES tenants (id) ON DELETE CASCADE,
+    session_id uuid,
+    service text NOT NULL,
+    provider text,
+    tokens_used integer,
+    cost_usd numeric(24, 12) NOT NULL,
+    metadata jsonb,
+    "timestamp" timestamptz NOT NULL DEFAULT now(),
+    -- record_cost_event()'s idempotency key: a client-chosen key, unique per
+    -- tenant. NULL keys never conflict, so the document's INSERTs are unaffected.
+    idempotency_key text,
+    CONSTRAINT cost_events_session_fkey FOREIGN KEY (tenant_id, session_id)
+        REFERENCES sessions (tenant_id, id) ON DELETE SET NULL (session_id),
+    CONSTRAINT cost_events_service_check CHECK (service IN
+        ('vision', 'voice_stt', 'voice_tts', 'llm', 'embedding', 'livekit')),
+    CONSTRAINT cost_events_tokens_used_check CHECK (tokens_used >= 0),
+    -- NaN sorts above every number, so ">= 0" alone would let it in.
+    CONSTRAINT cost_events_cost_usd_check
+        CHECK (cost_usd >= 0 AND cost_usd <> 'NaN'::numeric),
+    CONSTRAINT cost_events_idempotency_key_check
+        CHECK (length(idempotency_key) BETWEEN 1 AND 200),
+    CONSTRAINT cost_events_idempotency_key_key UNIQUE (tenant_id, idempotency_key)
+);
+
+CREATE TABLE cost_summaries (
+    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    tenant_id uuid NOT NULL DEFAULT require_current_tenant_id()
+        REFERENCES tenants (id) ON DELETE CASCADE,
+    period_start timestamptz NOT NULL,
+    period_end timestamptz NOT NULL,
+    total_cost_usd numeric(24, 12) NOT NULL,
+    breakdown jsonb NOT NULL,
+    event_count integer NOT NULL DEFAULT 0,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT cost_summaries_period_check CHECK (period_end > period_start),
+    CONSTRAINT cost_summaries_total_check
+        CHECK (total_cost_usd >= 0 AND total_cost_usd <> 'NaN'::numeric)
+);
+
+CREATE TABLE budget_alerts (
+    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    tenant_id uuid NOT NULL DEFAULT require_current_tenant_id()
+        REFERENCES tenants (id) ON DELETE CASCADE,
+    threshold numeric(10, 2) NOT NULL,
+    current_spend numeric(24, 12) NOT NULL,
+    period text NOT NULL DEFAULT 'monthly',
+    severity text NOT NULL DEFAULT 'warning',
+    notifications_sent integer NOT NULL DEFAULT 0,
+    triggered_at timestamptz NOT NULL DEFAULT now(),
+    resolved boolean NOT NULL DEFAULT false,
+    resolved_at timestamptz,
+    metadata jsonb,
+    -- The start of the budget period an alert belongs to, part of its
+    -- identity (budget_alert_identity_idx). Alerts written by hand, without
+    -- one, never conflict.
+    period_start timestamptz,
+    CONSTRAINT budget_alerts_period_check
+        CHECK (period IN ('daily', 'weekly', 'monthly')),
+    CONSTRAINT budget_alerts_severity_check
+        CHECK (severity IN ('warning', 'critical'))
+);
+
+-- ==================== AI PERSONALITIES ====================
+
+CREATE TABLE ai_personalities (
+    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    tenant_id uuid NOT NULL DEFAULT require_current_tenant_id()
+        REFERENCES tenants (id) ON DELETE CASCADE,
+    name text NOT NULL,
+    description text,
+    system_prompt text NOT NULL,
+    temperature numeric(3, 2) NOT NULL DEFAULT 0.7,
+    max_tokens integer DEFAULT 2000,
+    top_p numeric(3, 2) DEFAULT 1.0,
+    frequency_penalty numeric(3, 2) DEFAULT 0.0,
+    presence_penalty numeric(3, 2) DEFAULT 0.0,
+    preferred_model text,
+    is_default boolean NOT NULL DEFAULT false,
+    is_active boolean NOT NULL DEFAULT true,
+    metadata jsonb,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT ai_personality_tenant_idx UNIQUE (tenant_id, id)
+);
+
+-- ==================== COST ROLLUPS (internal) ====================
+-- Kept by the cost triggers (costs/rollups.sql) in the same transaction as
+-- every change to cost_events, and reached only through SECURITY DEFINER
+-- functions.
+
+-- Spend per tenant, UTC hour, service, provider and model: what cost_summary()
+-- reads for whole hours. Sums, never floats: the totals are exact. A row with
+-- no events left is deleted, so every row stands for at least one event.
+-- token_events counts the events that carried tokens_used, so a sum over rows
+-- can be NULL exactly when SUM(tokens_used) over the raw rows would be.
+-- (No CHECK on the counts: ON CONFLICT checks the proposed row, which for a
+-- delete is a negative delta; platform_verify_cost_rollups() is the check.)
+CREATE TABLE cost_rollups_hourly (
+    tenant_id uuid NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+    hour timestamptz NOT NULL,
+    service text NOT NULL,
+    provider text,
+    model text,
+    total_cost_usd numeric NOT NULL,
+    total_tokens bigint NOT NULL,
+    token_events bigint NOT NULL,
+    event_count bigint NOT NULL,
+    CONSTRAINT cost_rollups_hourly_key
+        UNIQUE NULLS NOT DISTINCT (tenant_id, hour, service, provider, model),
+    CONSTRAINT cost_rollups_hourly_hour_check CHECK (hour = date_trunc('hour', hour, 'UTC'))
+) WITH (fillfactor = 80);  -- room for HOT updates: every event rewrites its row
+
+-- Spend per tenant and budget month (in the tenant's time zone): one row to
+-- lock and read, so budget checks and budget_status() never sum a month.
+CREATE TABLE cost_budget_periods (
+    tenant_id uuid NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+    period_start timestamptz NOT NULL,
+    spend numeric NOT NULL,
+    event_count bigint NOT NULL,
+    PRIMARY KEY (tenant_id, period_start)
+) WITH (fillfactor = 80);
+
+-- One group of cost events' contribution to both tables (a delta), as the
+-- cost triggers pass it on.
+CREATE TYPE platform_cost_delta AS (
+    tenant_id uuid,
+    hour timestamptz,
+    month_start timestamptz,   -- the budget month, in the tenant's zone
+    service text,
+    provider text,
+    model text,
+    cost numeric,
+    tokens bigint,
+    token_events bigint,
+    events bigint
+);

@@ -1,0 +1,81 @@
+-- Keyword search over the knowledge base: a stored tsvector on every chunk and
+-- document, indexed with GIN, instead of the design document's to_tsvector()
+-- over every row on every query.
+--
+-- Which text search configuration? A generated column needs an immutable
+-- expression, so it cannot look up the tenant's setting itself. Each row
+-- therefore carries its configuration in `text_search_config regconfig`, and
+-- the column is `to_tsvector(text_search_config, ...)`: immutable, yet per
+-- tenant. A row inserted without one gets its tenant's
+-- `settings->>'textSearchConfig'` (default 'english') from a BEFORE INSERT
+-- trigger, and a chunk gets its document's, so a document and its chunks are
+-- always stemmed alike. Changing the tenant setting affects new rows; to
+-- restem old ones, UPDATE their text_search_config (the vector follows).
+-- (The columns and their GIN indexes: schema/tables.sql, schema/indexes.sql.)
+
+-- The configuration named by `requested`, else by the tenant's setting
+-- (`tenant_setting`, the text of settings->>'textSearchConfig'), else
+-- 'english'. An unknown name is an error (42704) rather than a silent
+-- fallback: a typo would otherwise make every keyword query miss.
+CREATE OR REPLACE FUNCTION platform_text_search_config(requested text, tenant_setting text)
+RETURNS regconfig
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    name text := coalesce(nullif(btrim(requested), ''), nullif(btrim(tenant_setting), ''));
+    config regconfig;
+BEGIN
+    IF name IS NULL THEN
+        RETURN 'pg_catalog.english'::regconfig;
+    END IF;
+    BEGIN
+        config := name::regconfig;
+    EXCEPTION WHEN undefined_object OR invalid_name OR syntax_error OR invalid_schema_name THEN
+        RAISE EXCEPTION 'text search configuration "%" (from %) does not exist', left(name, 64),
+                CASE WHEN nullif(btrim(requested), '') IS NULL
+                     THEN 'the tenant setting textSearchConfig' ELSE 'the text_search_config argument' END
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'Use one of SELECT cfgname FROM pg_ts_config, for example ''english'' or ''simple''.';
+    END;
+    RETURN config;
+END
+$$;
+
+-- A tenant's own setting (row-level security applies: an application role
+-- can only read its own tenant's row).
+CREATE OR REPLACE FUNCTION platform_tenant_text_search_setting(tenant uuid) RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+    SELECT t.settings->>'textSearchConfig' FROM tenants t WHERE t.id = tenant
+$$;
+
+-- Fills text_search_config when an INSERT leaves it out. Generated columns are
+-- computed after BEFORE triggers, so the tsvector sees the value set here.
+CREATE OR REPLACE FUNCTION platform_fill_text_search_config() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+BEGIN
+    IF NEW.text_search_config IS NULL THEN
+        IF TG_TABLE_NAME = 'knowledge_chunks' THEN
+            SELECT d.text_search_config INTO NEW.text_search_config
+            FROM knowledge_documents d
+            WHERE d.tenant_id = NEW.tenant_id AND d.id = NEW.document_id;
+        END IF;
+        -- A chunk whose document is missing fails its foreign key anyway;
+        -- this only keeps the error that one rather than a NOT NULL one.
+        NEW.text_search_config := coalesce(NEW.text_search_config, platform_text_search_config(
+            NULL, platform_tenant_text_search_setting(NEW.tenant_id)));
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+CREATE OR REPLACE TRIGGER knowledge_documents_text_search_config
+    BEFORE INSERT ON knowledge_documents
+    FOR EACH ROW EXECUTE FUNCTION platform_fill_text_search_config();
+CREATE OR REPLACE TRIGGER knowledge_chunks_text_search_config
+    BEFORE INSERT ON knowledge_chunks
+    FOR EACH ROW EXECUTE FUNCTION platform_fill_text_search_config();

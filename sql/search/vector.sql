@@ -1,0 +1,103 @@
+-- Vector search over the current tenant's chunks.
+--
+-- Every search function the application calls (here, keyword.sql,
+-- hybrid.sql) is SECURITY INVOKER: row-level security scopes every row to the
+-- tenant context, so there is no tenant parameter and no way to reach another
+-- tenant's rows. Two internal helpers of keyword search are SECURITY DEFINER,
+-- each for a reason given where it is defined; neither returns row content.
+-- Arguments are checked in Rust (platform_checked_count,
+-- platform_check_query_embedding); fusion is Rust (platform_fuse); the scans
+-- stay in SQL with ORDER BY embedding <=> query, which is what lets the
+-- planner use HNSW.
+--
+-- Why the vector branch does not starve. The design document orders the
+-- shared HNSW index by distance and filters by tenant afterwards: the index
+-- hands back ef_search (40) rows of all tenants, and a tenant owning 1% of
+-- them keeps about none. Here, per call:
+--   * a scope with fewer than platform.exact_scan_limit chunks (counted
+--     with a LIMIT, so counting is bounded) is scanned exactly: its own rows,
+--     sorted by distance (recall 1, and faster than the graph for them);
+--   * a larger scope uses HNSW with pgvector 0.8's iterative scan, which keeps
+--     walking the graph until enough rows pass the tenant filter. The
+--     settings are in the functions' SET clauses, so they last for the call
+--     only. The limit was chosen with bench/search (see docs/search.md).
+-- enable_sort = off is what makes the second case use HNSW at all: the
+-- tenant filter comes from a policy whose value (an InitPlan) the planner
+-- cannot see, so it guesses the tenant has a handful of rows and prefers
+-- "tenant index, then sort", an exact scan of however many rows the tenant
+-- really has. The exact path sorts a MATERIALIZED CTE, which has no other
+-- plan, so it is unaffected.
+
+-- The documents a category / document-id filter allows (NULL: no filter).
+CREATE OR REPLACE FUNCTION platform_search_scope(category text, document_ids uuid[]) RETURNS uuid[]
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+    SELECT CASE WHEN category IS NULL AND document_ids IS NULL THEN NULL ELSE ARRAY(
+        SELECT d.id FROM knowledge_documents d
+        -- Qualified: in an SQL function a bare name means the column first.
+        WHERE (platform_search_scope.category IS NULL OR d.category = platform_search_scope.category)
+          AND (document_ids IS NULL OR d.id = ANY (document_ids))) END
+$$;
+
+-- The current tenant's chunks nearest to query_embedding, nearest first.
+CREATE OR REPLACE FUNCTION vector_search(
+    query_embedding vector(1024),
+    match_count integer DEFAULT 10,
+    category text DEFAULT NULL,
+    document_ids uuid[] DEFAULT NULL
+) RETURNS TABLE (chunk_id uuid, document_id uuid, distance double precision, rank bigint)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, @extschema@, pg_temp
+SET hnsw.iterative_scan = 'relaxed_order'
+SET hnsw.ef_search = 100
+SET enable_sort = off
+AS $$
+#variable_conflict use_column
+DECLARE
+    wanted integer := platform_checked_count('match_count', vector_search.match_count, 1000);
+    scope uuid[] := platform_search_scope(vector_search.category, vector_search.document_ids);
+    small boolean;
+    nearest_ids uuid[];
+BEGIN
+    IF query_embedding IS NULL THEN
+        RAISE EXCEPTION 'vector_search needs a query embedding, got NULL'
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'For a search by words alone use keyword_search, or hybrid_search with a NULL embedding.';
+    END IF;
+    PERFORM platform_check_query_embedding(query_embedding);
+    SELECT count(*) < platform_exact_scan_limit() INTO small
+    FROM (SELECT FROM knowledge_chunks c
+          WHERE scope IS NULL OR c.document_id = ANY (scope)
+          LIMIT platform_exact_scan_limit()) AS counted;
+    IF NOT small THEN
+        SELECT array_agg(n.id) INTO nearest_ids
+        FROM (SELECT c.id FROM knowledge_chunks c
+              WHERE scope IS NULL OR c.document_id = ANY (scope)
+              ORDER BY c.embedding <=> query_embedding
+              LIMIT wanted) AS n;
+    END IF;
+    -- HNSW can come back short: the iterative scan stops at
+    -- hnsw.max_scan_tuples, and a graph need not reach every row. Then the
+    -- exact scan answers instead, so a scope with wanted rows returns them.
+    IF cardinality(nearest_ids) >= wanted THEN
+        RETURN QUERY
+        SELECT c.id, c.document_id, c.embedding <=> query_embedding,
+               row_number() OVER (ORDER BY c.embedding <=> query_embedding, c.id)
+        FROM knowledge_chunks c WHERE c.id = ANY (nearest_ids)
+        ORDER BY 4;
+    ELSE
+        -- MATERIALIZED: sort the scope's own rows, never walk the graph.
+        RETURN QUERY
+        WITH scoped AS MATERIALIZED (
+            SELECT c.id, c.document_id, c.embedding <=> query_embedding AS distance
+            FROM knowledge_chunks c
+            WHERE scope IS NULL OR c.document_id = ANY (scope)
+        )
+        SELECT s.id, s.document_id, s.distance, row_number() OVER (ORDER BY s.distance, s.id)
+        FROM scoped s ORDER BY s.distance, s.id LIMIT wanted;
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION vector_search(vector, integer, text, uuid[]) IS
+    'The current tenant''s chunks nearest to an embedding (cosine), never fewer than the tenant has up to match_count.';

@@ -1,0 +1,135 @@
+//! Search and ingestion: the Rust half. The algorithms are plain Rust with
+//! unit tests (chunking, fusion, input checks, keyword queries); this module
+//! and `text_search` adapt them to SQL types. The searches themselves are SQL
+//! (`sql/search/`), where `ORDER BY embedding <=> $1` lets the planner use the
+//! HNSW index; these functions only decide, check and fuse.
+//! Embeddings arrive as `real[]` through pgvector's implicit cast.
+
+pub mod chunking;
+pub mod fusion;
+pub mod input;
+pub mod keyword_query;
+pub mod text_search;
+
+use pgrx::prelude::*;
+
+use crate::error::PlatformError;
+use fusion::{fuse, Fusion, Weights};
+use input::{check_embedding, check_range, check_weight, InputError};
+
+fn raise(input: InputError, function: &'static str) -> ! {
+    PlatformError::BadSearchInput(input).raise(function)
+}
+
+/// Raises unless the query embedding can be searched with (1024 finite
+/// components, not all zero); returns true so SQL can use it in an expression.
+#[pg_extern(immutable, parallel_safe, strict, create_or_replace)]
+fn platform_check_query_embedding(embedding: Vec<f32>) -> bool {
+    check_embedding(&embedding).unwrap_or_else(|e| raise(e, "platform_check_query_embedding"));
+    true
+}
+
+/// `value` if it lies in 1..=max, else an error naming the argument.
+#[pg_extern(immutable, parallel_safe, create_or_replace)]
+fn platform_checked_count(name: &str, value: Option<i32>, max: i32) -> i32 {
+    check_range(name, value.map(i64::from), 1, i64::from(max))
+        .unwrap_or_else(|e| raise(e, "platform_checked_count")) as i32
+}
+
+fn fusion_of(mode: &str, rrf_k: i32) -> Fusion {
+    match mode {
+        "rrf" => Fusion::ReciprocalRank {
+            k: f64::from(rrf_k),
+        },
+        "convex" => Fusion::Convex,
+        other => raise(
+            InputError::UnknownChoice {
+                name: "fusion".into(),
+                got: other.to_owned(),
+                allowed: &["rrf", "convex"],
+            },
+            "platform_fuse",
+        ),
+    }
+}
+
+/// The fused top `match_count` of two candidate lists given best first:
+/// vector candidates with their similarity (1 - cosine distance), keyword
+/// candidates with their ts_rank. `position` is the row's place in the result.
+#[allow(clippy::too_many_arguments)]
+#[pg_extern(immutable, parallel_safe, create_or_replace)]
+fn platform_fuse(
+    vector_ids: Option<Vec<pgrx::Uuid>>,
+    vector_scores: Option<Vec<f64>>,
+    keyword_ids: Option<Vec<pgrx::Uuid>>,
+    keyword_scores: Option<Vec<f64>>,
+    fusion: Option<&str>,
+    rrf_k: Option<i32>,
+    vector_weight: Option<f64>,
+    keyword_weight: Option<f64>,
+    match_count: Option<i32>,
+) -> TableIterator<
+    'static,
+    (
+        name!(id, pgrx::Uuid),
+        name!(score, f64),
+        name!(vector_rank, Option<i64>),
+        name!(keyword_rank, Option<i64>),
+        name!(position, i64),
+    ),
+> {
+    const NAME: &str = "platform_fuse";
+    let weights = Weights {
+        vector: check_weight("vector_weight", vector_weight.unwrap_or(f64::NAN))
+            .unwrap_or_else(|e| raise(e, NAME)),
+        keyword: check_weight("keyword_weight", keyword_weight.unwrap_or(f64::NAN))
+            .unwrap_or_else(|e| raise(e, NAME)),
+    };
+    let rrf_k =
+        check_range("rrf_k", rrf_k.map(i64::from), 1, 100_000).unwrap_or_else(|e| raise(e, NAME));
+    let fusion = fusion_of(fusion.unwrap_or("NULL"), rrf_k as i32);
+    let pair = |ids: Option<Vec<pgrx::Uuid>>, scores: Option<Vec<f64>>| -> Vec<([u8; 16], f64)> {
+        let ids = ids.unwrap_or_default();
+        let scores = scores.unwrap_or_default();
+        assert_eq!(ids.len(), scores.len(), "platform_fuse: one score per id");
+        ids.iter().map(|id| *id.as_bytes()).zip(scores).collect()
+    };
+    let vector = pair(vector_ids, vector_scores);
+    let keyword = pair(keyword_ids, keyword_scores);
+    let rows = fuse(
+        &vector,
+        &keyword,
+        fusion,
+        weights,
+        match_count.unwrap_or(0).max(0) as usize,
+    );
+    TableIterator::new(rows.into_iter().enumerate().map(|(index, row)| {
+        (
+            pgrx::Uuid::from_bytes(row.id),
+            row.score,
+            row.vector_rank.map(|r| r as i64),
+            row.keyword_rank.map(|r| r as i64),
+            index as i64 + 1,
+        )
+    }))
+}
+
+/// Longest chunk size accepted: far beyond any embedding model's input.
+const MAX_CHUNK_SIZE: i64 = 1_000_000;
+
+/// Splits `content` into chunks of at most `chunk_size` characters that
+/// overlap by about `overlap` characters, ending at paragraph, sentence or
+/// word boundaries where possible (see `chunking.rs`).
+#[pg_extern(immutable, parallel_safe, create_or_replace)]
+fn chunk_text(
+    content: Option<&str>,
+    chunk_size: Option<i32>,
+    overlap: Option<i32>,
+) -> Option<Vec<String>> {
+    const NAME: &str = "chunk_text";
+    let size = check_range("chunk_size", chunk_size.map(i64::from), 1, MAX_CHUNK_SIZE)
+        .unwrap_or_else(|e| raise(e, NAME));
+    let overlap = check_range("overlap", overlap.map(i64::from), 0, size - 1)
+        .unwrap_or_else(|e| raise(e, NAME));
+    content.map(|text| chunking::chunk_text(text, size as usize, overlap as usize))
+}

@@ -1,0 +1,208 @@
+//! Keyword queries as PostgreSQL values. The question's words come from
+//! PostgreSQL's own text search parser (`to_tsvector`, `websearch_to_tsquery`)
+//! and every tsquery built from lexemes is text from
+//! `keyword_query::lexeme_query` read by PostgreSQL's tsquery input function:
+//! user text is never spliced into SQL or tsquery syntax anywhere else.
+
+use std::ffi::CString;
+
+use pgrx::callconv::{ArgAbi, BoxRet};
+use pgrx::datum::Datum;
+use pgrx::pgrx_sql_entity_graph::metadata::{
+    ArgumentError, ReturnsError, ReturnsRef, SqlMappingRef, SqlTranslatable,
+};
+use pgrx::prelude::*;
+use pgrx::{direct_function_call, direct_function_call_as_datum, pg_sys, FromDatum, IntoDatum};
+
+use crate::error::PlatformError;
+use crate::search::keyword_query::{distinctive, lexeme_query, Combine, KeywordMatch};
+
+/// A `tsquery` value.
+pub struct TsQuery(pg_sys::Datum);
+
+impl TsQuery {
+    /// PostgreSQL's reading of tsquery text (built by `lexeme_query`, which
+    /// quotes every lexeme, so this cannot fail on any lexeme).
+    fn parse(text: &str) -> Self {
+        let text = CString::new(text).expect("a lexeme from PostgreSQL holds no NUL");
+        // SAFETY: tsqueryin takes one cstring argument and returns a tsquery.
+        let datum = unsafe {
+            direct_function_call_as_datum(pg_sys::tsqueryin, &[text.as_c_str().into_datum()])
+        };
+        TsQuery(datum.expect("tsqueryin returns a value"))
+    }
+
+    fn of_lexemes(lexemes: &[Option<String>], combine: Combine) -> Option<Self> {
+        let lexemes: Vec<&str> = lexemes.iter().flatten().map(String::as_str).collect();
+        lexeme_query(&lexemes, combine).map(|text| Self::parse(&text))
+    }
+
+    /// Whether it has no operand (what a text of stop words parses to).
+    fn is_empty(&self) -> bool {
+        // SAFETY: tsquery_numnode takes a tsquery and returns int4.
+        let nodes =
+            unsafe { direct_function_call::<i32>(pg_sys::tsquery_numnode, &[Some(self.0)]) };
+        nodes == Some(0)
+    }
+}
+
+impl IntoDatum for TsQuery {
+    fn into_datum(self) -> Option<pg_sys::Datum> {
+        Some(self.0)
+    }
+
+    fn type_oid() -> pg_sys::Oid {
+        pg_sys::TSQUERYOID
+    }
+}
+
+unsafe impl SqlTranslatable for TsQuery {
+    const TYPE_IDENT: &'static str = pgrx::pgrx_resolved_type!(TsQuery);
+    const TYPE_ORIGIN: pgrx::pgrx_sql_entity_graph::metadata::TypeOrigin =
+        pgrx::pgrx_sql_entity_graph::metadata::TypeOrigin::External;
+    const ARGUMENT_SQL: Result<SqlMappingRef, ArgumentError> =
+        Ok(SqlMappingRef::literal("tsquery"));
+    const RETURN_SQL: Result<ReturnsRef, ReturnsError> =
+        Ok(ReturnsRef::One(SqlMappingRef::literal("tsquery")));
+}
+
+unsafe impl BoxRet for TsQuery {
+    unsafe fn box_into<'fcx>(self, fcinfo: &mut pgrx::callconv::FcInfo<'fcx>) -> Datum<'fcx> {
+        unsafe { fcinfo.return_raw_datum(self.0) }
+    }
+}
+
+/// A text search configuration, by its oid.
+pub struct RegConfig(pg_sys::Oid);
+
+impl FromDatum for RegConfig {
+    unsafe fn from_polymorphic_datum(
+        datum: pg_sys::Datum,
+        is_null: bool,
+        _typoid: pg_sys::Oid,
+    ) -> Option<Self> {
+        (!is_null).then(|| RegConfig(pg_sys::Oid::from(datum.value() as u32)))
+    }
+}
+
+unsafe impl<'fcx> ArgAbi<'fcx> for RegConfig {
+    unsafe fn unbox_arg_unchecked(arg: pgrx::callconv::Arg<'_, 'fcx>) -> Self {
+        let index = arg.index();
+        unsafe {
+            arg.unbox_arg_using_from_datum()
+                .unwrap_or_else(|| panic!("argument {index} must not be null"))
+        }
+    }
+}
+
+unsafe impl SqlTranslatable for RegConfig {
+    const TYPE_IDENT: &'static str = pgrx::pgrx_resolved_type!(RegConfig);
+    const TYPE_ORIGIN: pgrx::pgrx_sql_entity_graph::metadata::TypeOrigin =
+        pgrx::pgrx_sql_entity_graph::metadata::TypeOrigin::External;
+    const ARGUMENT_SQL: Result<SqlMappingRef, ArgumentError> =
+        Ok(SqlMappingRef::literal("regconfig"));
+    const RETURN_SQL: Result<ReturnsRef, ReturnsError> =
+        Ok(ReturnsRef::One(SqlMappingRef::literal("regconfig")));
+}
+
+/// A tsquery matching rows that hold any of `lexemes` (taken as they are:
+/// no stemming, no syntax); NULL for an empty list.
+#[pg_extern(immutable, parallel_safe, strict, create_or_replace)]
+fn platform_lexemes_any(lexemes: Vec<Option<String>>) -> Option<TsQuery> {
+    TsQuery::of_lexemes(&lexemes, Combine::AnyOf)
+}
+
+/// A tsquery matching rows that hold every one of `lexemes`; NULL for an
+/// empty list.
+#[pg_extern(immutable, parallel_safe, strict, create_or_replace)]
+fn platform_lexemes_all(lexemes: Vec<Option<String>>) -> Option<TsQuery> {
+    TsQuery::of_lexemes(&lexemes, Combine::AllOf)
+}
+
+/// The keyword query of a question, and for the 'any' mode the words it is
+/// made of (NULL in the 'all' mode, whose query is more than a list of words):
+///   'all': websearch_to_tsquery, which never raises a syntax error: every
+///          word must match, quotes make phrases, -word excludes.
+///   'any': rows holding any of the question's distinctive words: its words
+///          (stemmed, stop words dropped) that are not common in the chunks'
+///          (or, with `documents`, the documents') search_vector, or all of
+///          them if every one is. ts_rank has no inverse document frequency,
+///          so without the cut a row with "customer" and "error" would
+///          outrank the one row with the error code asked about.
+/// The query is NULL when the text has no words left.
+#[pg_extern(stable, create_or_replace)]
+#[search_path(pg_catalog, @extschema@, pg_temp)]
+fn platform_keyword_query(
+    query_text: Option<&str>,
+    config: Option<RegConfig>,
+    keyword_match: Option<&str>,
+    documents: Option<bool>,
+) -> TableIterator<
+    'static,
+    (
+        name!(query, Option<TsQuery>),
+        name!(lexemes, Option<Vec<String>>),
+    ),
+> {
+    const NAME: &str = "platform_keyword_query";
+    let mode = KeywordMatch::parse(keyword_match)
+        .unwrap_or_else(|e| PlatformError::BadSearchInput(e).raise(NAME));
+    let config =
+        config.unwrap_or_else(|| PlatformError::NullArgument { name: "config" }.raise(NAME));
+    let documents = documents.unwrap_or(false);
+    let text = query_text.unwrap_or("");
+    let row = match mode {
+        KeywordMatch::All => {
+            // SAFETY: websearch_to_tsquery(regconfig, text) returns a tsquery.
+            let query = unsafe {
+                direct_function_call_as_datum(
+                    pg_sys::websearch_to_tsquery_byid,
+                    &[config.0.into_datum(), text.into_datum()],
+                )
+            }
+            .map(TsQuery)
+            .filter(|query| !query.is_empty());
+            (query, None)
+        }
+        KeywordMatch::Any => {
+            let words = lexemes_of(text, &config);
+            let common = common_lexemes(documents, &words);
+            let kept = distinctive(words, &common);
+            let query = TsQuery::of_lexemes(
+                &kept.iter().cloned().map(Some).collect::<Vec<_>>(),
+                Combine::AnyOf,
+            );
+            (query, Some(kept))
+        }
+    };
+    TableIterator::once(row)
+}
+
+/// `tsvector_to_array(to_tsvector(config, text))`: the text's distinct
+/// lexemes, in the configuration's stemming, stop words dropped.
+fn lexemes_of(text: &str, config: &RegConfig) -> Vec<String> {
+    // SAFETY: to_tsvector(regconfig, text) returns a tsvector, and
+    // tsvector_to_array a text[] without NULLs.
+    unsafe {
+        let vector = direct_function_call_as_datum(
+            pg_sys::to_tsvector_byid,
+            &[config.0.into_datum(), text.into_datum()],
+        );
+        direct_function_call::<Vec<String>>(pg_sys::tsvector_to_array, &[vector])
+    }
+    .unwrap_or_default()
+}
+
+/// Which of `words` are common in the searched column, by
+/// platform_common_lexemes() (SECURITY DEFINER: it reads the statistics).
+fn common_lexemes(documents: bool, words: &[String]) -> Vec<String> {
+    if words.is_empty() {
+        return Vec::new();
+    }
+    Spi::get_one_with_args::<Vec<String>>(
+        "SELECT platform_common_lexemes($1, $2)",
+        &[documents.into(), words.to_vec().into()],
+    )
+    .unwrap_or_else(|e| panic!("platform_common_lexemes failed: {e}"))
+    .unwrap_or_default()
+}

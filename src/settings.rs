@@ -1,0 +1,139 @@
+//! Every `platform.*` setting, registered when the library loads so that each
+//! is listed in `pg_settings` with its description, bounds and who may change
+//! it, and a value out of bounds is refused at `SET` time. The prefix is
+//! reserved: once the library is loaded (any platform function loads it, and
+//! every policy calls one), `SET platform.<misspelt name>` is an error instead
+//! of a silently ignored placeholder.
+//!
+//! SQL reads each setting through a function of its own (STABLE, so read once
+//! per statement), which also loads the library in a fresh backend.
+
+use std::ffi::CStr;
+
+use pgrx::datum::Interval;
+use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting};
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+
+const PREFIX: &CStr = c"platform";
+const MINUTES_PER_DAY: i32 = 24 * 60;
+
+/// Below this many chunks (or documents) in a search's scope the scope is
+/// scanned exactly instead of through HNSW: chosen by bench/search.sh, see
+/// docs/search.md.
+static EXACT_SCAN_LIMIT: GucSetting<i32> = GucSetting::<i32>::new(3000);
+/// A word in more than this share of the rows is not distinctive (the 'any'
+/// keyword mode leaves it out): chosen by bench/search.sh.
+static COMMON_WORD_SHARE: GucSetting<f64> = GucSetting::<f64>::new(0.02);
+/// At most this many matches are ranked by one 'any' keyword query; 0 ranks
+/// every match: chosen by bench/search.sh.
+static KEYWORD_RANK_LIMIT: GucSetting<i32> = GucSetting::<i32>::new(300);
+/// In minutes (so `'35d'`, `'36h'` and `'90min'` all work); 0 turns the window off.
+static LATE_EVENT_WINDOW: GucSetting<i32> = GucSetting::<i32>::new(35 * MINUTES_PER_DAY);
+
+/// Called once per backend, from `_PG_init`.
+pub fn register() {
+    GucRegistry::define_int_guc(
+        c"platform.exact_scan_limit",
+        c"Searches scan a scope of fewer rows than this exactly instead of through HNSW.",
+        c"vector_search and search_documents count the rows in scope up to this limit; below it \
+          they sort the scope's own rows by distance (exact), at or above it they use the HNSW \
+          index with an iterative scan. 0 always uses HNSW.",
+        &EXACT_SCAN_LIMIT,
+        0,
+        i32::MAX,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_float_guc(
+        c"platform.common_word_share",
+        c"Share of rows above which a query word counts as common in the 'any' keyword mode.",
+        c"Read from ANALYZE statistics of the search_vector column; common words are left out of \
+          an 'any' query unless every word is common. 1 keeps every word.",
+        &COMMON_WORD_SHARE,
+        0.0,
+        1.0,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"platform.keyword_rank_limit",
+        c"Most matches one 'any' keyword query ranks (0 ranks every match).",
+        c"Rows holding every distinctive word come first, then rows by their rarest word, so a \
+          rare word's rows are always among those ranked.",
+        &KEYWORD_RANK_LIMIT,
+        0,
+        1_000_000,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"platform.cost_late_event_window",
+        c"How old a cost event may be when it is inserted (0 = no limit).",
+        c"INSERTs into cost_events older than now() minus this window are refused, so closed \
+          months stay as reported. Sessions with row_security = off (restores, backfills) are exempt.",
+        &LATE_EVENT_WINDOW,
+        0,
+        i32::MAX,
+        GucContext::Suset,
+        GucFlags::UNIT_MIN,
+    );
+    // SAFETY: called from _PG_init after the settings above are defined, with
+    // a static NUL-terminated name that PostgreSQL copies.
+    unsafe { pg_sys::MarkGUCPrefixReserved(PREFIX.as_ptr()) };
+}
+
+/// `platform.exact_scan_limit`.
+#[pg_extern(stable, parallel_safe, create_or_replace)]
+fn platform_exact_scan_limit() -> i32 {
+    EXACT_SCAN_LIMIT.get()
+}
+
+/// `platform.common_word_share`.
+#[pg_extern(stable, parallel_safe, create_or_replace)]
+fn platform_common_word_share() -> f32 {
+    COMMON_WORD_SHARE.get() as f32
+}
+
+/// `platform.keyword_rank_limit`.
+#[pg_extern(stable, parallel_safe, create_or_replace)]
+fn platform_keyword_rank_limit() -> i32 {
+    KEYWORD_RANK_LIMIT.get()
+}
+
+/// The window as days and microseconds, or `None` when it is off.
+fn window_parts(minutes: i32) -> Option<(i32, i64)> {
+    (minutes > 0).then(|| {
+        (
+            minutes / MINUTES_PER_DAY,
+            i64::from(minutes % MINUTES_PER_DAY) * 60 * 1_000_000,
+        )
+    })
+}
+
+/// `platform.cost_late_event_window` as an interval, NULL when it is off.
+#[pg_extern(stable, parallel_safe, create_or_replace)]
+fn platform_late_event_window() -> Option<Interval> {
+    window_parts(LATE_EVENT_WINDOW.get()).map(|(days, micros)| {
+        Interval::new(0, days, micros).expect("days and minutes of an i32 fit an interval")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zero_turns_the_window_off() {
+        assert_eq!(window_parts(0), None);
+    }
+
+    #[test]
+    fn whole_days_and_the_remaining_minutes() {
+        assert_eq!(window_parts(35 * MINUTES_PER_DAY), Some((35, 0)));
+        assert_eq!(
+            window_parts(MINUTES_PER_DAY + 90),
+            Some((1, 90 * 60 * 1_000_000))
+        );
+    }
+}
