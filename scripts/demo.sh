@@ -4,8 +4,15 @@
 # a demo database with two tenants of the design document's demo data, show
 # that the same query returns different rows under each tenant, search a
 # knowledge base and record costs as the application role, resolve an API key
-# before any tenant is known, and print how to connect. Run it again at any time: it reuses the cluster and recreates
-# the database.
+# before any tenant is known, and print how to connect. Run it again at any
+# time: it reuses the cluster and recreates the database.
+#
+# Usage: scripts/demo.sh          set up and run the demo (as above)
+#        scripts/demo.sh stop     stop the demo cluster; its data stays
+#        scripts/demo.sh start    start it again as it was (no build, no reset)
+#        scripts/demo.sh status   whether it is running, and where
+# The port is PLATFORM_DEMO_PORT if set, else the one the cluster last ran
+# on, else 28816.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -13,22 +20,73 @@ cd "$root"
 source scripts/env.sh
 source scripts/cluster.sh
 
-PORT="${PLATFORM_DEMO_PORT:-28816}"
 DB=platform_demo
 APP_ROLE=platform_app
+
+# The cluster lives in the project (.demo/) when the postgres user can reach
+# it there; a checkout under /root, say, is closed to it.
+demo_datadir() {
+  local inside="$root/.demo/pgdata" outside="/var/tmp/platform-demo/pgdata"
+  if [ -f "$inside/PG_VERSION" ]; then echo "$inside"
+  elif [ -f "$outside/PG_VERSION" ]; then echo "$outside"
+  elif [ -d "$root/.demo" ] && as_postgres test -x "$root/.demo"; then echo "$inside"
+  else echo "$outside"; fi
+}
+
+# PLATFORM_DEMO_PORT if given, else the port the cluster last ran on (pg_ctl
+# keeps the options of the last start in postmaster.opts), else 28816.
+demo_port() {
+  local last
+  last="$(sed -n 's/.*"-p" "\([0-9]*\)".*/\1/p' "$1/postmaster.opts" 2>/dev/null || true)"
+  echo "${PLATFORM_DEMO_PORT:-${last:-28816}}"
+}
+
+# stop, start and status work on the cluster an earlier run created.
+case "${1:-}" in
+  stop | start | status)
+    datadir="$(demo_datadir)"
+    if [ ! -f "$datadir/PG_VERSION" ]; then
+      echo "no demo cluster yet: run scripts/demo.sh first" >&2
+      exit 1
+    fi
+    pg_ctl="$("$(pg_config_for 16)" --bindir)/pg_ctl"
+    case "$1" in
+      stop)
+        if as_postgres "$pg_ctl" -D "$datadir" status >/dev/null 2>&1; then
+          as_postgres "$pg_ctl" -D "$datadir" -m fast -w stop >/dev/null
+          echo "demo cluster stopped ($datadir); scripts/demo.sh start brings it back"
+        else
+          echo "demo cluster is not running ($datadir)"
+        fi ;;
+      start)
+        PORT="$(demo_port "$datadir")"
+        cluster_start 16 "$datadir" "$PORT"
+        echo "demo cluster running on 127.0.0.1:$PORT ($datadir), database $DB"
+        echo "  $("$(pg_config_for 16)" --bindir)/psql \"postgresql://$APP_ROLE:$APP_ROLE@127.0.0.1:$PORT/$DB\"" ;;
+      status)
+        as_postgres "$pg_ctl" -D "$datadir" status ;;
+    esac
+    exit 0 ;;
+  "" | setup) ;;
+  *)
+    echo "usage: scripts/demo.sh [stop | start | status]" >&2
+    exit 2 ;;
+esac
 
 bash scripts/install-deps.sh
 echo "== building and installing the extension into PostgreSQL 16"
 install_extension 16 --release >/dev/null
 
-# The cluster lives in the project (.demo/) when the postgres user can reach
-# it there; a checkout under /root, say, is closed to it.
-datadir="$root/.demo/pgdata"
 mkdir -p "$root/.demo"
-if ! as_postgres test -x "$root/.demo"; then
-  datadir="/var/tmp/platform-demo/pgdata"
+datadir="$(demo_datadir)"
+if [ "$datadir" != "$root/.demo/pgdata" ]; then
   mkdir -p "$(dirname "$datadir")"
   echo "   (the postgres user cannot reach $root; the cluster goes to $datadir)"
+fi
+PORT="$(demo_port "$datadir")"
+# Already running on another port (PLATFORM_DEMO_PORT changed): restart it.
+if [ -f "$datadir/postmaster.opts" ] && ! grep -q "\"-p\" \"$PORT\"" "$datadir/postmaster.opts"; then
+  cluster_stop 16 "$datadir"
 fi
 echo "== starting PostgreSQL 16 in $datadir on port $PORT"
 cluster_start 16 "$datadir" "$PORT"
@@ -40,6 +98,10 @@ echo "== creating database $DB with two tenants"
 psql_as postgres -d postgres -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
 psql_as postgres -d "$DB" <<SQL
 CREATE EXTENSION platform CASCADE;
+-- Load the library at the start of every session of this database, as
+-- docs/operations.md recommends: the platform.* settings are then in
+-- pg_settings from the first statement, and a misspelt one is refused.
+ALTER DATABASE $DB SET session_preload_libraries = 'platform';
 DO \$\$ BEGIN
   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$APP_ROLE') THEN
     CREATE ROLE $APP_ROLE LOGIN PASSWORD '$APP_ROLE' NOSUPERUSER NOBYPASSRLS;
@@ -157,6 +219,7 @@ cat <<EOF2
      then: BEGIN; SELECT set_tenant('$acme'); SELECT * FROM widgets; COMMIT;
    superuser (bypasses row-level security, for administration only):
      $bindir/psql -h 127.0.0.1 -p $PORT -U postgres $DB
-   stop the cluster:
-     sudo -u postgres $bindir/pg_ctl -D $datadir stop
+   stop the cluster (its data stays), and start it again later:
+     scripts/demo.sh stop
+     scripts/demo.sh start
 EOF2

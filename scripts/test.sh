@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# Runs every test, on each PostgreSQL major version given (default: 16 15):
+# Runs every test. First, once: the committed upgrade script is what the
+# sources generate and no released file changed (scripts/upgrade-script.py
+# --check), and that check catches a function edited without regenerating.
+# Then on each PostgreSQL major version given (default: 16 15):
 #   1. `cargo pgrx test`: plain Rust unit tests and in-backend #[pg_test]s;
 #   2. the client tests in pgrx-tests/, against a fresh cluster with the
 #      extension installed, connecting as an ordinary application role;
-#   3. the crash-recovery test, which kills its own cluster (fsync on);
+#   3. the SQL regression tier (tests/pg_regress) on the same cluster;
+#   4. the crash-recovery test, which kills its own cluster (fsync on);
 # then, on 16, the benchmarks at their smallest sizes as a smoke test.
 # Usage: scripts/test.sh [16] [15]
 set -euo pipefail
@@ -34,6 +38,22 @@ cleanup() {
 }
 trap cleanup EXIT
 
+echo "=== The upgrade script is what the sources generate; released files unchanged"
+cargo pgrx schema pg16 --out "$scratch/schema.sql" >/dev/null
+python3 scripts/upgrade-script.py --check --schema "$scratch/schema.sql"
+# The check itself, on a copy of the sources with one function body edited
+# and the upgrade script not regenerated: it must fail, naming the script.
+edited="$scratch/edited"
+mkdir -p "$edited/scripts" "$edited/src"
+cp -r sql Cargo.toml "$edited/" && cp src/lib.rs "$edited/src/" && cp scripts/upgrade-script.py "$edited/scripts/"
+sed -i 's/NEW.updated_at := now();/NEW.updated_at := clock_timestamp();/' "$edited/sql/tenancy/updated_at.sql"
+if python3 "$edited/scripts/upgrade-script.py" --check --schema "$scratch/schema.sql" 2>"$edited/check.err"; then
+  echo "the upgrade-script check passed a function body edited without regenerating" >&2
+  exit 1
+fi
+grep -q "differs from what the sources generate" "$edited/check.err"
+echo "ok: an edited function body without a regenerated upgrade script fails the check"
+
 for v in "${versions[@]}"; do
   pg_config_for "$v" >/dev/null
   echo "=== PostgreSQL $v: unit and in-backend tests"
@@ -49,6 +69,9 @@ for v in "${versions[@]}"; do
   cluster_start "$v" "$scratch/client-pg$v" "$port" "-c fsync=off"
   PLATFORM_TEST_HOST="$scratch/client-pg$v" PLATFORM_TEST_PORT="$port" PLATFORM_TEST_BINDIR="$bindir" \
     cargo test -p platform-client-tests -- --test-threads 4 2>&1 | tee -a "$transcript"
+
+  echo "=== PostgreSQL $v: SQL regression tier"
+  PGHOST=127.0.0.1 PGPORT="$port" PGUSER=postgres bash scripts/regress.sh "$(pg_config_for "$v")" 2>&1 | tee -a "$transcript"
   cluster_stop "$v" "$scratch/client-pg$v"
 
   echo "=== PostgreSQL $v: crash recovery, on a cluster of its own with fsync on"
@@ -68,7 +91,9 @@ if [[ " ${versions[*]} " == *" 16 "* ]]; then
   BENCH_SECONDS=1 BENCH_RUNS=5 BENCH_BUILD=skip bash bench/costs.sh 20000 10 2>&1 | tee -a "$transcript"
   BENCH_PROFILE=debug BENCH_OUT="$scratch/bench" bash bench/search.sh smoke 2>&1 | tee -a "$transcript"
 fi
-# One closing line for all runs together: "N passed, N failed".
+# One closing line for all runs together: "N passed, N failed" (cargo's
+# tests and pg_regress's).
 sed 's/\x1b\[[0-9;]*m//g' "$transcript" | awk '
   /^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+  /All [0-9]+ tests passed/ { for (i = 1; i < NF; i++) if ($i == "All") p += $(i+1) }
   END { printf "=== PostgreSQL '"${versions[*]}"': all test runs finished\n%d passed, %d failed\n", p, f }' 

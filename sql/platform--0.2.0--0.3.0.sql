@@ -573,9 +573,9 @@ BEGIN
 END
 $$;
 
--- Checks a page request and returns its page size. list_sessions() calls it in
--- LIMIT, which is evaluated even when the tenant has no sessions at all, so a
--- malformed cursor is reported rather than silently answered with nothing.
+-- Checks a page request and returns its page size: a malformed cursor is
+-- reported even when the tenant has no sessions at all, rather than silently
+-- answered with nothing.
 CREATE OR REPLACE FUNCTION platform_checked_page_size(page_size integer, cursor text) RETURNS integer
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, @extschema@, pg_temp
@@ -583,7 +583,8 @@ AS $$
 BEGIN
     IF page_size IS NULL OR page_size < 1 OR page_size > 1000 THEN
         RAISE EXCEPTION 'page_size must be between 1 and 1000, got %', coalesce(page_size::text, 'NULL')
-            USING ERRCODE = 'invalid_parameter_value';
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Ask for at most 1000 sessions a page and follow next_cursor for more.';
     END IF;
     IF cursor IS NOT NULL THEN
         PERFORM platform_parse_session_cursor(cursor);
@@ -592,9 +593,44 @@ BEGIN
 END
 $$;
 
--- One page of the current tenant's sessions (row-level security applies: this
--- is SECURITY INVOKER). Pass the last row's next_cursor to get the next page;
--- a page shorter than page_size is the last one.
+-- One page of the current tenant's sessions as rows of the table, newest
+-- first (row-level security applies: SECURITY INVOKER). Each page is one walk
+-- down session_created_at_idx (tenant_id, created_at DESC, id DESC): the
+-- policy's tenant and the cursor's row comparison are both index conditions,
+-- so a page reads page_size rows wherever it starts, never the tenant's whole
+-- history. The first page and the next ones are two statements: one
+-- statement with "cursor IS NULL OR ..." could not put the cursor into the
+-- index condition of a plan made for any cursor.
+CREATE OR REPLACE FUNCTION platform_sessions_page(page_size integer, cursor text, widget uuid)
+RETURNS SETOF sessions
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    wanted constant integer := platform_checked_page_size(page_size, cursor);
+    after record;
+BEGIN
+    IF cursor IS NULL THEN
+        RETURN QUERY
+        SELECT s.* FROM sessions s
+        WHERE widget IS NULL OR s.widget_id = widget
+        ORDER BY s.created_at DESC, s.id DESC
+        LIMIT wanted;
+    ELSE
+        after := platform_parse_session_cursor(cursor);
+        RETURN QUERY
+        SELECT s.* FROM sessions s
+        WHERE (s.created_at, s.id) < (after.created_at, after.id)
+          AND (widget IS NULL OR s.widget_id = widget)
+        ORDER BY s.created_at DESC, s.id DESC
+        LIMIT wanted;
+    END IF;
+END
+$$;
+
+-- One page of the current tenant's sessions, with the cursor of each row.
+-- Pass the last row's next_cursor to get the next page; a page shorter than
+-- page_size is the last one.
 CREATE OR REPLACE FUNCTION list_sessions(
     page_size integer DEFAULT 50,
     cursor text DEFAULT NULL,
@@ -616,12 +652,9 @@ SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
     SELECT s.id, s.tenant_id, s.widget_id, s.meeting_id, s.mode, s.cost_usd, s.metadata,
            s.created_at, s.ended_at, platform_session_cursor(s.created_at, s.id)
-    FROM sessions s
-    LEFT JOIN platform_parse_session_cursor(list_sessions.cursor) AS after ON true
-    WHERE (list_sessions.widget_id IS NULL OR s.widget_id = list_sessions.widget_id)
-      AND (list_sessions.cursor IS NULL OR (s.created_at, s.id) < (after.created_at, after.id))
-    ORDER BY s.created_at DESC, s.id DESC
-    LIMIT platform_checked_page_size(list_sessions.page_size, list_sessions.cursor)
+    FROM platform_sessions_page(list_sessions.page_size, list_sessions.cursor, list_sessions.widget_id)
+         WITH ORDINALITY AS s
+    ORDER BY s.ordinality
 $$;
 COMMENT ON FUNCTION list_sessions(integer, text, uuid) IS
     'Keyset pagination of the current tenant''s sessions, newest first.';
@@ -791,6 +824,10 @@ SET search_path = pg_catalog, @extschema@, pg_temp
 SET hnsw.iterative_scan = 'relaxed_order'
 SET hnsw.ef_search = 100
 SET enable_sort = off
+-- Where a disabled plan node is the only way, PostgreSQL before 18 prices it
+-- at a huge cost, and a build with JIT then compiles the query, which takes
+-- far longer than the search itself.
+SET jit = off
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -928,6 +965,10 @@ SET plan_cache_mode = force_custom_plan
 -- a common word fills the limit soon.
 SET enable_seqscan = off
 SET enable_indexscan = off
+-- Where a disabled plan node is the only way, PostgreSQL before 18 prices it
+-- at a huge cost, and a build with JIT then compiles the query, which takes
+-- far longer than the search itself.
+SET jit = off
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -1179,6 +1220,10 @@ SET search_path = pg_catalog, @extschema@, pg_temp
 SET hnsw.iterative_scan = 'relaxed_order'
 SET hnsw.ef_search = 200
 SET enable_sort = off
+-- Where a disabled plan node is the only way, PostgreSQL before 18 prices it
+-- at a huge cost, and a build with JIT then compiles the query, which takes
+-- far longer than the search itself.
+SET jit = off
 AS $$
 DECLARE
     wanted_category text := category;  -- "category" alone would be ambiguous with the column
@@ -2217,7 +2262,8 @@ DECLARE
 BEGIN
     IF max_rows IS NULL OR max_rows < 1 THEN
         RAISE EXCEPTION 'max_rows must be at least 1, got %', coalesce(max_rows::text, 'NULL')
-            USING ERRCODE = 'invalid_parameter_value';
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'For example: SELECT * FROM platform_slow_queries(10);';
     END IF;
     IF view_name IS NULL THEN
         -- to_regclass looks along search_path; the extension may live anywhere.

@@ -147,10 +147,10 @@ mod tests {
         .unwrap();
         assert_eq!(
             settings,
-            "platform.common_word_share real user 0..1; \
+            "platform.common_word_share real superuser 0..1; \
              platform.cost_late_event_window integer superuser 0..2147483647; \
-             platform.exact_scan_limit integer user 0..2147483647; \
-             platform.keyword_rank_limit integer user 0..1000000"
+             platform.exact_scan_limit integer superuser 0..2147483647; \
+             platform.keyword_rank_limit integer superuser 0..1000000"
         );
     }
 

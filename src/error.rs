@@ -44,7 +44,8 @@ impl PlatformError {
                 PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED
             }
             Self::NilTenant => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
-            Self::BadSearchInput(InputError::OutOfRange { got: None, .. }) => {
+            Self::BadSearchInput(InputError::OutOfRange { got: None, .. })
+            | Self::BadSearchInput(InputError::Missing { .. }) => {
                 PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED
             }
             Self::BadSearchInput(_) => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
@@ -121,6 +122,7 @@ fn search_input_hint(input: &InputError) -> &'static str {
             "Weights are finite numbers >= 0; 0 switches a branch off."
         }
         InputError::UnknownChoice { .. } => "Pass one of the values listed.",
+        InputError::Missing { .. } => "Pass a value, or leave the argument out for its default.",
     }
 }
 
@@ -130,6 +132,14 @@ fn search_input_message(input: &InputError) -> String {
             "the embedding has {got} dimensions, the stored embeddings {EMBEDDING_DIMENSIONS}"
         ),
         InputError::NonFinite { index, value } => {
+            // As PostgreSQL spells them.
+            let value = if value.is_nan() {
+                "NaN"
+            } else if *value > 0.0 {
+                "Infinity"
+            } else {
+                "-Infinity"
+            };
             format!(
                 "the embedding's component {} is {value}, not a finite number",
                 index + 1
@@ -157,6 +167,7 @@ fn search_input_message(input: &InputError) -> String {
         InputError::NotPositive { name, got } => {
             format!("{name} must be a finite number >= 0, got {got}")
         }
+        InputError::Missing { name } => format!("{name} must not be NULL"),
         InputError::UnknownChoice { name, got, allowed } => format!(
             "{name} must be one of {}, got \"{}\"",
             allowed.join(", "),

@@ -5,6 +5,11 @@
 //! every policy calls one), `SET platform.<misspelt name>` is an error instead
 //! of a silently ignored placeholder.
 //!
+//! Every one bounds work or what is accepted, so only superusers may change it
+//! (PGC_SUSET): an application role, which may run SQL a tenant injected,
+//! cannot loosen them. An operator can delegate one with
+//! `GRANT SET ON PARAMETER platform.<name> TO <role>`.
+//!
 //! SQL reads each setting through a function of its own (STABLE, so read once
 //! per statement), which also loads the library in a fresh backend.
 
@@ -42,7 +47,7 @@ pub fn register() {
         &EXACT_SCAN_LIMIT,
         0,
         i32::MAX,
-        GucContext::Userset,
+        GucContext::Suset,
         GucFlags::default(),
     );
     GucRegistry::define_float_guc(
@@ -53,7 +58,7 @@ pub fn register() {
         &COMMON_WORD_SHARE,
         0.0,
         1.0,
-        GucContext::Userset,
+        GucContext::Suset,
         GucFlags::default(),
     );
     GucRegistry::define_int_guc(
@@ -64,7 +69,7 @@ pub fn register() {
         &KEYWORD_RANK_LIMIT,
         0,
         1_000_000,
-        GucContext::Userset,
+        GucContext::Suset,
         GucFlags::default(),
     );
     GucRegistry::define_int_guc(

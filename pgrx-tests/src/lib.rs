@@ -140,6 +140,17 @@ pub fn db() -> &'static TestDb {
                 &[&db.app_role],
             )
             .expect("grant_app_access");
+        // The search settings are superuser-only; the tests that need the
+        // other paths (HNSW on a small table, unbounded ranking) get them
+        // the way an operator would delegate them.
+        admin
+            .batch_execute(&format!(
+                "SELECT platform_exact_scan_limit();
+                 GRANT SET ON PARAMETER platform.exact_scan_limit, platform.keyword_rank_limit,
+                                        platform.common_word_share TO {}",
+                db.app_role
+            ))
+            .expect("GRANT SET ON PARAMETER");
         db
     })
 }

@@ -28,7 +28,8 @@ DECLARE
 BEGIN
     IF max_rows IS NULL OR max_rows < 1 THEN
         RAISE EXCEPTION 'max_rows must be at least 1, got %', coalesce(max_rows::text, 'NULL')
-            USING ERRCODE = 'invalid_parameter_value';
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'For example: SELECT * FROM platform_slow_queries(10);';
     END IF;
     IF view_name IS NULL THEN
         -- to_regclass looks along search_path; the extension may live anywhere.

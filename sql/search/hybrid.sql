@@ -127,6 +127,10 @@ SET search_path = pg_catalog, @extschema@, pg_temp
 SET hnsw.iterative_scan = 'relaxed_order'
 SET hnsw.ef_search = 200
 SET enable_sort = off
+-- Where a disabled plan node is the only way, PostgreSQL before 18 prices it
+-- at a huge cost, and a build with JIT then compiles the query, which takes
+-- far longer than the search itself.
+SET jit = off
 AS $$
 DECLARE
     wanted_category text := category;  -- "category" alone would be ambiguous with the column

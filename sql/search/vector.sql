@@ -52,6 +52,10 @@ SET search_path = pg_catalog, @extschema@, pg_temp
 SET hnsw.iterative_scan = 'relaxed_order'
 SET hnsw.ef_search = 100
 SET enable_sort = off
+-- Where a disabled plan node is the only way, PostgreSQL before 18 prices it
+-- at a huge cost, and a build with JIT then compiles the query, which takes
+-- far longer than the search itself.
+SET jit = off
 AS $$
 #variable_conflict use_column
 DECLARE

@@ -45,9 +45,9 @@ BEGIN
 END
 $$;
 
--- Checks a page request and returns its page size. list_sessions() calls it in
--- LIMIT, which is evaluated even when the tenant has no sessions at all, so a
--- malformed cursor is reported rather than silently answered with nothing.
+-- Checks a page request and returns its page size: a malformed cursor is
+-- reported even when the tenant has no sessions at all, rather than silently
+-- answered with nothing.
 CREATE OR REPLACE FUNCTION platform_checked_page_size(page_size integer, cursor text) RETURNS integer
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, @extschema@, pg_temp
@@ -55,7 +55,8 @@ AS $$
 BEGIN
     IF page_size IS NULL OR page_size < 1 OR page_size > 1000 THEN
         RAISE EXCEPTION 'page_size must be between 1 and 1000, got %', coalesce(page_size::text, 'NULL')
-            USING ERRCODE = 'invalid_parameter_value';
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Ask for at most 1000 sessions a page and follow next_cursor for more.';
     END IF;
     IF cursor IS NOT NULL THEN
         PERFORM platform_parse_session_cursor(cursor);
@@ -64,9 +65,44 @@ BEGIN
 END
 $$;
 
--- One page of the current tenant's sessions (row-level security applies: this
--- is SECURITY INVOKER). Pass the last row's next_cursor to get the next page;
--- a page shorter than page_size is the last one.
+-- One page of the current tenant's sessions as rows of the table, newest
+-- first (row-level security applies: SECURITY INVOKER). Each page is one walk
+-- down session_created_at_idx (tenant_id, created_at DESC, id DESC): the
+-- policy's tenant and the cursor's row comparison are both index conditions,
+-- so a page reads page_size rows wherever it starts, never the tenant's whole
+-- history. The first page and the next ones are two statements: one
+-- statement with "cursor IS NULL OR ..." could not put the cursor into the
+-- index condition of a plan made for any cursor.
+CREATE OR REPLACE FUNCTION platform_sessions_page(page_size integer, cursor text, widget uuid)
+RETURNS SETOF sessions
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    wanted constant integer := platform_checked_page_size(page_size, cursor);
+    after record;
+BEGIN
+    IF cursor IS NULL THEN
+        RETURN QUERY
+        SELECT s.* FROM sessions s
+        WHERE widget IS NULL OR s.widget_id = widget
+        ORDER BY s.created_at DESC, s.id DESC
+        LIMIT wanted;
+    ELSE
+        after := platform_parse_session_cursor(cursor);
+        RETURN QUERY
+        SELECT s.* FROM sessions s
+        WHERE (s.created_at, s.id) < (after.created_at, after.id)
+          AND (widget IS NULL OR s.widget_id = widget)
+        ORDER BY s.created_at DESC, s.id DESC
+        LIMIT wanted;
+    END IF;
+END
+$$;
+
+-- One page of the current tenant's sessions, with the cursor of each row.
+-- Pass the last row's next_cursor to get the next page; a page shorter than
+-- page_size is the last one.
 CREATE OR REPLACE FUNCTION list_sessions(
     page_size integer DEFAULT 50,
     cursor text DEFAULT NULL,
@@ -88,12 +124,9 @@ SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
     SELECT s.id, s.tenant_id, s.widget_id, s.meeting_id, s.mode, s.cost_usd, s.metadata,
            s.created_at, s.ended_at, platform_session_cursor(s.created_at, s.id)
-    FROM sessions s
-    LEFT JOIN platform_parse_session_cursor(list_sessions.cursor) AS after ON true
-    WHERE (list_sessions.widget_id IS NULL OR s.widget_id = list_sessions.widget_id)
-      AND (list_sessions.cursor IS NULL OR (s.created_at, s.id) < (after.created_at, after.id))
-    ORDER BY s.created_at DESC, s.id DESC
-    LIMIT platform_checked_page_size(list_sessions.page_size, list_sessions.cursor)
+    FROM platform_sessions_page(list_sessions.page_size, list_sessions.cursor, list_sessions.widget_id)
+         WITH ORDINALITY AS s
+    ORDER BY s.ordinality
 $$;
 COMMENT ON FUNCTION list_sessions(integer, text, uuid) IS
     'Keyset pagination of the current tenant''s sessions, newest first.';

@@ -33,6 +33,10 @@ pub enum InputError {
         got: String,
         allowed: &'static [&'static str],
     },
+    /// NULL where a value is needed.
+    Missing {
+        name: String,
+    },
 }
 
 /// Fails unless `embedding` can be compared by cosine distance with the
@@ -66,14 +70,35 @@ pub fn check_range(name: &str, value: Option<i64>, min: i64, max: i64) -> Result
 }
 
 /// A weight: finite and not negative (zero switches a branch off).
-pub fn check_weight(name: &str, value: f64) -> Result<f64, InputError> {
-    if value.is_finite() && value >= 0.0 {
-        Ok(value)
-    } else {
-        Err(InputError::NotPositive {
+pub fn check_weight(name: &str, value: Option<f64>) -> Result<f64, InputError> {
+    match value {
+        Some(value) if value.is_finite() && value >= 0.0 => Ok(value),
+        Some(value) => Err(InputError::NotPositive {
             name: name.to_owned(),
             got: value,
-        })
+        }),
+        None => Err(InputError::Missing {
+            name: name.to_owned(),
+        }),
+    }
+}
+
+/// One of `allowed`, by name (a NULL is missing, not an unknown choice).
+pub fn check_choice<'a>(
+    name: &str,
+    value: Option<&'a str>,
+    allowed: &'static [&'static str],
+) -> Result<&'a str, InputError> {
+    match value {
+        Some(value) if allowed.contains(&value) => Ok(value),
+        Some(value) => Err(InputError::UnknownChoice {
+            name: name.to_owned(),
+            got: value.to_owned(),
+            allowed,
+        }),
+        None => Err(InputError::Missing {
+            name: name.to_owned(),
+        }),
     }
 }
 
@@ -146,10 +171,28 @@ mod tests {
 
     #[test]
     fn weights_must_be_finite_and_not_negative() {
-        assert_eq!(check_weight("w", 0.0), Ok(0.0));
-        assert_eq!(check_weight("w", 2.5), Ok(2.5));
+        assert_eq!(check_weight("w", Some(0.0)), Ok(0.0));
+        assert_eq!(check_weight("w", Some(2.5)), Ok(2.5));
         for bad in [-0.1, f64::NAN, f64::INFINITY] {
-            assert!(check_weight("w", bad).is_err(), "{bad}");
+            assert!(
+                matches!(check_weight("w", Some(bad)), Err(InputError::NotPositive { .. })),
+                "{bad}"
+            );
         }
+        assert!(matches!(check_weight("w", None), Err(InputError::Missing { .. })));
+    }
+
+    #[test]
+    fn choices_by_name_and_null_is_missing() {
+        const MODES: &[&str] = &["rrf", "convex"];
+        assert_eq!(check_choice("fusion", Some("rrf"), MODES), Ok("rrf"));
+        assert!(matches!(
+            check_choice("fusion", Some("RRF"), MODES),
+            Err(InputError::UnknownChoice { .. })
+        ));
+        assert!(matches!(
+            check_choice("fusion", None, MODES),
+            Err(InputError::Missing { .. })
+        ));
     }
 }

@@ -4,7 +4,7 @@
 //! whatever characters it holds. This is the only place that builds tsquery
 //! text; `text_search.rs` hands it to PostgreSQL's own input function.
 
-use crate::search::input::InputError;
+use crate::search::input::{check_choice, InputError};
 
 /// How the words of a question must match (`keyword_match`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,14 +19,9 @@ impl KeywordMatch {
     pub const NAMES: &'static [&'static str] = &["any", "all"];
 
     pub fn parse(name: Option<&str>) -> Result<Self, InputError> {
-        match name {
-            Some("any") => Ok(Self::Any),
-            Some("all") => Ok(Self::All),
-            other => Err(InputError::UnknownChoice {
-                name: "keyword_match".into(),
-                got: other.unwrap_or("NULL").to_owned(),
-                allowed: Self::NAMES,
-            }),
+        match check_choice("keyword_match", name, Self::NAMES)? {
+            "any" => Ok(Self::Any),
+            _ => Ok(Self::All),
         }
     }
 }
@@ -151,11 +146,15 @@ mod tests {
     fn keyword_modes() {
         assert_eq!(KeywordMatch::parse(Some("any")), Ok(KeywordMatch::Any));
         assert_eq!(KeywordMatch::parse(Some("all")), Ok(KeywordMatch::All));
-        for bad in [Some("ANY"), Some(""), None] {
+        for bad in [Some("ANY"), Some("")] {
             assert!(matches!(
                 KeywordMatch::parse(bad),
                 Err(InputError::UnknownChoice { .. })
             ));
         }
+        assert!(matches!(
+            KeywordMatch::parse(None),
+            Err(InputError::Missing { .. })
+        ));
     }
 }

@@ -15,7 +15,7 @@ use pgrx::prelude::*;
 
 use crate::error::PlatformError;
 use fusion::{fuse, Fusion, Weights};
-use input::{check_embedding, check_range, check_weight, InputError};
+use input::{check_choice, check_embedding, check_range, check_weight, InputError};
 
 fn raise(input: InputError, function: &'static str) -> ! {
     PlatformError::BadSearchInput(input).raise(function)
@@ -36,20 +36,13 @@ fn platform_checked_count(name: &str, value: Option<i32>, max: i32) -> i32 {
         .unwrap_or_else(|e| raise(e, "platform_checked_count")) as i32
 }
 
-fn fusion_of(mode: &str, rrf_k: i32) -> Fusion {
-    match mode {
-        "rrf" => Fusion::ReciprocalRank {
+fn fusion_of(mode: Option<&str>, rrf_k: i32) -> Fusion {
+    match check_choice("fusion", mode, &["rrf", "convex"]) {
+        Ok("rrf") => Fusion::ReciprocalRank {
             k: f64::from(rrf_k),
         },
-        "convex" => Fusion::Convex,
-        other => raise(
-            InputError::UnknownChoice {
-                name: "fusion".into(),
-                got: other.to_owned(),
-                allowed: &["rrf", "convex"],
-            },
-            "platform_fuse",
-        ),
+        Ok(_) => Fusion::Convex,
+        Err(e) => raise(e, "platform_fuse"),
     }
 }
 
@@ -80,14 +73,14 @@ fn platform_fuse(
 > {
     const NAME: &str = "platform_fuse";
     let weights = Weights {
-        vector: check_weight("vector_weight", vector_weight.unwrap_or(f64::NAN))
+        vector: check_weight("vector_weight", vector_weight)
             .unwrap_or_else(|e| raise(e, NAME)),
-        keyword: check_weight("keyword_weight", keyword_weight.unwrap_or(f64::NAN))
+        keyword: check_weight("keyword_weight", keyword_weight)
             .unwrap_or_else(|e| raise(e, NAME)),
     };
     let rrf_k =
         check_range("rrf_k", rrf_k.map(i64::from), 1, 100_000).unwrap_or_else(|e| raise(e, NAME));
-    let fusion = fusion_of(fusion.unwrap_or("NULL"), rrf_k as i32);
+    let fusion = fusion_of(fusion, rrf_k as i32);
     let pair = |ids: Option<Vec<pgrx::Uuid>>, scores: Option<Vec<f64>>| -> Vec<([u8; 16], f64)> {
         let ids = ids.unwrap_or_default();
         let scores = scores.unwrap_or_default();

@@ -1,0 +1,119 @@
+--
+-- Cost accounting, as the application role: record_cost_event (with a
+-- repeated idempotency key), cost_summary in the tenant's time zone,
+-- budget alerts, budget_status and compute_cost_summary. Tenant a has a
+-- budget of 100 USD a month (alerts at 50, 80 and 100 percent) in
+-- Europe/Berlin; tenant b has no budget and lives in Asia/Kolkata.
+--
+SET TimeZone = 'UTC';
+SET DateStyle = 'ISO, YMD';
+-- The events are dated January 2025, older than the late-event window (35
+-- days by default, a superuser-only setting): lifted for this session by
+-- the superuser. errors.sql shows the window refusing an old event.
+SET platform.cost_late_event_window = 0;
+SET ROLE platform_regress_app;
+
+-- ========== record_cost_event ==========
+BEGIN;
+SELECT set_tenant('a0000000-0000-4000-8000-000000000000');
+-- An LLM call with an idempotency key; ids are random, so kept in variables.
+SELECT event_id AS first_event, duplicate AS first_duplicate
+FROM record_cost_event('llm', 30, provider => 'openai', model => 'gpt-4o', tokens_used => 1200,
+                       idempotency_key => 'req-1', occurred_at => '2025-01-10 08:30:00+00') \gset
+\echo first call, duplicate: :first_duplicate
+-- The same key again (a retry): nothing inserted, the first event's id,
+-- duplicate = true.
+SELECT event_id = :'first_event' AS same_event, duplicate
+FROM record_cost_event('llm', 30, provider => 'openai', model => 'gpt-4o', tokens_used => 1200,
+                       idempotency_key => 'req-1', occurred_at => '2025-01-10 08:30:00+00');
+SELECT count(*) AS events_with_key FROM cost_events WHERE idempotency_key = 'req-1';
+-- An embedding call of 0.0000004 USD is stored exactly.
+SELECT duplicate FROM record_cost_event('embedding', 0.0000004, provider => 'voyage',
+                                        model => 'voyage-3', tokens_used => 20,
+                                        occurred_at => '2025-01-10 08:45:00+00');
+-- 23:30 UTC on the 15th is 00:30 on the 16th in Berlin: spend 55.0000004,
+-- past 50 percent of the budget.
+SELECT duplicate FROM record_cost_event('llm', 25, provider => 'anthropic', model => 'claude',
+                                        tokens_used => 900, occurred_at => '2025-01-15 23:30:00+00');
+-- 85.0000004: past 80 percent. No tokens (speech to text), some metadata.
+SELECT duplicate FROM record_cost_event('voice_stt', 30, provider => 'deepgram',
+                                        metadata => '{"operation": "transcribe"}',
+                                        occurred_at => '2025-01-20 12:00:00+00');
+-- 100.0000004: past 100 percent.
+SELECT duplicate FROM record_cost_event('vision', 15, provider => 'openai',
+                                        occurred_at => '2025-01-25 10:00:00+00');
+-- 23:30 UTC on 31 January is 1 February in Berlin: February's budget.
+SELECT duplicate FROM record_cost_event('livekit', 20, provider => 'livekit',
+                                        occurred_at => '2025-01-31 23:30:00+00');
+-- What was stored: the model goes into metadata.
+SELECT service, provider, tokens_used, cost_usd, metadata, "timestamp", idempotency_key
+FROM cost_events ORDER BY "timestamp";
+COMMIT;
+
+-- ========== budget alerts ==========
+-- One alert per threshold crossed, for January in Berlin (which starts at
+-- 23:00 UTC on 31 December), with the spend that crossed it.
+BEGIN;
+SELECT set_tenant('a0000000-0000-4000-8000-000000000000');
+SELECT threshold, severity, period, period_start, current_spend, metadata, resolved
+FROM budget_alerts ORDER BY threshold;
+COMMIT;
+
+-- ========== cost_summary ==========
+BEGIN;
+SELECT set_tenant('a0000000-0000-4000-8000-000000000000');
+-- Days of January (UTC bounds) in the tenant's zone: bucket starts are
+-- Berlin midnights, shown in UTC; the livekit event falls on 1 February.
+SELECT * FROM cost_summary('2025-01-01 00:00:00+00', '2025-02-01 00:00:00+00');
+-- Per model, by month.
+SELECT * FROM cost_summary('2025-01-01 00:00:00+00', '2025-02-01 00:00:00+00', 'month', 'model');
+-- One bucket for the whole range, per provider.
+SELECT * FROM cost_summary('2025-01-01 00:00:00+00', '2025-02-01 00:00:00+00', 'range', 'provider');
+-- Hours, with a half-open range: [08:00, 08:45) leaves out the 08:45 event.
+SELECT * FROM cost_summary('2025-01-10 08:00:00+00', '2025-01-10 08:45:00+00', 'hour');
+-- Weeks in another zone, given as an argument.
+SELECT * FROM cost_summary('2025-01-01 00:00:00+00', '2025-02-01 00:00:00+00', 'week',
+                           time_zone => 'Asia/Kolkata');
+-- An empty range: no rows.
+SELECT count(*) AS empty_range
+FROM cost_summary('2025-01-10 08:00:00+00', '2025-01-10 08:00:00+00');
+
+-- ========== compute_cost_summary ==========
+-- January's row, with every service in the breakdown.
+SELECT period_start, period_end, total_cost_usd, breakdown, event_count
+FROM compute_cost_summary('2025-01-01 00:00:00+00', '2025-02-01 00:00:00+00');
+-- Again: the same row is updated, not a second one written.
+SELECT total_cost_usd, event_count
+FROM compute_cost_summary('2025-01-01 00:00:00+00', '2025-02-01 00:00:00+00');
+SELECT count(*) AS summaries FROM cost_summaries;
+COMMIT;
+
+-- ========== budget_status ==========
+-- This month (in Berlin): one event of 12.5 USD recorded now.
+BEGIN;
+SELECT set_tenant('a0000000-0000-4000-8000-000000000000');
+SELECT duplicate FROM record_cost_event('llm', 12.5, provider => 'openai');
+-- period_start and the projection depend on today: compared, not printed.
+SELECT period_start = date_trunc('month', now(), 'Europe/Berlin') AS this_month,
+       period_end = (date_trunc('month', now() AT TIME ZONE 'Europe/Berlin') + interval '1 month')
+                    AT TIME ZONE 'Europe/Berlin' AS ends_next_month,
+       time_zone, monthly_limit, spend, event_count, percent_used,
+       projected_spend >= spend AS projection_covers_spend
+FROM budget_status();
+COMMIT;
+
+-- ========== tenant b: its own events, no budget ==========
+BEGIN;
+SELECT set_tenant('b0000000-0000-4000-8000-000000000000');
+SELECT duplicate FROM record_cost_event('llm', 1.25, provider => 'openai', model => 'gpt-4o-mini',
+                                        tokens_used => 300, idempotency_key => 'req-1',
+                                        occurred_at => '2025-01-10 20:00:00+00');
+-- The same idempotency key as tenant a's is another tenant's: not a duplicate.
+SELECT count(*) AS visible_events FROM cost_events;
+-- 20:00 UTC is 01:30 the next day in Kolkata.
+SELECT * FROM cost_summary('2025-01-01 00:00:00+00', '2025-02-01 00:00:00+00');
+-- No maxMonthlySpend: no limit, no percentage.
+SELECT time_zone, monthly_limit, spend, event_count, percent_used FROM budget_status();
+SELECT count(*) AS alerts FROM budget_alerts;
+COMMIT;
+RESET ROLE;
