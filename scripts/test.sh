@@ -2,14 +2,14 @@
 # Runs every test. First, once: the committed upgrade script is what the
 # sources generate and no released file changed (scripts/upgrade-script.py
 # --check), and that check catches a function edited without regenerating.
-# Then on each PostgreSQL major version given (default: 16 15):
+# Then on each PostgreSQL major version given (default: 16 15 18):
 #   1. `cargo pgrx test`: plain Rust unit tests and in-backend #[pg_test]s;
 #   2. the client tests in pgrx-tests/, against a fresh cluster with the
 #      extension installed, connecting as an ordinary application role;
 #   3. the SQL regression tier (tests/pg_regress) on the same cluster;
 #   4. the crash-recovery test, which kills its own cluster (fsync on);
 # then, on 16, the benchmarks at their smallest sizes as a smoke test.
-# Usage: scripts/test.sh [16] [15]
+# Usage: scripts/test.sh [16] [15] [18]
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -20,7 +20,7 @@ source scripts/cluster.sh
 bash scripts/install-deps.sh
 
 versions=("$@")
-[ ${#versions[@]} -gt 0 ] || versions=(16 15)
+[ ${#versions[@]} -gt 0 ] || versions=(16 15 18)
 
 scratch="$(mktemp -d /tmp/platform-test.XXXXXX)"
 chmod 755 "$scratch"
