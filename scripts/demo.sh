@@ -108,6 +108,9 @@ DO \$\$ BEGIN
   END IF;
 END \$\$;
 SELECT grant_app_access('$APP_ROLE') \g /dev/null
+-- The timeouts docs/security.md recommends for an application role.
+ALTER ROLE $APP_ROLE SET statement_timeout = '30s';
+ALTER ROLE $APP_ROLE SET idle_in_transaction_session_timeout = '60s';
 SELECT seed_demo_tenant('Acme Corporation', 'acme.com');
 SELECT seed_demo_tenant('Globex Corporation', 'globex.com');
 SQL

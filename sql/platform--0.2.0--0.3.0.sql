@@ -8,7 +8,7 @@
 
 -- 0.2.0 to 0.3.0: the state changes, written by hand. Everything else in
 -- sql/platform--0.2.0--0.3.0.sql is generated from the code that a fresh
--- install runs (scripts/upgrade-script.py); no table, index or policy changes.
+-- install runs (scripts/upgrade-script.py).
 
 -- Functions whose arguments or results changed, dropped here and created
 -- again by the code that follows (CREATE OR REPLACE cannot change either):
@@ -18,6 +18,19 @@ DROP FUNCTION platform_keyword_query(text, regconfig, text, boolean);
 DROP FUNCTION platform_keyword_candidates(tsquery, integer, uuid[], boolean, text);
 DROP FUNCTION platform_or_lexemes_rarest_first(tsquery, boolean);
 
+-- Values of tenant data unique per tenant instead of across tenants: a
+-- global constraint told one tenant, through a 23505, that another holds a
+-- value, and let it claim one first. Each builds its new unique index under
+-- an ACCESS EXCLUSIVE lock on the table (docs/upgrades.md).
+ALTER TABLE meetings
+    DROP CONSTRAINT meetings_room_name_key,
+    DROP CONSTRAINT meetings_livekit_room_id_key,
+    ADD CONSTRAINT meetings_tenant_room_name_key UNIQUE (tenant_id, room_name),
+    ADD CONSTRAINT meetings_tenant_livekit_room_id_key UNIQUE (tenant_id, livekit_room_id);
+ALTER TABLE auth_sessions
+    DROP CONSTRAINT auth_sessions_session_token_key,
+    ADD CONSTRAINT auth_sessions_tenant_session_token_key UNIQUE (tenant_id, session_token);
+
 -- ======== Code of 0.3.0
 
 -- platform::search::chunk_text (Rust)
@@ -26,7 +39,7 @@ CREATE OR REPLACE FUNCTION "chunk_text"(
 	"chunk_size" INT, /* Option < i32 > */
 	"overlap" INT /* Option < i32 > */
 ) RETURNS TEXT[] /* :: std :: option :: Option < Vec < String > > */
-IMMUTABLE PARALLEL SAFE
+STABLE PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'chunk_text_wrapper';
 
@@ -38,17 +51,25 @@ AS 'MODULE_PATHNAME', 'get_current_tenant_id_wrapper';
 
 -- platform::search::platform_check_query_embedding (Rust)
 CREATE OR REPLACE FUNCTION "platform_check_query_embedding"(
-	"embedding" real[] /* Vec < f32 > */
+	"embedding" real[] /* Vec < Option < f32 > > */
 ) RETURNS bool /* bool */
 IMMUTABLE STRICT PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'platform_check_query_embedding_wrapper';
 
+-- platform::search::platform_check_text_length (Rust)
+CREATE OR REPLACE FUNCTION "platform_check_text_length"(
+	"content" TEXT /* Option < & str > */
+) RETURNS void
+STABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'platform_check_text_length_wrapper';
+
 -- platform::search::platform_checked_count (Rust)
 CREATE OR REPLACE FUNCTION "platform_checked_count"(
-	"name" TEXT, /* & str */
+	"name" TEXT, /* Option < & str > */
 	"value" INT, /* Option < i32 > */
-	"max" INT /* i32 */
+	"max" INT /* Option < i32 > */
 ) RETURNS INT /* i32 */
 IMMUTABLE PARALLEL SAFE
 LANGUAGE c /* Rust */
@@ -68,10 +89,10 @@ AS 'MODULE_PATHNAME', 'platform_exact_scan_limit_wrapper';
 
 -- platform::search::platform_fuse (Rust)
 CREATE OR REPLACE FUNCTION "platform_fuse"(
-	"vector_ids" uuid[], /* :: std :: option :: Option < Vec < pgrx :: Uuid > > */
-	"vector_scores" double precision[], /* :: std :: option :: Option < Vec < f64 > > */
-	"keyword_ids" uuid[], /* :: std :: option :: Option < Vec < pgrx :: Uuid > > */
-	"keyword_scores" double precision[], /* :: std :: option :: Option < Vec < f64 > > */
+	"vector_ids" uuid[], /* :: std :: option :: Option < Vec < Option < pgrx :: Uuid > > > */
+	"vector_scores" double precision[], /* :: std :: option :: Option < Vec < Option < f64 > > > */
+	"keyword_ids" uuid[], /* :: std :: option :: Option < Vec < Option < pgrx :: Uuid > > > */
+	"keyword_scores" double precision[], /* :: std :: option :: Option < Vec < Option < f64 > > > */
 	"fusion" TEXT, /* Option < & str > */
 	"rrf_k" INT, /* Option < i32 > */
 	"vector_weight" double precision, /* Option < f64 > */
@@ -130,6 +151,24 @@ CREATE OR REPLACE FUNCTION "platform_lexemes_any"(
 IMMUTABLE STRICT PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'platform_lexemes_any_wrapper';
+
+-- platform::settings::platform_max_chunks_per_document (Rust)
+CREATE OR REPLACE FUNCTION "platform_max_chunks_per_document"() RETURNS INT /* i32 */
+STRICT STABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'platform_max_chunks_per_document_wrapper';
+
+-- platform::settings::platform_max_query_terms (Rust)
+CREATE OR REPLACE FUNCTION "platform_max_query_terms"() RETURNS INT /* i32 */
+STRICT STABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'platform_max_query_terms_wrapper';
+
+-- platform::settings::platform_max_text_length (Rust)
+CREATE OR REPLACE FUNCTION "platform_max_text_length"() RETURNS INT /* i32 */
+STRICT STABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'platform_max_text_length_wrapper';
 
 -- platform::tenancy::secrets::platform_secret_digest (Rust)
 CREATE OR REPLACE FUNCTION "platform_secret_digest"(
@@ -702,10 +741,32 @@ AS $$ SELECT platform_lexemes_all(ARRAY[platform_tenant_lexeme(tenant)]) $$;
 -- restem old ones, UPDATE their text_search_config (the vector follows).
 -- (The columns and their GIN indexes: schema/tables.sql, schema/indexes.sql.)
 
+-- Why rows could not keep `config`, or NULL when they can. Every row stores
+-- the configuration it was stemmed with, and its search_vector is computed
+-- again with it on every UPDATE (and on every restore of a dump), so the
+-- configuration must not vanish under the row: it must exist (a bare oid
+-- need not), not be temporary (a session's pg_temp configuration is dropped
+-- when the session ends) and belong to a superuser, who alone could drop it.
+CREATE OR REPLACE FUNCTION platform_text_search_config_problem(config regconfig) RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE
+        WHEN c.oid IS NULL THEN 'does not exist'
+        WHEN c.cfgnamespace = pg_my_temp_schema() OR pg_is_other_temp_schema(c.cfgnamespace)
+            THEN 'is temporary'
+        WHEN NOT r.rolsuper THEN format('belongs to %s, who could drop it', quote_ident(r.rolname))
+    END
+    FROM (SELECT config) AS wanted
+    LEFT JOIN pg_ts_config c ON c.oid = wanted.config
+    LEFT JOIN pg_roles r ON r.oid = c.cfgowner
+$$;
+
 -- The configuration named by `requested`, else by the tenant's setting
 -- (`tenant_setting`, the text of settings->>'textSearchConfig'), else
--- 'english'. An unknown name is an error (42704) rather than a silent
--- fallback: a typo would otherwise make every keyword query miss.
+-- 'english'; only one that rows can keep (above). An unknown name is an
+-- error (42704) rather than a silent fallback: a typo would otherwise make
+-- every keyword query miss.
 CREATE OR REPLACE FUNCTION platform_text_search_config(requested text, tenant_setting text)
 RETURNS regconfig
 LANGUAGE plpgsql STABLE PARALLEL SAFE
@@ -713,20 +774,30 @@ SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
 DECLARE
     name text := coalesce(nullif(btrim(requested), ''), nullif(btrim(tenant_setting), ''));
+    source text := CASE WHEN nullif(btrim(requested), '') IS NULL
+                        THEN 'the tenant setting textSearchConfig' ELSE 'the text_search_config argument' END;
     config regconfig;
+    problem text;
 BEGIN
     IF name IS NULL THEN
         RETURN 'pg_catalog.english'::regconfig;
     END IF;
     BEGIN
         config := name::regconfig;
-    EXCEPTION WHEN undefined_object OR invalid_name OR syntax_error OR invalid_schema_name THEN
-        RAISE EXCEPTION 'text search configuration "%" (from %) does not exist', left(name, 64),
-                CASE WHEN nullif(btrim(requested), '') IS NULL
-                     THEN 'the tenant setting textSearchConfig' ELSE 'the text_search_config argument' END
+    EXCEPTION WHEN undefined_object OR invalid_name OR syntax_error OR invalid_schema_name
+                    OR invalid_text_representation THEN
+        config := NULL;
+    END;
+    problem := coalesce(platform_text_search_config_problem(config), CASE WHEN config IS NULL THEN 'does not exist' END);
+    IF problem = 'does not exist' THEN
+        RAISE EXCEPTION 'text search configuration "%" (from %) does not exist', left(name, 64), source
             USING ERRCODE = 'undefined_object',
                   HINT = 'Use one of SELECT cfgname FROM pg_ts_config, for example ''english'' or ''simple''.';
-    END;
+    ELSIF problem IS NOT NULL THEN
+        RAISE EXCEPTION 'text search configuration "%" (from %) %', left(name, 64), source, problem
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Rows keep their configuration: use a permanent one that a superuser created.';
+    END IF;
     RETURN config;
 END
 $$;
@@ -769,6 +840,21 @@ CREATE OR REPLACE TRIGGER knowledge_chunks_text_search_config
     BEFORE INSERT ON knowledge_chunks
     FOR EACH ROW EXECUTE FUNCTION platform_fill_text_search_config();
 
+-- A configuration a tenant's rows could not keep would make every document
+-- insert of the tenant fail later: refuse it when the setting is written.
+CREATE OR REPLACE FUNCTION platform_tenant_text_search_setting_checked() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+BEGIN
+    PERFORM platform_text_search_config(NULL, NEW.settings->>'textSearchConfig');
+    RETURN NEW;
+END
+$$;
+CREATE OR REPLACE TRIGGER tenants_text_search_config_checked BEFORE INSERT OR UPDATE OF settings ON tenants
+    FOR EACH ROW WHEN (NEW.settings ? 'textSearchConfig')
+    EXECUTE FUNCTION platform_tenant_text_search_setting_checked();
+
 -- sql/search/vector.sql
 -- Vector search over the current tenant's chunks.
 --
@@ -801,15 +887,27 @@ CREATE OR REPLACE TRIGGER knowledge_chunks_text_search_config
 -- plan, so it is unaffected.
 
 -- The documents a category / document-id filter allows (NULL: no filter).
+-- At most 10,000 document ids may be given: the filter is a list the scans
+-- compare every row with.
 CREATE OR REPLACE FUNCTION platform_search_scope(category text, document_ids uuid[]) RETURNS uuid[]
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
-    SELECT CASE WHEN category IS NULL AND document_ids IS NULL THEN NULL ELSE ARRAY(
+BEGIN
+    IF cardinality(document_ids) > 10000 THEN
+        RAISE EXCEPTION 'document_ids has % entries, more than 10000', cardinality(document_ids)
+            USING ERRCODE = 'program_limit_exceeded',
+                  HINT = 'Filter by category, or search fewer documents at once.';
+    END IF;
+    IF category IS NULL AND document_ids IS NULL THEN
+        RETURN NULL;
+    END IF;
+    RETURN ARRAY(
         SELECT d.id FROM knowledge_documents d
-        -- Qualified: in an SQL function a bare name means the column first.
+        -- Qualified: a bare name would be ambiguous with the column.
         WHERE (platform_search_scope.category IS NULL OR d.category = platform_search_scope.category)
-          AND (document_ids IS NULL OR d.id = ANY (document_ids))) END
+          AND (platform_search_scope.document_ids IS NULL OR d.id = ANY (platform_search_scope.document_ids)));
+END
 $$;
 
 -- The current tenant's chunks nearest to query_embedding, nearest first.
@@ -988,6 +1086,16 @@ BEGIN
        OR tenant = '00000000-0000-0000-0000-000000000000' THEN
         RETURN;
     END IF;
+    -- Called directly it takes any tsquery and word list: bounded like the
+    -- queries keyword_search builds (at most platform.max_query_terms words,
+    -- and the operators between them), since each word costs an index probe.
+    IF cardinality(lexemes) > platform_max_query_terms()
+       OR numnode(query) > 4 * platform_max_query_terms() THEN
+        RAISE EXCEPTION 'the keyword query has more than % words', platform_max_query_terms()
+            USING ERRCODE = 'program_limit_exceeded',
+                  HINT = 'Shorten the query, or have an operator raise platform.max_query_terms.';
+    END IF;
+    wanted := platform_checked_count('wanted', wanted, 1000);
     in_tenant := query && platform_tenant_tsquery(tenant);
     IF NOT documents AND rank_limit > 0 AND cardinality(lexemes) > 0 THEN
         words := platform_lexemes_rarest_first(lexemes, documents);
@@ -1341,6 +1449,16 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Pass chunk_text(content, size, overlap) and the embedding of each chunk, in the same order.';
     END IF;
+    -- Bounded like every text a function works through: the content, the
+    -- chunks all together, and how many chunks.
+    PERFORM platform_check_text_length(content);
+    PERFORM platform_check_text_length(array_to_string(chunks, ''));
+    IF cardinality(chunks) > platform_max_chunks_per_document() THEN
+        RAISE EXCEPTION 'the document has % chunks, more than platform.max_chunks_per_document allows (%)',
+                cardinality(chunks), platform_max_chunks_per_document()
+            USING ERRCODE = 'program_limit_exceeded',
+                  HINT = 'Use larger chunks, or have an operator raise platform.max_chunks_per_document.';
+    END IF;
     PERFORM platform_check_query_embedding(e) FROM unnest(embeddings) AS e;
     PERFORM platform_check_query_embedding(document_embedding);
     INSERT INTO knowledge_documents (tenant_id, title, content, category, metadata, embedding,
@@ -1434,9 +1552,12 @@ $$;
 -- already reached (cost_rollups.sql).
 --
 -- Every alert written is announced with pg_notify on the channel
--- 'platform_budget_alerts' (delivered at commit, never for a rollback), with
--- a JSON payload: alert_id, tenant_id, period, period_start, threshold,
--- severity, current_spend, monthly_limit.
+-- 'platform_budget_alerts' (delivered at commit, never for a rollback). Any
+-- role may LISTEN on a channel, and any role may NOTIFY on it, so the payload
+-- is the alert's id and nothing else: {"alert_id": "<uuid>"}. A consumer reads
+-- the alert under its own rights (budget_alert(), granted to the role of the
+-- worker that sends alerts; or the tenant's own budget_alerts row under its
+-- context), and a forged id reads nothing (docs/costs.md).
 
 CREATE OR REPLACE FUNCTION platform_fire_budget_alerts(tenant uuid, month_start timestamptz, spend numeric)
 RETURNS void
@@ -1465,11 +1586,7 @@ BEGIN
         ON CONFLICT (tenant_id, period, period_start, threshold) DO NOTHING
         RETURNING b.id, b.threshold, b.severity
     LOOP
-        PERFORM pg_notify('platform_budget_alerts', json_build_object(
-            'alert_id', alert.id, 'tenant_id', tenant, 'period', 'monthly',
-            'period_start', month_start, 'threshold', alert.threshold,
-            'severity', alert.severity, 'current_spend', spend,
-            'monthly_limit', monthly_limit)::text);
+        PERFORM pg_notify('platform_budget_alerts', json_build_object('alert_id', alert.id)::text);
     END LOOP;
 END
 $$;
@@ -1512,6 +1629,29 @@ $$;
 COMMENT ON FUNCTION budget_status() IS
     'The current tenant''s budget month: limit, spend, percent used, projected month-end spend.';
 
+-- One budget alert by id, with its tenant and what a notification about it
+-- needs: for the worker that LISTENs on 'platform_budget_alerts' and sends
+-- the alerts. It reads across tenants, so it is granted to nobody by
+-- default: GRANT EXECUTE ON FUNCTION budget_alert(uuid) TO <that worker's
+-- role> (not to the application role, which runs what tenants send it). An
+-- id that names no alert reads nothing, so a forged notification is ignored;
+-- notifications_sent tells a notification already handled (the worker
+-- increments it under the tenant's context once it has sent the alert).
+CREATE OR REPLACE FUNCTION budget_alert(alert_id uuid)
+RETURNS TABLE (id uuid, tenant_id uuid, period text, period_start timestamptz, threshold numeric,
+               severity text, current_spend numeric, monthly_limit numeric,
+               notifications_sent integer, triggered_at timestamptz, resolved boolean)
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+    SELECT b.id, b.tenant_id, b.period, b.period_start, b.threshold, b.severity, b.current_spend,
+           (b.metadata->>'monthlyLimit')::numeric, b.notifications_sent, b.triggered_at, b.resolved
+    FROM budget_alerts b
+    WHERE b.id = budget_alert.alert_id
+$$;
+COMMENT ON FUNCTION budget_alert(uuid) IS
+    'A budget alert by the id a notification carries: for the role of the worker that sends alerts.';
+
 -- sql/costs/rollups.sql
 -- Keeping cost_rollups_hourly and cost_budget_periods equal to what
 -- cost_events says, in the same transaction as every change to it.
@@ -1533,12 +1673,29 @@ COMMENT ON FUNCTION budget_status() IS
 -- The late-event window (platform.cost_late_event_window, default 35 days,
 -- superuser-only) refuses INSERTs of events older than now() minus the window,
 -- so closed months (and their cost_summaries) stay as reported. UPDATE and
--- DELETE are corrections and apply at any age. Sessions with
--- row_security = off (pg_dump's scripts, a superuser's backfill) are not held
--- to the window and fire no budget alerts: a restore replays history, it does
--- not happen now.
+-- DELETE are corrections and apply at any age. A restore or a superuser's
+-- backfill (platform_replaying()) is not held to the window and fires no
+-- budget alerts: it replays history, it does not happen now.
+--
+-- Per tenant only: every statement locks the rows of its events' tenants in
+-- tenants FOR SHARE before anything else, so a change of a tenant's time zone
+-- (which holds that row while it recomputes the tenant's budget months)
+-- waits for the tenant's writers in flight and holds off new ones, and
+-- nobody else's.
 
 -- The deltas are platform_cost_delta values (schema/tables.sql).
+
+-- A restore (pg_dump's scripts set row_security = off) or a superuser's
+-- backfill: a superuser session with row_security off. The login role is
+-- what a statement cannot change; row_security alone any session may set,
+-- even from inside the statement that writes the events.
+CREATE OR REPLACE FUNCTION platform_replaying() RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT current_setting('row_security') = 'off'
+       AND coalesce((SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = session_user), false)
+$$;
 
 -- Whether spend going from `before` to `after` crosses one of the tenant's
 -- thresholds. PL/pgSQL without queries: it runs for every statement.
@@ -1575,7 +1732,7 @@ AS $$
 DECLARE
     zeroed tid[];
     grown record;
-    replaying constant boolean := current_setting('row_security') = 'off';
+    replaying constant boolean := platform_replaying();
 BEGIN
     -- Budget months first (see the lock order above).
     FOR grown IN
@@ -1649,19 +1806,27 @@ SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
 DECLARE
     late_window constant interval := platform_late_event_window();
-    replaying constant boolean := current_setting('row_security') = 'off';
+    replaying constant boolean := platform_replaying();
     oldest timestamptz;
     inserted bigint;
     one record;
     spend numeric;
 BEGIN
+    -- The events' tenants, in key order (see the lock order above).
+    IF TG_OP = 'DELETE' THEN
+        PERFORM FROM tenants t WHERE t.id IN (SELECT e.tenant_id FROM old_rows e) ORDER BY t.id FOR SHARE;
+    ELSIF TG_OP = 'UPDATE' THEN
+        PERFORM FROM tenants t
+        WHERE t.id IN (SELECT e.tenant_id FROM old_rows e UNION SELECT e.tenant_id FROM new_rows e)
+        ORDER BY t.id FOR SHARE;
+    END IF;
     IF TG_OP = 'INSERT' THEN
         SELECT min("timestamp"), count(*) INTO oldest, inserted FROM new_rows;
         IF late_window IS NOT NULL AND NOT replaying AND oldest < now() - late_window THEN
             RAISE EXCEPTION 'cost event at % is older than the late-event window of %',
                     oldest, late_window
                 USING ERRCODE = 'invalid_parameter_value',
-                      HINT = 'Events older than platform.cost_late_event_window are refused so closed months stay as reported; a superuser can backfill with SET row_security = off.';
+                      HINT = 'Events older than platform.cost_late_event_window are refused so closed months stay as reported; a superuser can backfill in a session with SET row_security = off.';
         END IF;
         IF inserted = 1 THEN
             -- One event (record_cost_event, a single-row INSERT): the same two
@@ -1671,7 +1836,7 @@ BEGIN
                    date_trunc('month', e."timestamp", platform_tenant_time_zone(t.settings)) AS month_start,
                    e.service, e.provider, e.metadata->>'model' AS model, e.cost_usd,
                    e.tokens_used, t.settings
-            INTO one FROM new_rows e JOIN tenants t ON t.id = e.tenant_id;
+            INTO one FROM new_rows e JOIN tenants t ON t.id = e.tenant_id FOR SHARE OF t;
             INSERT INTO cost_budget_periods AS p (tenant_id, period_start, spend, event_count)
             VALUES (one.tenant_id, one.month_start, one.cost_usd, 1)
             ON CONFLICT (tenant_id, period_start) DO UPDATE
@@ -1692,6 +1857,7 @@ BEGIN
                     event_count = r.event_count + 1;
             RETURN NULL;
         END IF;
+        PERFORM FROM tenants t WHERE t.id IN (SELECT e.tenant_id FROM new_rows e) ORDER BY t.id FOR SHARE;
     ELSE
         PERFORM platform_apply_cost_deltas(ARRAY(
             SELECT d::platform_cost_delta FROM (
@@ -1790,14 +1956,21 @@ COMMENT ON FUNCTION platform_verify_cost_rollups() IS
     'Every difference between the cost rollups and cost_events; none on a healthy database.';
 
 -- Recomputes both tables from cost_events (after a load with triggers
--- disabled, or if platform_verify_cost_rollups() ever reports a difference).
--- Takes a lock that waits for, and holds off, every writer of cost_events.
+-- disabled, or if platform_verify_cost_rollups() ever reports a difference),
+-- for one tenant or for all. It waits for, and holds off until commit, the
+-- writers of cost events of the tenants it recomputes: for one tenant by
+-- locking its row (which the cost triggers lock FOR SHARE), so no other
+-- tenant waits; for all by a lock on the whole table.
 CREATE OR REPLACE FUNCTION platform_rebuild_cost_rollups(tenant uuid DEFAULT NULL) RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
 BEGIN
-    LOCK TABLE cost_events IN SHARE MODE;
+    IF tenant IS NULL THEN
+        LOCK TABLE cost_events IN SHARE MODE;
+    ELSE
+        PERFORM FROM tenants t WHERE t.id = tenant FOR NO KEY UPDATE;
+    END IF;
     DELETE FROM cost_rollups_hourly r WHERE tenant IS NULL OR r.tenant_id = tenant;
     DELETE FROM cost_budget_periods p WHERE tenant IS NULL OR p.tenant_id = tenant;
     INSERT INTO cost_rollups_hourly SELECT * FROM platform_cost_rollups_expected(tenant);
@@ -1823,7 +1996,7 @@ BEGIN
     END IF;
     SELECT p.spend INTO spend FROM cost_budget_periods p
     WHERE p.tenant_id = NEW.id AND p.period_start = month_start;
-    IF spend > 0 AND current_setting('row_security') <> 'off' THEN
+    IF spend > 0 AND NOT platform_replaying() THEN
         PERFORM platform_fire_budget_alerts(NEW.id, month_start, spend);
     END IF;
     RETURN NULL;
@@ -2080,11 +2253,14 @@ COMMENT ON FUNCTION record_cost_event(text, numeric, text, text, integer, uuid, 
 -- [period_start, period_end), computed from cost_summary() (so it is as exact
 -- as it) and written idempotently: running it again, or concurrently,
 -- updates the one row it wrote instead of adding another. Writers of the same
--- tenant and period take turns on a transaction-scoped advisory lock (no
+-- tenant and period take turns on row locks of the tenant's own rows (no
 -- unique constraint: the document lets an application write its own rows,
 -- several per period if it likes, and those are left alone except the oldest,
--- which this function keeps current). The breakdown names all six services,
--- zero included, as the document's type does.
+-- which this function keeps current): on that oldest row when it exists, and
+-- while the first one is created on the tenant's row, which also holds off
+-- that tenant's cost writers for the rest of the transaction (and no one
+-- else's). The breakdown names all six services, zero included, as the
+-- document's type does.
 CREATE OR REPLACE FUNCTION compute_cost_summary(period_start timestamptz, period_end timestamptz)
 RETURNS cost_summaries
 LANGUAGE plpgsql VOLATILE
@@ -2095,6 +2271,7 @@ DECLARE
     total numeric;
     per_service jsonb;
     events bigint;
+    existing uuid;
     result cost_summaries;
 BEGIN
     IF period_start IS NULL OR period_end IS NULL OR period_start >= period_end THEN
@@ -2103,10 +2280,21 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'A summary covers [period_start, period_end), a non-empty range.';
     END IF;
-    -- The key is built from epoch seconds, not text: the text of a timestamptz
-    -- depends on the session's TimeZone.
-    PERFORM pg_advisory_xact_lock(hashtextextended(concat_ws(':', 'platform.cost_summary', tenant,
-        extract(epoch FROM period_start), extract(epoch FROM period_end)), 0));
+    SELECT o.id INTO existing FROM cost_summaries o
+    WHERE o.tenant_id = tenant AND o.period_start = compute_cost_summary.period_start
+      AND o.period_end = compute_cost_summary.period_end
+    ORDER BY o.created_at, o.id LIMIT 1
+    FOR UPDATE;
+    IF existing IS NULL THEN
+        -- No row yet: creators take turns on the tenant's row, then look again
+        -- (a new statement sees what the one before them committed).
+        PERFORM FROM tenants t WHERE t.id = tenant FOR NO KEY UPDATE;
+        SELECT o.id INTO existing FROM cost_summaries o
+        WHERE o.tenant_id = tenant AND o.period_start = compute_cost_summary.period_start
+          AND o.period_end = compute_cost_summary.period_end
+        ORDER BY o.created_at, o.id LIMIT 1
+        FOR UPDATE;
+    END IF;
 
     SELECT coalesce(sum(x.total_cost_usd), 0),
            jsonb_object_agg(k.service, coalesce(x.total_cost_usd, 0)),
@@ -2117,12 +2305,9 @@ BEGIN
 
     UPDATE cost_summaries s
     SET total_cost_usd = total, breakdown = per_service, event_count = events, created_at = now()
-    WHERE s.id = (SELECT o.id FROM cost_summaries o
-                  WHERE o.tenant_id = tenant AND o.period_start = compute_cost_summary.period_start
-                    AND o.period_end = compute_cost_summary.period_end
-                  ORDER BY o.created_at, o.id LIMIT 1)
+    WHERE s.tenant_id = tenant AND s.id = existing
     RETURNING s.* INTO result;
-    IF NOT FOUND THEN
+    IF existing IS NULL THEN
         INSERT INTO cost_summaries AS s (tenant_id, period_start, period_end, total_cost_usd,
                                          breakdown, event_count)
         VALUES (tenant, compute_cost_summary.period_start, compute_cost_summary.period_end,
@@ -2139,11 +2324,15 @@ COMMENT ON FUNCTION compute_cost_summary(timestamptz, timestamptz) IS
 -- A security self-check: one row per finding, none on a healthy install.
 -- Run it as a superuser after any manual change to roles, tables or
 -- functions (and in monitoring): SELECT * FROM platform_audit();
+-- PL/pgSQL, so that it may name functions created after it
+-- (platform_app_roles, in privileges.sql).
 CREATE OR REPLACE FUNCTION platform_audit()
 RETURNS TABLE (finding text, object text, detail text)
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
+BEGIN
+    RETURN QUERY
     -- Row-level security switched off, or not forced, on a tenant-scoped table.
     SELECT 'row security not enabled and forced', t.table_name::text,
            format('relrowsecurity = %s, relforcerowsecurity = %s', c.relrowsecurity, c.relforcerowsecurity)
@@ -2227,6 +2416,50 @@ AS $$
     FROM platform_tenant_tables() t
     JOIN pg_attribute a ON a.attrelid = t.table_name AND a.attname = t.tenant_column
     WHERE NOT EXISTS (SELECT FROM pg_index i WHERE i.indrelid = t.table_name AND i.indkey[0] = a.attnum)
+
+    UNION ALL
+    -- Rows whose text search configuration they cannot keep (dropped,
+    -- temporary, or droppable by a non-superuser): every UPDATE of such a row,
+    -- and every restore of a dump, fails.
+    SELECT 'stored text search configuration that rows cannot keep', k.table_name,
+           format('%s rows use %s, which %s; UPDATE them to a configuration a superuser created',
+                  k.row_count, k.config::oid, platform_text_search_config_problem(k.config))
+    FROM (SELECT 'knowledge_documents' AS table_name, d.text_search_config AS config, count(*) AS row_count
+          FROM knowledge_documents d GROUP BY 2
+          UNION ALL
+          SELECT 'knowledge_chunks', c.text_search_config, count(*) FROM knowledge_chunks c GROUP BY 2) k
+    WHERE platform_text_search_config_problem(k.config) IS NOT NULL
+
+    UNION ALL
+    -- An application role whose statements and idle transactions may run
+    -- for ever: one tenant's request can hold a connection and its locks.
+    SELECT 'application role without a timeout', quote_ident(r.role::text),
+           format('%s is 0 for it in this database; ALTER ROLE %s SET %s = ''...''',
+                  s.name, quote_ident(r.role::text), s.name)
+    FROM platform_app_roles() r
+    CROSS JOIN (VALUES ('statement_timeout'), ('idle_in_transaction_session_timeout')) AS s(name)
+    WHERE coalesce(
+            (SELECT split_part(c, '=', 2) FROM pg_db_role_setting g, unnest(g.setconfig) c
+             WHERE g.setrole = r.role AND g.setdatabase = (SELECT oid FROM pg_database WHERE datname = current_database())
+               AND c LIKE s.name || '=%'),
+            (SELECT split_part(c, '=', 2) FROM pg_db_role_setting g, unnest(g.setconfig) c
+             WHERE g.setrole = r.role AND g.setdatabase = 0 AND c LIKE s.name || '=%'),
+            (SELECT split_part(c, '=', 2) FROM pg_db_role_setting g, unnest(g.setconfig) c
+             WHERE g.setrole = 0 AND g.setdatabase = (SELECT oid FROM pg_database WHERE datname = current_database())
+               AND c LIKE s.name || '=%'),
+            (SELECT f.setting FROM pg_file_settings f WHERE f.name = s.name AND f.applied
+             ORDER BY f.seqno DESC LIMIT 1),
+            '0') IN ('0', '0ms', '0s')
+
+    UNION ALL
+    -- pgvector 0.6.0 to 0.8.1: a parallel HNSW index build can read other
+    -- relations' memory or crash the server (CVE-2026-3172).
+    SELECT 'pgvector with CVE-2026-3172', 'vector ' || e.extversion,
+           'ALTER EXTENSION vector UPDATE after installing pgvector 0.8.2 or later'
+    FROM pg_extension e
+    WHERE e.extname = 'vector'
+      AND string_to_array(e.extversion, '.')::int[] BETWEEN '{0,6,0}' AND '{0,8,1}';
+END
 $$;
 COMMENT ON FUNCTION platform_audit() IS
     'Security self-check of the platform extension: one row per finding, none when healthy.';
@@ -2346,6 +2579,7 @@ BEGIN
         ('@extschema@.compute_cost_summary(timestamptz, timestamptz)', 'everyone'),
         ('@extschema@.cost_summary(timestamptz, timestamptz, text, text, text)', 'application'),
         ('@extschema@.budget_status()', 'application'),
+        ('@extschema@.budget_alert(uuid)', 'operator'),
         ('@extschema@.platform_cost_events_changed()', 'operator'),
         ('@extschema@.platform_tenant_cost_settings_changed()', 'operator'),
         ('@extschema@.platform_fire_budget_alerts(uuid, timestamptz, numeric)', 'operator'),
@@ -2518,3 +2752,41 @@ REVOKE ALL ON cost_rollups_hourly, cost_budget_periods FROM PUBLIC;
 -- Roles given app access before an upgrade get what this release adds (a
 -- fresh install has none yet).
 SELECT platform_execute_app_privileges(r.role, r.provisioning, 'GRANT') FROM platform_app_roles() r;
+
+-- ======== After the code: sql/upgrades/0.2.0--0.3.0.sql
+
+-- 0.2.0 accepted any text search configuration, a session's temporary one
+-- included: once that session ended, every UPDATE of the row (and every
+-- restore of a dump) failed. Rows stored with a configuration they cannot
+-- keep take their tenant's configuration again (english when that is not
+-- usable either), chunks their document's. Triggers are off for these
+-- statements only, so updated_at stays as it was; the search_vector is
+-- computed again with the new configuration.
+SELECT set_config('session_replication_role', 'replica', true);
+DO $repair$
+DECLARE
+    tenant record;
+    config regconfig;
+BEGIN
+    FOR tenant IN
+        SELECT t.id, t.settings->>'textSearchConfig' AS setting FROM tenants t
+        WHERE EXISTS (SELECT FROM knowledge_documents d WHERE d.tenant_id = t.id
+                      AND platform_text_search_config_problem(d.text_search_config) IS NOT NULL)
+           OR EXISTS (SELECT FROM knowledge_chunks c WHERE c.tenant_id = t.id
+                      AND platform_text_search_config_problem(c.text_search_config) IS NOT NULL)
+    LOOP
+        BEGIN
+            config := platform_text_search_config(NULL, tenant.setting);
+        EXCEPTION WHEN undefined_object OR invalid_parameter_value THEN
+            config := 'pg_catalog.english';
+        END;
+        UPDATE knowledge_documents d SET text_search_config = config
+        WHERE d.tenant_id = tenant.id AND platform_text_search_config_problem(d.text_search_config) IS NOT NULL;
+        UPDATE knowledge_chunks c SET text_search_config = d.text_search_config
+        FROM knowledge_documents d
+        WHERE c.tenant_id = tenant.id AND d.tenant_id = c.tenant_id AND d.id = c.document_id
+          AND platform_text_search_config_problem(c.text_search_config) IS NOT NULL;
+    END LOOP;
+END
+$repair$;
+SELECT set_config('session_replication_role', 'origin', true);

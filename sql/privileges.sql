@@ -60,6 +60,7 @@ BEGIN
         ('@extschema@.compute_cost_summary(timestamptz, timestamptz)', 'everyone'),
         ('@extschema@.cost_summary(timestamptz, timestamptz, text, text, text)', 'application'),
         ('@extschema@.budget_status()', 'application'),
+        ('@extschema@.budget_alert(uuid)', 'operator'),
         ('@extschema@.platform_cost_events_changed()', 'operator'),
         ('@extschema@.platform_tenant_cost_settings_changed()', 'operator'),
         ('@extschema@.platform_fire_budget_alerts(uuid, timestamptz, numeric)', 'operator'),

@@ -150,7 +150,10 @@ mod tests {
             "platform.common_word_share real superuser 0..1; \
              platform.cost_late_event_window integer superuser 0..2147483647; \
              platform.exact_scan_limit integer superuser 0..2147483647; \
-             platform.keyword_rank_limit integer superuser 0..1000000"
+             platform.keyword_rank_limit integer superuser 0..1000000; \
+             platform.max_chunks_per_document integer superuser 1..10000000; \
+             platform.max_query_terms integer superuser 1..10000; \
+             platform.max_text_length integer superuser 1000..100000000"
         );
     }
 

@@ -27,6 +27,8 @@ pub enum PlatformError {
     NilTenant,
     /// An internal helper was called with NULL where it needs a value.
     NullArgument { name: &'static str },
+    /// A text search configuration given by oid that does not exist.
+    UnknownTextSearchConfig { oid: u32 },
     /// A search or ingestion argument that cannot be used.
     BadSearchInput(InputError),
 }
@@ -43,11 +45,16 @@ impl PlatformError {
             Self::NullTenant | Self::NullArgument { .. } => {
                 PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED
             }
+            Self::UnknownTextSearchConfig { .. } => PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
             Self::NilTenant => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
             Self::BadSearchInput(InputError::OutOfRange { got: None, .. })
-            | Self::BadSearchInput(InputError::Missing { .. }) => {
+            | Self::BadSearchInput(InputError::Missing { .. })
+            | Self::BadSearchInput(InputError::NullElement { .. }) => {
                 PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED
             }
+            Self::BadSearchInput(
+                InputError::TooLarge { .. } | InputError::ChunksTooLarge { .. },
+            ) => PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
             Self::BadSearchInput(_) => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
         }
     }
@@ -67,6 +74,9 @@ impl PlatformError {
             ),
             Self::NullTenant => "set_tenant() needs a tenant id, got NULL".into(),
             Self::NullArgument { name } => format!("{name} must not be NULL"),
+            Self::UnknownTextSearchConfig { oid } => {
+                format!("text search configuration {oid} does not exist")
+            }
             Self::NilTenant => {
                 "set_tenant() got the nil UUID, which means \"no tenant\" and is never a tenant's id"
                     .into()
@@ -96,7 +106,11 @@ impl PlatformError {
                 "Pass the id of an existing tenant; to leave no context, end the transaction.".into()
             }
             Self::NullArgument { .. } => "Pass a value.".into(),
-            Self::BadSearchInput(input) => search_input_hint(input).into(),
+            Self::UnknownTextSearchConfig { .. } => {
+                "Use one of SELECT cfgname FROM pg_ts_config, for example 'english' or 'simple'."
+                    .into()
+            }
+            Self::BadSearchInput(input) => search_input_hint(input),
         }
     }
 
@@ -109,20 +123,31 @@ impl PlatformError {
     }
 }
 
-fn search_input_hint(input: &InputError) -> &'static str {
+fn search_input_hint(input: &InputError) -> Cow<'static, str> {
     match input {
         InputError::WrongDimension { .. } => {
-            "Embed the query with the same model as the documents (1024 dimensions)."
+            "Embed the query with the same model as the documents (1024 dimensions).".into()
         }
         InputError::NonFinite { .. } | InputError::ZeroVector => {
             "Pass the embedding model's output unchanged; for a search without a vector, pass NULL."
+                .into()
         }
-        InputError::OutOfRange { .. } => "Pass a value inside the range.",
+        InputError::OutOfRange { .. } => "Pass a value inside the range.".into(),
         InputError::NotPositive { .. } => {
-            "Weights are finite numbers >= 0; 0 switches a branch off."
+            "Weights are finite numbers >= 0; 0 switches a branch off.".into()
         }
-        InputError::UnknownChoice { .. } => "Pass one of the values listed.",
-        InputError::Missing { .. } => "Pass a value, or leave the argument out for its default.",
+        InputError::UnknownChoice { .. } => "Pass one of the values listed.".into(),
+        InputError::Missing { .. } => {
+            "Pass a value, or leave the argument out for its default.".into()
+        }
+        InputError::TooLarge { setting, .. } => {
+            format!("Send less at once, or have an operator raise {setting}.").into()
+        }
+        InputError::ChunksTooLarge { .. } => "Use a smaller overlap or a larger chunk_size, or \
+             have an operator raise platform.max_text_length."
+            .into(),
+        InputError::NullElement { .. } => "Leave NULLs out of the array.".into(),
+        InputError::Unpaired { .. } => "Pass one score per id, in the same order.".into(),
     }
 }
 
@@ -168,6 +193,25 @@ fn search_input_message(input: &InputError) -> String {
             format!("{name} must be a finite number >= 0, got {got}")
         }
         InputError::Missing { name } => format!("{name} must not be NULL"),
+        InputError::TooLarge {
+            what,
+            unit,
+            got,
+            limit,
+            setting,
+        } => format!("{what} has {got} {unit}, more than {setting} allows ({limit})"),
+        InputError::NullElement { name, index } => {
+            format!("{name} holds NULL at position {}", index + 1)
+        }
+        InputError::Unpaired {
+            first,
+            second,
+            first_len,
+            second_len,
+        } => format!("{first} has {first_len} entries and {second} {second_len}"),
+        InputError::ChunksTooLarge { limit } => format!(
+            "the chunks would take more than {limit} characters in all (twice platform.max_text_length)"
+        ),
         InputError::UnknownChoice { name, got, allowed } => format!(
             "{name} must be one of {}, got \"{}\"",
             allowed.join(", "),

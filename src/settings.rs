@@ -33,6 +33,14 @@ static COMMON_WORD_SHARE: GucSetting<f64> = GucSetting::<f64>::new(0.02);
 /// At most this many matches are ranked by one 'any' keyword query; 0 ranks
 /// every match: chosen by bench/search.sh.
 static KEYWORD_RANK_LIMIT: GucSetting<i32> = GucSetting::<i32>::new(300);
+/// Most characters a text may have where a function works through it
+/// (chunk_text's input and output, ingest_document's content, a search's
+/// query text): bounds memory and time per call.
+static MAX_TEXT_LENGTH: GucSetting<i32> = GucSetting::<i32>::new(1_000_000);
+/// Most distinct words a keyword query may have: each costs an index probe.
+static MAX_QUERY_TERMS: GucSetting<i32> = GucSetting::<i32>::new(64);
+/// Most chunks ingest_document stores for one document.
+static MAX_CHUNKS_PER_DOCUMENT: GucSetting<i32> = GucSetting::<i32>::new(10_000);
 /// In minutes (so `'35d'`, `'36h'` and `'90min'` all work); 0 turns the window off.
 static LATE_EVENT_WINDOW: GucSetting<i32> = GucSetting::<i32>::new(35 * MINUTES_PER_DAY);
 
@@ -73,6 +81,38 @@ pub fn register() {
         GucFlags::default(),
     );
     GucRegistry::define_int_guc(
+        c"platform.max_text_length",
+        c"Most characters a text may have where a platform function works through it.",
+        c"chunk_text's input (and twice it for all its chunks together), ingest_document's \
+          content and chunks, and a search's query text. Longer is refused with SQLSTATE 54000.",
+        &MAX_TEXT_LENGTH,
+        1_000,
+        100_000_000,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"platform.max_query_terms",
+        c"Most distinct words a keyword query may have.",
+        c"Each word of a query costs an index probe; a query with more is refused with SQLSTATE \
+          54000.",
+        &MAX_QUERY_TERMS,
+        1,
+        10_000,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"platform.max_chunks_per_document",
+        c"Most chunks ingest_document stores for one document.",
+        c"More is refused with SQLSTATE 54000.",
+        &MAX_CHUNKS_PER_DOCUMENT,
+        1,
+        10_000_000,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
         c"platform.cost_late_event_window",
         c"How old a cost event may be when it is inserted (0 = no limit).",
         c"INSERTs into cost_events older than now() minus this window are refused, so closed \
@@ -104,6 +144,34 @@ fn platform_common_word_share() -> f32 {
 #[pg_extern(stable, parallel_safe, create_or_replace)]
 fn platform_keyword_rank_limit() -> i32 {
     KEYWORD_RANK_LIMIT.get()
+}
+
+/// `platform.max_text_length`, in characters.
+pub fn max_text_length() -> usize {
+    MAX_TEXT_LENGTH.get().max(0) as usize
+}
+
+/// `platform.max_query_terms`.
+pub fn max_query_terms() -> usize {
+    MAX_QUERY_TERMS.get().max(0) as usize
+}
+
+/// `platform.max_query_terms`.
+#[pg_extern(stable, parallel_safe, create_or_replace)]
+fn platform_max_query_terms() -> i32 {
+    MAX_QUERY_TERMS.get()
+}
+
+/// `platform.max_chunks_per_document`.
+#[pg_extern(stable, parallel_safe, create_or_replace)]
+fn platform_max_chunks_per_document() -> i32 {
+    MAX_CHUNKS_PER_DOCUMENT.get()
+}
+
+/// `platform.max_text_length`.
+#[pg_extern(stable, parallel_safe, create_or_replace)]
+fn platform_max_text_length() -> i32 {
+    MAX_TEXT_LENGTH.get()
 }
 
 /// The window as days and microseconds, or `None` when it is off.

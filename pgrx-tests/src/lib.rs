@@ -140,6 +140,15 @@ pub fn db() -> &'static TestDb {
                 &[&db.app_role],
             )
             .expect("grant_app_access");
+        // Timeouts, as docs/security.md recommends for every application
+        // role (the audit reports a role without them).
+        admin
+            .batch_execute(&format!(
+                "ALTER ROLE {0} SET statement_timeout = '120s';
+                 ALTER ROLE {0} SET idle_in_transaction_session_timeout = '120s'",
+                db.app_role
+            ))
+            .expect("timeouts for the application role");
         // The search settings are superuser-only; the tests that need the
         // other paths (HNSW on a small table, unbounded ranking) get them
         // the way an operator would delegate them.

@@ -309,44 +309,118 @@ fn updates_and_deletes_apply_as_deltas() {
     );
 }
 
-/// The budget_alerts notifications for `tenant` that arrive on `listener`
-/// within a second.
-fn notifications_for(listener: &mut postgres::Client, tenant: Uuid) -> Vec<serde_like::Payload> {
-    let mut seen = Vec::new();
+/// The budget alerts of `tenant` announced on `listener` within a second, as
+/// the worker that sends alerts reads them: a notification carries only the
+/// alert's id, which the worker looks up with budget_alert() under a role of
+/// its own (the application role may not).
+fn notifications_for(listener: &mut postgres::Client, tenant: Uuid) -> Vec<NotifiedAlert> {
+    let mut ids = Vec::new();
     let mut notifications = listener.notifications();
     let mut pending = notifications.timeout_iter(Duration::from_secs(1));
     while let Some(n) = pending.next().unwrap() {
         assert_eq!(n.channel(), "platform_budget_alerts");
-        if n.payload().contains(&tenant.to_string()) {
-            seen.push(serde_like::Payload(n.payload().to_owned()));
-        }
+        let id = n
+            .payload()
+            .strip_prefix("{\"alert_id\" : \"")
+            .and_then(|rest| rest.strip_suffix("\"}"))
+            .unwrap_or_else(|| panic!("a payload of the alert id alone: {}", n.payload()));
+        ids.push(Uuid::parse_str(id).expect("a UUID"));
     }
-    seen
+    let mut worker = alerts_worker();
+    ids.iter()
+        .flat_map(|id| {
+            worker
+                .query(
+                    "SELECT threshold::text, severity FROM budget_alert($1) WHERE tenant_id = $2",
+                    &[id, &tenant],
+                )
+                .unwrap()
+        })
+        .map(|row| NotifiedAlert {
+            threshold: row.get(0),
+            severity: row.get(1),
+        })
+        .collect()
 }
 
-/// Just enough of the payload to check it without a JSON crate: the
-/// threshold and the severity, as the server formats them.
-mod serde_like {
-    #[derive(Debug)]
-    pub struct Payload(pub String);
+#[derive(Debug)]
+struct NotifiedAlert {
+    threshold: String,
+    severity: String,
+}
 
-    impl Payload {
-        pub fn field(&self, name: &str) -> String {
-            let key = format!("\"{name}\" : ");
-            let start = self
-                .0
-                .find(&key)
-                .unwrap_or_else(|| panic!("{name} in {}", self.0))
-                + key.len();
-            self.0[start..]
-                .split([',', '}'])
-                .next()
-                .unwrap()
-                .trim()
-                .trim_matches('"')
-                .to_owned()
+/// A connection as the role of the worker that sends budget alerts: granted
+/// budget_alert() and nothing else.
+fn alerts_worker() -> postgres::Client {
+    static ROLE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let role = ROLE.get_or_init(|| {
+        let role = format!("platform_alerts_{}", std::process::id());
+        admin()
+            .batch_execute(&format!(
+                "DROP ROLE IF EXISTS {role}; {}; GRANT USAGE ON SCHEMA public TO {role};
+                 GRANT EXECUTE ON FUNCTION budget_alert(uuid) TO {role}",
+                create_login_role(&role, "NOSUPERUSER NOBYPASSRLS")
+            ))
+            .unwrap();
+        role
+    });
+    connect_as(role)
+}
+
+#[test]
+fn alert_notifications_carry_only_an_id_that_only_the_alerts_worker_can_read() {
+    let tenant = tenant_with_settings("Notified", r#"{"maxMonthlySpend": 10}"#);
+    let mut listener = app();
+    listener
+        .batch_execute("LISTEN platform_budget_alerts")
+        .unwrap();
+    let mut app = app();
+    as_tenant(&mut app, tenant, |tx| {
+        tx.execute("SELECT record_cost_event('llm', 6)", &[])
+            .unwrap();
+    });
+    let fired = notifications_for(&mut listener, tenant);
+    assert_eq!(fired.len(), 1, "{fired:?}");
+    assert_eq!(
+        (fired[0].threshold.as_str(), fired[0].severity.as_str()),
+        ("50.00", "warning")
+    );
+    let alert: Uuid = admin()
+        .query_one(
+            "SELECT id FROM budget_alerts WHERE tenant_id = $1",
+            &[&tenant],
+        )
+        .unwrap()
+        .get(0);
+    // The application role may not read an alert by id, under no context
+    // or another tenant's.
+    let other = provision_tenant("Curious");
+    for context in [None, Some(other)] {
+        let mut tx = app.transaction().unwrap();
+        if let Some(other) = context {
+            tx.execute("SELECT set_tenant($1)", &[&other]).unwrap();
         }
+        assert_sqlstate(
+            attempt(&mut tx, |tx| {
+                tx.query("SELECT * FROM budget_alert($1)", &[&alert])
+            }),
+            SqlState::INSUFFICIENT_PRIVILEGE,
+            "budget_alert as the application role",
+        );
+        let seen = tx
+            .query("SELECT * FROM budget_alerts WHERE id = $1", &[&alert])
+            .unwrap();
+        assert!(seen.is_empty(), "another tenant's alert through the table");
+        tx.rollback().unwrap();
     }
+    // A forged notification names no alert, or one the worker reads as it is.
+    app.execute(
+        "SELECT pg_notify('platform_budget_alerts', json_build_object('alert_id', gen_random_uuid())::text)",
+        &[],
+    )
+    .unwrap();
+    let forged = notifications_for(&mut listener, tenant);
+    assert!(forged.is_empty(), "{forged:?}");
 }
 
 #[test]
@@ -407,7 +481,7 @@ fn concurrent_writers_with_duplicates_fire_each_threshold_exactly_once() {
     );
     let mut fired: Vec<(String, String)> = notifications_for(&mut listener, tenant)
         .iter()
-        .map(|p| (p.field("threshold"), p.field("severity")))
+        .map(|p| (p.threshold.clone(), p.severity.clone()))
         .collect();
     fired.sort();
     assert_eq!(
@@ -458,7 +532,7 @@ fn thresholds_are_configurable_and_a_rollback_fires_nothing() {
     });
     let fired: Vec<String> = notifications_for(&mut listener, tenant)
         .iter()
-        .map(|p| p.field("threshold"))
+        .map(|p| p.threshold.clone())
         .collect();
     assert_eq!(fired, vec!["25.00".to_owned(), "90.00".to_owned()]);
     let status = as_tenant(&mut app, tenant, |tx| {
@@ -475,7 +549,7 @@ fn thresholds_are_configurable_and_a_rollback_fires_nothing() {
     });
     let fired: Vec<String> = notifications_for(&mut listener, tenant)
         .iter()
-        .map(|p| p.field("threshold"))
+        .map(|p| p.threshold.clone())
         .collect();
     assert_eq!(fired, vec!["95.00".to_owned()]);
     // No budget: limit and percent are NULL, spend is still there.

@@ -178,7 +178,8 @@ fn the_audit_is_clean_on_a_fresh_install_and_reports_each_problem() {
         "a fresh install has no findings"
     );
     let role = format!("platform_audit_bypass_{}", std::process::id());
-    let cases: [(&str, String, &str); 7] = [
+    let untimed = format!("platform_audit_untimed_{}", std::process::id());
+    let cases: [(&str, String, &str); 9] = [
         (
             "row security not enabled and forced",
             "ALTER TABLE messages NO FORCE ROW LEVEL SECURITY".into(),
@@ -218,6 +219,25 @@ fn the_audit_is_clean_on_a_fresh_install_and_reports_each_problem() {
             "no index leads with the tenant column",
             "DROP INDEX budget_alert_tenant_idx; DROP INDEX budget_alert_active_idx".into(),
             "budget_alerts",
+        ),
+        (
+            "application role without a timeout",
+            format!(
+                "CREATE ROLE {untimed} LOGIN; SELECT grant_app_access('{untimed}');
+                 ALTER ROLE {untimed} SET idle_in_transaction_session_timeout = '1min'"
+            ),
+            untimed.as_str(),
+        ),
+        (
+            "stored text search configuration that rows cannot keep",
+            format!(
+                "CREATE ROLE {untimed};
+                 CREATE TEXT SEARCH CONFIGURATION public.droppable (COPY = simple);
+                 ALTER TEXT SEARCH CONFIGURATION public.droppable OWNER TO {untimed};
+                 INSERT INTO knowledge_documents (tenant_id, title, content, text_search_config)
+                 VALUES (create_tenant('Audit probe'), 't', 'c', 'public.droppable')"
+            ),
+            "knowledge_documents",
         ),
     ];
     for (finding, breakage, object) in cases {

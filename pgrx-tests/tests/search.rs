@@ -730,14 +730,34 @@ fn bad_input_is_refused_with_a_sqlstate() {
             assert!(state.code().starts_with("22"), "{text}: {}", state.code());
         }
     });
-    // A tenant whose own setting names an unknown configuration.
-    let broken: Uuid = admin()
-        .query_one(
+    // A tenant setting that names an unknown configuration is refused when
+    // it is written; one whose configuration was dropped since fails the
+    // search with the same SQLSTATE.
+    assert_sqlstate(
+        admin().query_one(
             "SELECT create_tenant('Broken', 'starter', '{\"textSearchConfig\": \"klingon\"}')",
             &[],
-        )
-        .unwrap()
-        .get(0);
+        ),
+        SqlState::UNDEFINED_OBJECT,
+        "create_tenant with textSearchConfig klingon",
+    );
+    let broken: Uuid = {
+        let mut admin = admin();
+        admin
+            .batch_execute("CREATE TEXT SEARCH CONFIGURATION public.vanishing (COPY = simple)")
+            .unwrap();
+        let tenant = admin
+            .query_one(
+                "SELECT create_tenant('Broken', 'starter', '{\"textSearchConfig\": \"public.vanishing\"}')",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        admin
+            .batch_execute("DROP TEXT SEARCH CONFIGURATION public.vanishing")
+            .unwrap();
+        tenant
+    };
     as_tenant(&mut app, broken, |tx| {
         let result = attempt(tx, |t| t.query("SELECT * FROM keyword_search('x')", &[]));
         assert_sqlstate(result, SqlState::UNDEFINED_OBJECT, "tenant setting klingon");

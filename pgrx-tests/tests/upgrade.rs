@@ -7,6 +7,57 @@
 use platform_client_tests::*;
 use postgres::Client;
 
+/// Where the earlier release stored a row's text search configuration
+/// without checking it (0.2.0), a document and its chunk stored with a
+/// session's temporary configuration, which is gone once the session ends:
+/// the upgrade must repair them. Returns whether it stored one.
+fn store_with_a_temporary_configuration(
+    dbname: &str,
+    admin: &mut Client,
+    tenant: uuid::Uuid,
+) -> bool {
+    let has_configs: bool = admin
+        .query_one(
+            "SELECT EXISTS (SELECT FROM pg_attribute WHERE attrelid = 'knowledge_documents'::regclass
+                            AND attname = 'text_search_config')",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    if !has_configs {
+        return false;
+    }
+    let mut app = connect(dbname, &db().app_role);
+    let mut tx = app.transaction().unwrap();
+    tx.execute("SELECT set_tenant($1)", &[&tenant]).unwrap();
+    tx.batch_execute(
+        "CREATE TEXT SEARCH CONFIGURATION pg_temp.cfg (COPY = simple);
+         SELECT ingest_document('Temporary', 'stemmed with a temporary configuration',
+                                ARRAY['stemmed with a temporary configuration'],
+                                ARRAY[array_fill(0.5::real, ARRAY[1024])::vector],
+                                text_search_config => 'pg_temp.cfg')",
+    )
+    .expect("0.2.0 stores a temporary configuration");
+    tx.commit().unwrap();
+    drop(app); // the configuration goes with the session
+               // Wait until the session has ended and dropped its temporary schema.
+    for _ in 0..100 {
+        let dangling: bool = admin
+            .query_one(
+                "SELECT EXISTS (SELECT FROM knowledge_documents d
+                                WHERE NOT EXISTS (SELECT FROM pg_ts_config c WHERE c.oid = d.text_search_config))",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        if dangling {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("the temporary configuration outlived its session");
+}
+
 /// The versions of the install scripts kept in sql/released/.
 fn earlier_releases() -> Vec<String> {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../sql/released");
@@ -81,6 +132,8 @@ fn upgrade_from(previous: &str) {
         .map(|i| populate_tenant(&mut app, &format!("Upgraded {i}")))
         .collect();
     drop(app);
+    let stored_a_temporary_configuration =
+        store_with_a_temporary_configuration(&old_name, &mut old, tenants[0].tenant);
     // The rows as they were, in the columns the earlier release had (API keys
     // are checked below: from 0.2.0 on only their digest is stored).
     let mut columns = snapshot::table_columns(&mut old);
@@ -88,6 +141,15 @@ fn upgrade_from(previous: &str) {
         .get_mut("tenants")
         .unwrap()
         .retain(|c| c != "api_key");
+    // Nor the text search configuration and its vector, which the upgrade
+    // from 0.2.0 repairs where a row holds one it cannot keep (checked below;
+    // everything else of those rows, updated_at included, must stay).
+    for table in ["knowledge_documents", "knowledge_chunks"] {
+        columns
+            .get_mut(table)
+            .unwrap()
+            .retain(|c| c != "text_search_config" && c != "search_vector");
+    }
     let rows_before = snapshot::table_contents(&mut old, &columns);
 
     old.batch_execute("ALTER EXTENSION platform UPDATE")
@@ -105,6 +167,22 @@ fn upgrade_from(previous: &str) {
         snapshot::differences(&upgraded_catalog, &fresh_catalog)
     );
 
+    if stored_a_temporary_configuration {
+        // The upgrade gave the rows a configuration they can keep: they can
+        // be updated again, and the audit finds nothing.
+        let mut tx = old.transaction().unwrap();
+        tx.batch_execute("UPDATE knowledge_documents SET title = title; UPDATE knowledge_chunks SET position = position")
+            .expect("rows stored with a dropped configuration are repaired by the upgrade");
+        tx.rollback().unwrap();
+        let audit: i64 = old
+            .query_one(
+                "SELECT count(*) FROM platform_audit() WHERE finding LIKE 'stored text search%'",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        assert_eq!(audit, 0);
+    }
     let rows_after = snapshot::table_contents(&mut old, &columns);
     assert_eq!(rows_after, rows_before, "every row survives the upgrade");
     // Cost events recorded before the upgrade are in the rollups after it.

@@ -13,9 +13,12 @@
 -- already reached (cost_rollups.sql).
 --
 -- Every alert written is announced with pg_notify on the channel
--- 'platform_budget_alerts' (delivered at commit, never for a rollback), with
--- a JSON payload: alert_id, tenant_id, period, period_start, threshold,
--- severity, current_spend, monthly_limit.
+-- 'platform_budget_alerts' (delivered at commit, never for a rollback). Any
+-- role may LISTEN on a channel, and any role may NOTIFY on it, so the payload
+-- is the alert's id and nothing else: {"alert_id": "<uuid>"}. A consumer reads
+-- the alert under its own rights (budget_alert(), granted to the role of the
+-- worker that sends alerts; or the tenant's own budget_alerts row under its
+-- context), and a forged id reads nothing (docs/costs.md).
 
 CREATE OR REPLACE FUNCTION platform_fire_budget_alerts(tenant uuid, month_start timestamptz, spend numeric)
 RETURNS void
@@ -44,11 +47,7 @@ BEGIN
         ON CONFLICT (tenant_id, period, period_start, threshold) DO NOTHING
         RETURNING b.id, b.threshold, b.severity
     LOOP
-        PERFORM pg_notify('platform_budget_alerts', json_build_object(
-            'alert_id', alert.id, 'tenant_id', tenant, 'period', 'monthly',
-            'period_start', month_start, 'threshold', alert.threshold,
-            'severity', alert.severity, 'current_spend', spend,
-            'monthly_limit', monthly_limit)::text);
+        PERFORM pg_notify('platform_budget_alerts', json_build_object('alert_id', alert.id)::text);
     END LOOP;
 END
 $$;
@@ -90,3 +89,26 @@ END
 $$;
 COMMENT ON FUNCTION budget_status() IS
     'The current tenant''s budget month: limit, spend, percent used, projected month-end spend.';
+
+-- One budget alert by id, with its tenant and what a notification about it
+-- needs: for the worker that LISTENs on 'platform_budget_alerts' and sends
+-- the alerts. It reads across tenants, so it is granted to nobody by
+-- default: GRANT EXECUTE ON FUNCTION budget_alert(uuid) TO <that worker's
+-- role> (not to the application role, which runs what tenants send it). An
+-- id that names no alert reads nothing, so a forged notification is ignored;
+-- notifications_sent tells a notification already handled (the worker
+-- increments it under the tenant's context once it has sent the alert).
+CREATE OR REPLACE FUNCTION budget_alert(alert_id uuid)
+RETURNS TABLE (id uuid, tenant_id uuid, period text, period_start timestamptz, threshold numeric,
+               severity text, current_spend numeric, monthly_limit numeric,
+               notifications_sent integer, triggered_at timestamptz, resolved boolean)
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+    SELECT b.id, b.tenant_id, b.period, b.period_start, b.threshold, b.severity, b.current_spend,
+           (b.metadata->>'monthlyLimit')::numeric, b.notifications_sent, b.triggered_at, b.resolved
+    FROM budget_alerts b
+    WHERE b.id = budget_alert.alert_id
+$$;
+COMMENT ON FUNCTION budget_alert(uuid) IS
+    'A budget alert by the id a notification carries: for the role of the worker that sends alerts.';

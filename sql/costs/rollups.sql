@@ -18,12 +18,29 @@
 -- The late-event window (platform.cost_late_event_window, default 35 days,
 -- superuser-only) refuses INSERTs of events older than now() minus the window,
 -- so closed months (and their cost_summaries) stay as reported. UPDATE and
--- DELETE are corrections and apply at any age. Sessions with
--- row_security = off (pg_dump's scripts, a superuser's backfill) are not held
--- to the window and fire no budget alerts: a restore replays history, it does
--- not happen now.
+-- DELETE are corrections and apply at any age. A restore or a superuser's
+-- backfill (platform_replaying()) is not held to the window and fires no
+-- budget alerts: it replays history, it does not happen now.
+--
+-- Per tenant only: every statement locks the rows of its events' tenants in
+-- tenants FOR SHARE before anything else, so a change of a tenant's time zone
+-- (which holds that row while it recomputes the tenant's budget months)
+-- waits for the tenant's writers in flight and holds off new ones, and
+-- nobody else's.
 
 -- The deltas are platform_cost_delta values (schema/tables.sql).
+
+-- A restore (pg_dump's scripts set row_security = off) or a superuser's
+-- backfill: a superuser session with row_security off. The login role is
+-- what a statement cannot change; row_security alone any session may set,
+-- even from inside the statement that writes the events.
+CREATE OR REPLACE FUNCTION platform_replaying() RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT current_setting('row_security') = 'off'
+       AND coalesce((SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = session_user), false)
+$$;
 
 -- Whether spend going from `before` to `after` crosses one of the tenant's
 -- thresholds. PL/pgSQL without queries: it runs for every statement.
@@ -60,7 +77,7 @@ AS $$
 DECLARE
     zeroed tid[];
     grown record;
-    replaying constant boolean := current_setting('row_security') = 'off';
+    replaying constant boolean := platform_replaying();
 BEGIN
     -- Budget months first (see the lock order above).
     FOR grown IN
@@ -134,19 +151,27 @@ SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
 DECLARE
     late_window constant interval := platform_late_event_window();
-    replaying constant boolean := current_setting('row_security') = 'off';
+    replaying constant boolean := platform_replaying();
     oldest timestamptz;
     inserted bigint;
     one record;
     spend numeric;
 BEGIN
+    -- The events' tenants, in key order (see the lock order above).
+    IF TG_OP = 'DELETE' THEN
+        PERFORM FROM tenants t WHERE t.id IN (SELECT e.tenant_id FROM old_rows e) ORDER BY t.id FOR SHARE;
+    ELSIF TG_OP = 'UPDATE' THEN
+        PERFORM FROM tenants t
+        WHERE t.id IN (SELECT e.tenant_id FROM old_rows e UNION SELECT e.tenant_id FROM new_rows e)
+        ORDER BY t.id FOR SHARE;
+    END IF;
     IF TG_OP = 'INSERT' THEN
         SELECT min("timestamp"), count(*) INTO oldest, inserted FROM new_rows;
         IF late_window IS NOT NULL AND NOT replaying AND oldest < now() - late_window THEN
             RAISE EXCEPTION 'cost event at % is older than the late-event window of %',
                     oldest, late_window
                 USING ERRCODE = 'invalid_parameter_value',
-                      HINT = 'Events older than platform.cost_late_event_window are refused so closed months stay as reported; a superuser can backfill with SET row_security = off.';
+                      HINT = 'Events older than platform.cost_late_event_window are refused so closed months stay as reported; a superuser can backfill in a session with SET row_security = off.';
         END IF;
         IF inserted = 1 THEN
             -- One event (record_cost_event, a single-row INSERT): the same two
@@ -156,7 +181,7 @@ BEGIN
                    date_trunc('month', e."timestamp", platform_tenant_time_zone(t.settings)) AS month_start,
                    e.service, e.provider, e.metadata->>'model' AS model, e.cost_usd,
                    e.tokens_used, t.settings
-            INTO one FROM new_rows e JOIN tenants t ON t.id = e.tenant_id;
+            INTO one FROM new_rows e JOIN tenants t ON t.id = e.tenant_id FOR SHARE OF t;
             INSERT INTO cost_budget_periods AS p (tenant_id, period_start, spend, event_count)
             VALUES (one.tenant_id, one.month_start, one.cost_usd, 1)
             ON CONFLICT (tenant_id, period_start) DO UPDATE
@@ -177,6 +202,7 @@ BEGIN
                     event_count = r.event_count + 1;
             RETURN NULL;
         END IF;
+        PERFORM FROM tenants t WHERE t.id IN (SELECT e.tenant_id FROM new_rows e) ORDER BY t.id FOR SHARE;
     ELSE
         PERFORM platform_apply_cost_deltas(ARRAY(
             SELECT d::platform_cost_delta FROM (
@@ -275,14 +301,21 @@ COMMENT ON FUNCTION platform_verify_cost_rollups() IS
     'Every difference between the cost rollups and cost_events; none on a healthy database.';
 
 -- Recomputes both tables from cost_events (after a load with triggers
--- disabled, or if platform_verify_cost_rollups() ever reports a difference).
--- Takes a lock that waits for, and holds off, every writer of cost_events.
+-- disabled, or if platform_verify_cost_rollups() ever reports a difference),
+-- for one tenant or for all. It waits for, and holds off until commit, the
+-- writers of cost events of the tenants it recomputes: for one tenant by
+-- locking its row (which the cost triggers lock FOR SHARE), so no other
+-- tenant waits; for all by a lock on the whole table.
 CREATE OR REPLACE FUNCTION platform_rebuild_cost_rollups(tenant uuid DEFAULT NULL) RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
 BEGIN
-    LOCK TABLE cost_events IN SHARE MODE;
+    IF tenant IS NULL THEN
+        LOCK TABLE cost_events IN SHARE MODE;
+    ELSE
+        PERFORM FROM tenants t WHERE t.id = tenant FOR NO KEY UPDATE;
+    END IF;
     DELETE FROM cost_rollups_hourly r WHERE tenant IS NULL OR r.tenant_id = tenant;
     DELETE FROM cost_budget_periods p WHERE tenant IS NULL OR p.tenant_id = tenant;
     INSERT INTO cost_rollups_hourly SELECT * FROM platform_cost_rollups_expected(tenant);
@@ -308,7 +341,7 @@ BEGIN
     END IF;
     SELECT p.spend INTO spend FROM cost_budget_periods p
     WHERE p.tenant_id = NEW.id AND p.period_start = month_start;
-    IF spend > 0 AND current_setting('row_security') <> 'off' THEN
+    IF spend > 0 AND NOT platform_replaying() THEN
         PERFORM platform_fire_budget_alerts(NEW.id, month_start, spend);
     END IF;
     RETURN NULL;

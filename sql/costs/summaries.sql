@@ -2,11 +2,14 @@
 -- [period_start, period_end), computed from cost_summary() (so it is as exact
 -- as it) and written idempotently: running it again, or concurrently,
 -- updates the one row it wrote instead of adding another. Writers of the same
--- tenant and period take turns on a transaction-scoped advisory lock (no
+-- tenant and period take turns on row locks of the tenant's own rows (no
 -- unique constraint: the document lets an application write its own rows,
 -- several per period if it likes, and those are left alone except the oldest,
--- which this function keeps current). The breakdown names all six services,
--- zero included, as the document's type does.
+-- which this function keeps current): on that oldest row when it exists, and
+-- while the first one is created on the tenant's row, which also holds off
+-- that tenant's cost writers for the rest of the transaction (and no one
+-- else's). The breakdown names all six services, zero included, as the
+-- document's type does.
 CREATE OR REPLACE FUNCTION compute_cost_summary(period_start timestamptz, period_end timestamptz)
 RETURNS cost_summaries
 LANGUAGE plpgsql VOLATILE
@@ -17,6 +20,7 @@ DECLARE
     total numeric;
     per_service jsonb;
     events bigint;
+    existing uuid;
     result cost_summaries;
 BEGIN
     IF period_start IS NULL OR period_end IS NULL OR period_start >= period_end THEN
@@ -25,10 +29,21 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'A summary covers [period_start, period_end), a non-empty range.';
     END IF;
-    -- The key is built from epoch seconds, not text: the text of a timestamptz
-    -- depends on the session's TimeZone.
-    PERFORM pg_advisory_xact_lock(hashtextextended(concat_ws(':', 'platform.cost_summary', tenant,
-        extract(epoch FROM period_start), extract(epoch FROM period_end)), 0));
+    SELECT o.id INTO existing FROM cost_summaries o
+    WHERE o.tenant_id = tenant AND o.period_start = compute_cost_summary.period_start
+      AND o.period_end = compute_cost_summary.period_end
+    ORDER BY o.created_at, o.id LIMIT 1
+    FOR UPDATE;
+    IF existing IS NULL THEN
+        -- No row yet: creators take turns on the tenant's row, then look again
+        -- (a new statement sees what the one before them committed).
+        PERFORM FROM tenants t WHERE t.id = tenant FOR NO KEY UPDATE;
+        SELECT o.id INTO existing FROM cost_summaries o
+        WHERE o.tenant_id = tenant AND o.period_start = compute_cost_summary.period_start
+          AND o.period_end = compute_cost_summary.period_end
+        ORDER BY o.created_at, o.id LIMIT 1
+        FOR UPDATE;
+    END IF;
 
     SELECT coalesce(sum(x.total_cost_usd), 0),
            jsonb_object_agg(k.service, coalesce(x.total_cost_usd, 0)),
@@ -39,12 +54,9 @@ BEGIN
 
     UPDATE cost_summaries s
     SET total_cost_usd = total, breakdown = per_service, event_count = events, created_at = now()
-    WHERE s.id = (SELECT o.id FROM cost_summaries o
-                  WHERE o.tenant_id = tenant AND o.period_start = compute_cost_summary.period_start
-                    AND o.period_end = compute_cost_summary.period_end
-                  ORDER BY o.created_at, o.id LIMIT 1)
+    WHERE s.tenant_id = tenant AND s.id = existing
     RETURNING s.* INTO result;
-    IF NOT FOUND THEN
+    IF existing IS NULL THEN
         INSERT INTO cost_summaries AS s (tenant_id, period_start, period_end, total_cost_usd,
                                          breakdown, event_count)
         VALUES (tenant, compute_cost_summary.period_start, compute_cost_summary.period_end,

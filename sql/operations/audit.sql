@@ -1,11 +1,15 @@
 -- A security self-check: one row per finding, none on a healthy install.
 -- Run it as a superuser after any manual change to roles, tables or
 -- functions (and in monitoring): SELECT * FROM platform_audit();
+-- PL/pgSQL, so that it may name functions created after it
+-- (platform_app_roles, in privileges.sql).
 CREATE OR REPLACE FUNCTION platform_audit()
 RETURNS TABLE (finding text, object text, detail text)
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
+BEGIN
+    RETURN QUERY
     -- Row-level security switched off, or not forced, on a tenant-scoped table.
     SELECT 'row security not enabled and forced', t.table_name::text,
            format('relrowsecurity = %s, relforcerowsecurity = %s', c.relrowsecurity, c.relforcerowsecurity)
@@ -89,6 +93,50 @@ AS $$
     FROM platform_tenant_tables() t
     JOIN pg_attribute a ON a.attrelid = t.table_name AND a.attname = t.tenant_column
     WHERE NOT EXISTS (SELECT FROM pg_index i WHERE i.indrelid = t.table_name AND i.indkey[0] = a.attnum)
+
+    UNION ALL
+    -- Rows whose text search configuration they cannot keep (dropped,
+    -- temporary, or droppable by a non-superuser): every UPDATE of such a row,
+    -- and every restore of a dump, fails.
+    SELECT 'stored text search configuration that rows cannot keep', k.table_name,
+           format('%s rows use %s, which %s; UPDATE them to a configuration a superuser created',
+                  k.row_count, k.config::oid, platform_text_search_config_problem(k.config))
+    FROM (SELECT 'knowledge_documents' AS table_name, d.text_search_config AS config, count(*) AS row_count
+          FROM knowledge_documents d GROUP BY 2
+          UNION ALL
+          SELECT 'knowledge_chunks', c.text_search_config, count(*) FROM knowledge_chunks c GROUP BY 2) k
+    WHERE platform_text_search_config_problem(k.config) IS NOT NULL
+
+    UNION ALL
+    -- An application role whose statements and idle transactions may run
+    -- for ever: one tenant's request can hold a connection and its locks.
+    SELECT 'application role without a timeout', quote_ident(r.role::text),
+           format('%s is 0 for it in this database; ALTER ROLE %s SET %s = ''...''',
+                  s.name, quote_ident(r.role::text), s.name)
+    FROM platform_app_roles() r
+    CROSS JOIN (VALUES ('statement_timeout'), ('idle_in_transaction_session_timeout')) AS s(name)
+    WHERE coalesce(
+            (SELECT split_part(c, '=', 2) FROM pg_db_role_setting g, unnest(g.setconfig) c
+             WHERE g.setrole = r.role AND g.setdatabase = (SELECT oid FROM pg_database WHERE datname = current_database())
+               AND c LIKE s.name || '=%'),
+            (SELECT split_part(c, '=', 2) FROM pg_db_role_setting g, unnest(g.setconfig) c
+             WHERE g.setrole = r.role AND g.setdatabase = 0 AND c LIKE s.name || '=%'),
+            (SELECT split_part(c, '=', 2) FROM pg_db_role_setting g, unnest(g.setconfig) c
+             WHERE g.setrole = 0 AND g.setdatabase = (SELECT oid FROM pg_database WHERE datname = current_database())
+               AND c LIKE s.name || '=%'),
+            (SELECT f.setting FROM pg_file_settings f WHERE f.name = s.name AND f.applied
+             ORDER BY f.seqno DESC LIMIT 1),
+            '0') IN ('0', '0ms', '0s')
+
+    UNION ALL
+    -- pgvector 0.6.0 to 0.8.1: a parallel HNSW index build can read other
+    -- relations' memory or crash the server (CVE-2026-3172).
+    SELECT 'pgvector with CVE-2026-3172', 'vector ' || e.extversion,
+           'ALTER EXTENSION vector UPDATE after installing pgvector 0.8.2 or later'
+    FROM pg_extension e
+    WHERE e.extname = 'vector'
+      AND string_to_array(e.extversion, '.')::int[] BETWEEN '{0,6,0}' AND '{0,8,1}';
+END
 $$;
 COMMENT ON FUNCTION platform_audit() IS
     'Security self-check of the platform extension: one row per finding, none when healthy.';

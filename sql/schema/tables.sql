@@ -101,7 +101,11 @@ CREATE TABLE auth_sessions (
     session_token text NOT NULL,
     user_id uuid NOT NULL,
     expires timestamptz NOT NULL,
-    CONSTRAINT auth_sessions_session_token_key UNIQUE (session_token),
+    -- Per tenant: a global constraint would tell one tenant, through a
+    -- 23505, that another holds a token, and let it claim one first.
+    -- Sessions are looked up across tenants by token digest
+    -- (user_for_session_token).
+    CONSTRAINT auth_sessions_tenant_session_token_key UNIQUE (tenant_id, session_token),
     CONSTRAINT auth_sessions_user_fkey FOREIGN KEY (tenant_id, user_id)
         REFERENCES users (tenant_id, id) ON DELETE CASCADE
 );
@@ -145,8 +149,11 @@ CREATE TABLE meetings (
     started_at timestamptz NOT NULL DEFAULT now(),
     ended_at timestamptz,
     metadata jsonb,
-    CONSTRAINT meetings_room_name_key UNIQUE (room_name),
-    CONSTRAINT meetings_livekit_room_id_key UNIQUE (livekit_room_id),
+    -- Per tenant, for the same reason as auth_sessions' tokens; LiveKit's
+    -- own names are global per project, so the application makes them
+    -- unique across tenants (docs/design-corrections.md).
+    CONSTRAINT meetings_tenant_room_name_key UNIQUE (tenant_id, room_name),
+    CONSTRAINT meetings_tenant_livekit_room_id_key UNIQUE (tenant_id, livekit_room_id),
     CONSTRAINT meeting_tenant_idx UNIQUE (tenant_id, id),
     -- SET NULL (created_by) clears only the user column, never tenant_id.
     CONSTRAINT meetings_created_by_fkey FOREIGN KEY (tenant_id, created_by)

@@ -26,6 +26,16 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Pass chunk_text(content, size, overlap) and the embedding of each chunk, in the same order.';
     END IF;
+    -- Bounded like every text a function works through: the content, the
+    -- chunks all together, and how many chunks.
+    PERFORM platform_check_text_length(content);
+    PERFORM platform_check_text_length(array_to_string(chunks, ''));
+    IF cardinality(chunks) > platform_max_chunks_per_document() THEN
+        RAISE EXCEPTION 'the document has % chunks, more than platform.max_chunks_per_document allows (%)',
+                cardinality(chunks), platform_max_chunks_per_document()
+            USING ERRCODE = 'program_limit_exceeded',
+                  HINT = 'Use larger chunks, or have an operator raise platform.max_chunks_per_document.';
+    END IF;
     PERFORM platform_check_query_embedding(e) FROM unnest(embeddings) AS e;
     PERFORM platform_check_query_embedding(document_embedding);
     INSERT INTO knowledge_documents (tenant_id, title, content, category, metadata, embedding,

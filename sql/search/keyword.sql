@@ -107,6 +107,16 @@ BEGIN
        OR tenant = '00000000-0000-0000-0000-000000000000' THEN
         RETURN;
     END IF;
+    -- Called directly it takes any tsquery and word list: bounded like the
+    -- queries keyword_search builds (at most platform.max_query_terms words,
+    -- and the operators between them), since each word costs an index probe.
+    IF cardinality(lexemes) > platform_max_query_terms()
+       OR numnode(query) > 4 * platform_max_query_terms() THEN
+        RAISE EXCEPTION 'the keyword query has more than % words', platform_max_query_terms()
+            USING ERRCODE = 'program_limit_exceeded',
+                  HINT = 'Shorten the query, or have an operator raise platform.max_query_terms.';
+    END IF;
+    wanted := platform_checked_count('wanted', wanted, 1000);
     in_tenant := query && platform_tenant_tsquery(tenant);
     IF NOT documents AND rank_limit > 0 AND cardinality(lexemes) > 0 THEN
         words := platform_lexemes_rarest_first(lexemes, documents);

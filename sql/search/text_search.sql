@@ -13,10 +13,32 @@
 -- restem old ones, UPDATE their text_search_config (the vector follows).
 -- (The columns and their GIN indexes: schema/tables.sql, schema/indexes.sql.)
 
+-- Why rows could not keep `config`, or NULL when they can. Every row stores
+-- the configuration it was stemmed with, and its search_vector is computed
+-- again with it on every UPDATE (and on every restore of a dump), so the
+-- configuration must not vanish under the row: it must exist (a bare oid
+-- need not), not be temporary (a session's pg_temp configuration is dropped
+-- when the session ends) and belong to a superuser, who alone could drop it.
+CREATE OR REPLACE FUNCTION platform_text_search_config_problem(config regconfig) RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE
+        WHEN c.oid IS NULL THEN 'does not exist'
+        WHEN c.cfgnamespace = pg_my_temp_schema() OR pg_is_other_temp_schema(c.cfgnamespace)
+            THEN 'is temporary'
+        WHEN NOT r.rolsuper THEN format('belongs to %s, who could drop it', quote_ident(r.rolname))
+    END
+    FROM (SELECT config) AS wanted
+    LEFT JOIN pg_ts_config c ON c.oid = wanted.config
+    LEFT JOIN pg_roles r ON r.oid = c.cfgowner
+$$;
+
 -- The configuration named by `requested`, else by the tenant's setting
 -- (`tenant_setting`, the text of settings->>'textSearchConfig'), else
--- 'english'. An unknown name is an error (42704) rather than a silent
--- fallback: a typo would otherwise make every keyword query miss.
+-- 'english'; only one that rows can keep (above). An unknown name is an
+-- error (42704) rather than a silent fallback: a typo would otherwise make
+-- every keyword query miss.
 CREATE OR REPLACE FUNCTION platform_text_search_config(requested text, tenant_setting text)
 RETURNS regconfig
 LANGUAGE plpgsql STABLE PARALLEL SAFE
@@ -24,20 +46,30 @@ SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
 DECLARE
     name text := coalesce(nullif(btrim(requested), ''), nullif(btrim(tenant_setting), ''));
+    source text := CASE WHEN nullif(btrim(requested), '') IS NULL
+                        THEN 'the tenant setting textSearchConfig' ELSE 'the text_search_config argument' END;
     config regconfig;
+    problem text;
 BEGIN
     IF name IS NULL THEN
         RETURN 'pg_catalog.english'::regconfig;
     END IF;
     BEGIN
         config := name::regconfig;
-    EXCEPTION WHEN undefined_object OR invalid_name OR syntax_error OR invalid_schema_name THEN
-        RAISE EXCEPTION 'text search configuration "%" (from %) does not exist', left(name, 64),
-                CASE WHEN nullif(btrim(requested), '') IS NULL
-                     THEN 'the tenant setting textSearchConfig' ELSE 'the text_search_config argument' END
+    EXCEPTION WHEN undefined_object OR invalid_name OR syntax_error OR invalid_schema_name
+                    OR invalid_text_representation THEN
+        config := NULL;
+    END;
+    problem := coalesce(platform_text_search_config_problem(config), CASE WHEN config IS NULL THEN 'does not exist' END);
+    IF problem = 'does not exist' THEN
+        RAISE EXCEPTION 'text search configuration "%" (from %) does not exist', left(name, 64), source
             USING ERRCODE = 'undefined_object',
                   HINT = 'Use one of SELECT cfgname FROM pg_ts_config, for example ''english'' or ''simple''.';
-    END;
+    ELSIF problem IS NOT NULL THEN
+        RAISE EXCEPTION 'text search configuration "%" (from %) %', left(name, 64), source, problem
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Rows keep their configuration: use a permanent one that a superuser created.';
+    END IF;
     RETURN config;
 END
 $$;
@@ -79,3 +111,18 @@ CREATE OR REPLACE TRIGGER knowledge_documents_text_search_config
 CREATE OR REPLACE TRIGGER knowledge_chunks_text_search_config
     BEFORE INSERT ON knowledge_chunks
     FOR EACH ROW EXECUTE FUNCTION platform_fill_text_search_config();
+
+-- A configuration a tenant's rows could not keep would make every document
+-- insert of the tenant fail later: refuse it when the setting is written.
+CREATE OR REPLACE FUNCTION platform_tenant_text_search_setting_checked() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+BEGIN
+    PERFORM platform_text_search_config(NULL, NEW.settings->>'textSearchConfig');
+    RETURN NEW;
+END
+$$;
+CREATE OR REPLACE TRIGGER tenants_text_search_config_checked BEFORE INSERT OR UPDATE OF settings ON tenants
+    FOR EACH ROW WHEN (NEW.settings ? 'textSearchConfig')
+    EXECUTE FUNCTION platform_tenant_text_search_setting_checked();

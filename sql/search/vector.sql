@@ -29,15 +29,27 @@
 -- plan, so it is unaffected.
 
 -- The documents a category / document-id filter allows (NULL: no filter).
+-- At most 10,000 document ids may be given: the filter is a list the scans
+-- compare every row with.
 CREATE OR REPLACE FUNCTION platform_search_scope(category text, document_ids uuid[]) RETURNS uuid[]
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
-    SELECT CASE WHEN category IS NULL AND document_ids IS NULL THEN NULL ELSE ARRAY(
+BEGIN
+    IF cardinality(document_ids) > 10000 THEN
+        RAISE EXCEPTION 'document_ids has % entries, more than 10000', cardinality(document_ids)
+            USING ERRCODE = 'program_limit_exceeded',
+                  HINT = 'Filter by category, or search fewer documents at once.';
+    END IF;
+    IF category IS NULL AND document_ids IS NULL THEN
+        RETURN NULL;
+    END IF;
+    RETURN ARRAY(
         SELECT d.id FROM knowledge_documents d
-        -- Qualified: in an SQL function a bare name means the column first.
+        -- Qualified: a bare name would be ambiguous with the column.
         WHERE (platform_search_scope.category IS NULL OR d.category = platform_search_scope.category)
-          AND (document_ids IS NULL OR d.id = ANY (document_ids))) END
+          AND (platform_search_scope.document_ids IS NULL OR d.id = ANY (platform_search_scope.document_ids)));
+END
 $$;
 
 -- The current tenant's chunks nearest to query_embedding, nearest first.

@@ -1,6 +1,6 @@
 -- 0.2.0 to 0.3.0: the state changes, written by hand. Everything else in
 -- sql/platform--0.2.0--0.3.0.sql is generated from the code that a fresh
--- install runs (scripts/upgrade-script.py); no table, index or policy changes.
+-- install runs (scripts/upgrade-script.py).
 
 -- Functions whose arguments or results changed, dropped here and created
 -- again by the code that follows (CREATE OR REPLACE cannot change either):
@@ -9,3 +9,54 @@
 DROP FUNCTION platform_keyword_query(text, regconfig, text, boolean);
 DROP FUNCTION platform_keyword_candidates(tsquery, integer, uuid[], boolean, text);
 DROP FUNCTION platform_or_lexemes_rarest_first(tsquery, boolean);
+
+-- Values of tenant data unique per tenant instead of across tenants: a
+-- global constraint told one tenant, through a 23505, that another holds a
+-- value, and let it claim one first. Each builds its new unique index under
+-- an ACCESS EXCLUSIVE lock on the table (docs/upgrades.md).
+ALTER TABLE meetings
+    DROP CONSTRAINT meetings_room_name_key,
+    DROP CONSTRAINT meetings_livekit_room_id_key,
+    ADD CONSTRAINT meetings_tenant_room_name_key UNIQUE (tenant_id, room_name),
+    ADD CONSTRAINT meetings_tenant_livekit_room_id_key UNIQUE (tenant_id, livekit_room_id);
+ALTER TABLE auth_sessions
+    DROP CONSTRAINT auth_sessions_session_token_key,
+    ADD CONSTRAINT auth_sessions_tenant_session_token_key UNIQUE (tenant_id, session_token);
+
+-- @after-code
+
+-- 0.2.0 accepted any text search configuration, a session's temporary one
+-- included: once that session ended, every UPDATE of the row (and every
+-- restore of a dump) failed. Rows stored with a configuration they cannot
+-- keep take their tenant's configuration again (english when that is not
+-- usable either), chunks their document's. Triggers are off for these
+-- statements only, so updated_at stays as it was; the search_vector is
+-- computed again with the new configuration.
+SELECT set_config('session_replication_role', 'replica', true);
+DO $repair$
+DECLARE
+    tenant record;
+    config regconfig;
+BEGIN
+    FOR tenant IN
+        SELECT t.id, t.settings->>'textSearchConfig' AS setting FROM tenants t
+        WHERE EXISTS (SELECT FROM knowledge_documents d WHERE d.tenant_id = t.id
+                      AND platform_text_search_config_problem(d.text_search_config) IS NOT NULL)
+           OR EXISTS (SELECT FROM knowledge_chunks c WHERE c.tenant_id = t.id
+                      AND platform_text_search_config_problem(c.text_search_config) IS NOT NULL)
+    LOOP
+        BEGIN
+            config := platform_text_search_config(NULL, tenant.setting);
+        EXCEPTION WHEN undefined_object OR invalid_parameter_value THEN
+            config := 'pg_catalog.english';
+        END;
+        UPDATE knowledge_documents d SET text_search_config = config
+        WHERE d.tenant_id = tenant.id AND platform_text_search_config_problem(d.text_search_config) IS NOT NULL;
+        UPDATE knowledge_chunks c SET text_search_config = d.text_search_config
+        FROM knowledge_documents d
+        WHERE c.tenant_id = tenant.id AND d.tenant_id = c.tenant_id AND d.id = c.document_id
+          AND platform_text_search_config_problem(c.text_search_config) IS NOT NULL;
+    END LOOP;
+END
+$repair$;
+SELECT set_config('session_replication_role', 'origin', true);

@@ -62,18 +62,38 @@ fn next_start(chars: &[char], start: usize, cut: usize, overlap: usize) -> usize
     next
 }
 
+/// The chunks would hold more characters in all than allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TooMuchOutput {
+    pub limit: usize,
+}
+
 /// Splits `text` into chunks of at most `size` characters that overlap by
 /// about `overlap` characters. Needs `size >= 1` and `overlap < size` (the
 /// SQL function checks them first). Chunks are trimmed; empty ones dropped.
-pub fn chunk_text(text: &str, size: usize, overlap: usize) -> Vec<String> {
+///
+/// The work is bounded by what it returns: each chunk scans at most its own
+/// length for a boundary, and a large overlap with a small advance means many
+/// long chunks, so the characters taken into chunks (before trimming) may not
+/// exceed `max_output`. `checkpoint` runs once per chunk (the SQL function
+/// checks for a cancel there).
+pub fn chunk_text(
+    text: &str,
+    size: usize,
+    overlap: usize,
+    max_output: usize,
+    mut checkpoint: impl FnMut(),
+) -> Result<Vec<String>, TooMuchOutput> {
     assert!(
         size >= 1 && overlap < size,
         "chunk_text: size >= 1 and overlap < size"
     );
     let chars: Vec<char> = text.chars().collect();
     let mut chunks = Vec::new();
+    let mut taken = 0usize;
     let mut start = 0;
     loop {
+        checkpoint();
         while start < chars.len() && chars[start].is_whitespace() {
             start += 1;
         }
@@ -86,6 +106,10 @@ pub fn chunk_text(text: &str, size: usize, overlap: usize) -> Vec<String> {
         } else {
             cut_point(&chars, start, end)
         };
+        taken += cut - start;
+        if taken > max_output {
+            return Err(TooMuchOutput { limit: max_output });
+        }
         let chunk: String = chars[start..cut].iter().collect();
         let chunk = chunk.trim();
         if !chunk.is_empty() {
@@ -96,12 +120,17 @@ pub fn chunk_text(text: &str, size: usize, overlap: usize) -> Vec<String> {
         }
         start = next_start(&chars, start, cut, overlap);
     }
-    chunks
+    Ok(chunks)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Without an output limit (the limit has a test of its own).
+    fn chunk_text(text: &str, size: usize, overlap: usize) -> Vec<String> {
+        super::chunk_text(text, size, overlap, usize::MAX, || {}).expect("no limit")
+    }
 
     fn lengths(chunks: &[String]) -> Vec<usize> {
         chunks.iter().map(|c| c.chars().count()).collect()
@@ -190,5 +219,23 @@ mod tests {
     fn a_word_longer_than_the_size_is_cut_hard() {
         let chunks = chunk_text(&"x".repeat(25), 10, 0);
         assert_eq!(lengths(&chunks), vec![10, 10, 5]);
+    }
+
+    #[test]
+    fn the_characters_taken_into_chunks_are_bounded() {
+        // A large overlap on text without boundaries advances one character
+        // at a time: quadratic output without the limit.
+        let text = "x".repeat(2_000);
+        let limited = super::chunk_text(&text, 1_000, 999, 10_000, || {});
+        assert_eq!(limited, Err(TooMuchOutput { limit: 10_000 }));
+        // The same text with a sane overlap fits, and the checkpoint ran once
+        // per chunk (plus the final pass).
+        let mut checkpoints = 0;
+        let chunks = super::chunk_text(&text, 1_000, 100, 10_000, || checkpoints += 1).unwrap();
+        assert_eq!(chunks.len(), 3);
+        assert!(checkpoints >= chunks.len());
+        // The limit counts what is taken, so a text fits a limit of its own
+        // length when nothing overlaps.
+        assert!(super::chunk_text(&text, 100, 0, text.len(), || {}).is_ok());
     }
 }

@@ -37,6 +37,60 @@ pub enum InputError {
     Missing {
         name: String,
     },
+    /// More than a setting allows: `what` has `got` `unit`s.
+    TooLarge {
+        what: &'static str,
+        unit: &'static str,
+        got: usize,
+        limit: usize,
+        setting: &'static str,
+    },
+    /// chunk_text's chunks would take more characters than allowed.
+    ChunksTooLarge {
+        limit: usize,
+    },
+    /// An array holds NULL at `index` (0-based).
+    NullElement {
+        name: &'static str,
+        index: usize,
+    },
+    /// Two arrays that go in pairs have different lengths.
+    Unpaired {
+        first: &'static str,
+        second: &'static str,
+        first_len: usize,
+        second_len: usize,
+    },
+}
+
+/// The elements of an array argument, or NullElement at the first NULL.
+pub fn without_nulls<T>(name: &'static str, items: Vec<Option<T>>) -> Result<Vec<T>, InputError> {
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(index, item)| item.ok_or(InputError::NullElement { name, index }))
+        .collect()
+}
+
+/// `got` if it is at most `limit`, else TooLarge.
+pub fn check_size(
+    what: &'static str,
+    unit: &'static str,
+    got: usize,
+    limit: usize,
+    setting: &'static str,
+) -> Result<usize, InputError> {
+    if got <= limit {
+        Ok(got)
+    } else {
+        Err(InputError::TooLarge {
+            what,
+            unit,
+            got,
+            limit,
+            setting,
+        })
+    }
 }
 
 /// Fails unless `embedding` can be compared by cosine distance with the
@@ -175,11 +229,47 @@ mod tests {
         assert_eq!(check_weight("w", Some(2.5)), Ok(2.5));
         for bad in [-0.1, f64::NAN, f64::INFINITY] {
             assert!(
-                matches!(check_weight("w", Some(bad)), Err(InputError::NotPositive { .. })),
+                matches!(
+                    check_weight("w", Some(bad)),
+                    Err(InputError::NotPositive { .. })
+                ),
                 "{bad}"
             );
         }
-        assert!(matches!(check_weight("w", None), Err(InputError::Missing { .. })));
+        assert!(matches!(
+            check_weight("w", None),
+            Err(InputError::Missing { .. })
+        ));
+    }
+
+    #[test]
+    fn arrays_without_nulls() {
+        assert_eq!(without_nulls("a", vec![Some(1), Some(2)]), Ok(vec![1, 2]));
+        assert_eq!(
+            without_nulls("a", vec![Some(1), None]),
+            Err(InputError::NullElement {
+                name: "a",
+                index: 1
+            })
+        );
+    }
+
+    #[test]
+    fn sizes_up_to_the_limit() {
+        assert_eq!(
+            check_size("the text", "characters", 10, 10, "platform.x"),
+            Ok(10)
+        );
+        assert_eq!(
+            check_size("the text", "characters", 11, 10, "platform.x"),
+            Err(InputError::TooLarge {
+                what: "the text",
+                unit: "characters",
+                got: 11,
+                limit: 10,
+                setting: "platform.x"
+            })
+        );
     }
 
     #[test]

@@ -15,7 +15,11 @@ use pgrx::prelude::*;
 
 use crate::error::PlatformError;
 use fusion::{fuse, Fusion, Weights};
-use input::{check_choice, check_embedding, check_range, check_weight, InputError};
+use input::{
+    check_choice, check_embedding, check_range, check_size, check_weight, without_nulls, InputError,
+};
+
+use crate::settings;
 
 fn raise(input: InputError, function: &'static str) -> ! {
     PlatformError::BadSearchInput(input).raise(function)
@@ -24,16 +28,57 @@ fn raise(input: InputError, function: &'static str) -> ! {
 /// Raises unless the query embedding can be searched with (1024 finite
 /// components, not all zero); returns true so SQL can use it in an expression.
 #[pg_extern(immutable, parallel_safe, strict, create_or_replace)]
-fn platform_check_query_embedding(embedding: Vec<f32>) -> bool {
-    check_embedding(&embedding).unwrap_or_else(|e| raise(e, "platform_check_query_embedding"));
+fn platform_check_query_embedding(embedding: Vec<Option<f32>>) -> bool {
+    const NAME: &str = "platform_check_query_embedding";
+    let embedding = without_nulls("the embedding", embedding).unwrap_or_else(|e| raise(e, NAME));
+    check_embedding(&embedding).unwrap_or_else(|e| raise(e, NAME));
     true
 }
 
 /// `value` if it lies in 1..=max, else an error naming the argument.
 #[pg_extern(immutable, parallel_safe, create_or_replace)]
-fn platform_checked_count(name: &str, value: Option<i32>, max: i32) -> i32 {
-    check_range(name, value.map(i64::from), 1, i64::from(max))
-        .unwrap_or_else(|e| raise(e, "platform_checked_count")) as i32
+fn platform_checked_count(name: Option<&str>, value: Option<i32>, max: Option<i32>) -> i32 {
+    const NAME: &str = "platform_checked_count";
+    let name = name.unwrap_or_else(|| {
+        raise(
+            InputError::Missing {
+                name: "name".into(),
+            },
+            NAME,
+        )
+    });
+    let max = max.unwrap_or_else(|| raise(InputError::Missing { name: "max".into() }, NAME));
+    check_range(name, value.map(i64::from), 1, i64::from(max)).unwrap_or_else(|e| raise(e, NAME))
+        as i32
+}
+
+/// Most candidates one branch hands to fusion (hybrid_search's `candidates`).
+const MAX_CANDIDATES: usize = 1000;
+
+/// A branch's candidates as (id, score) pairs, checked: as many scores as ids,
+/// no NULLs, at most MAX_CANDIDATES.
+fn candidates(
+    names: (&'static str, &'static str),
+    ids: Option<Vec<Option<pgrx::Uuid>>>,
+    scores: Option<Vec<Option<f64>>>,
+) -> Result<Vec<([u8; 16], f64)>, InputError> {
+    let ids = without_nulls(names.0, ids.unwrap_or_default())?;
+    let scores = without_nulls(names.1, scores.unwrap_or_default())?;
+    if ids.len() != scores.len() {
+        return Err(InputError::Unpaired {
+            first: names.0,
+            second: names.1,
+            first_len: ids.len(),
+            second_len: scores.len(),
+        });
+    }
+    check_range(
+        &format!("the number of {}", names.0),
+        Some(ids.len() as i64),
+        0,
+        MAX_CANDIDATES as i64,
+    )?;
+    Ok(ids.iter().map(|id| *id.as_bytes()).zip(scores).collect())
 }
 
 fn fusion_of(mode: Option<&str>, rrf_k: i32) -> Fusion {
@@ -52,10 +97,10 @@ fn fusion_of(mode: Option<&str>, rrf_k: i32) -> Fusion {
 #[allow(clippy::too_many_arguments)]
 #[pg_extern(immutable, parallel_safe, create_or_replace)]
 fn platform_fuse(
-    vector_ids: Option<Vec<pgrx::Uuid>>,
-    vector_scores: Option<Vec<f64>>,
-    keyword_ids: Option<Vec<pgrx::Uuid>>,
-    keyword_scores: Option<Vec<f64>>,
+    vector_ids: Option<Vec<Option<pgrx::Uuid>>>,
+    vector_scores: Option<Vec<Option<f64>>>,
+    keyword_ids: Option<Vec<Option<pgrx::Uuid>>>,
+    keyword_scores: Option<Vec<Option<f64>>>,
     fusion: Option<&str>,
     rrf_k: Option<i32>,
     vector_weight: Option<f64>,
@@ -73,28 +118,26 @@ fn platform_fuse(
 > {
     const NAME: &str = "platform_fuse";
     let weights = Weights {
-        vector: check_weight("vector_weight", vector_weight)
-            .unwrap_or_else(|e| raise(e, NAME)),
-        keyword: check_weight("keyword_weight", keyword_weight)
-            .unwrap_or_else(|e| raise(e, NAME)),
+        vector: check_weight("vector_weight", vector_weight).unwrap_or_else(|e| raise(e, NAME)),
+        keyword: check_weight("keyword_weight", keyword_weight).unwrap_or_else(|e| raise(e, NAME)),
     };
     let rrf_k =
         check_range("rrf_k", rrf_k.map(i64::from), 1, 100_000).unwrap_or_else(|e| raise(e, NAME));
     let fusion = fusion_of(fusion, rrf_k as i32);
-    let pair = |ids: Option<Vec<pgrx::Uuid>>, scores: Option<Vec<f64>>| -> Vec<([u8; 16], f64)> {
-        let ids = ids.unwrap_or_default();
-        let scores = scores.unwrap_or_default();
-        assert_eq!(ids.len(), scores.len(), "platform_fuse: one score per id");
-        ids.iter().map(|id| *id.as_bytes()).zip(scores).collect()
-    };
-    let vector = pair(vector_ids, vector_scores);
-    let keyword = pair(keyword_ids, keyword_scores);
+    let vector = candidates(("vector_ids", "vector_scores"), vector_ids, vector_scores)
+        .unwrap_or_else(|e| raise(e, NAME));
+    let keyword = candidates(
+        ("keyword_ids", "keyword_scores"),
+        keyword_ids,
+        keyword_scores,
+    )
+    .unwrap_or_else(|e| raise(e, NAME));
     let rows = fuse(
         &vector,
         &keyword,
         fusion,
         weights,
-        match_count.unwrap_or(0).max(0) as usize,
+        match_count.unwrap_or(0).clamp(0, MAX_CANDIDATES as i32) as usize,
     );
     TableIterator::new(rows.into_iter().enumerate().map(|(index, row)| {
         (
@@ -112,8 +155,10 @@ const MAX_CHUNK_SIZE: i64 = 1_000_000;
 
 /// Splits `content` into chunks of at most `chunk_size` characters that
 /// overlap by about `overlap` characters, ending at paragraph, sentence or
-/// word boundaries where possible (see `chunking.rs`).
-#[pg_extern(immutable, parallel_safe, create_or_replace)]
+/// word boundaries where possible (see `chunking.rs`). The content is bounded
+/// by platform.max_text_length and the characters of all chunks together by
+/// twice that; a cancel is honoured between chunks.
+#[pg_extern(stable, parallel_safe, create_or_replace)]
 fn chunk_text(
     content: Option<&str>,
     chunk_size: Option<i32>,
@@ -124,5 +169,44 @@ fn chunk_text(
         .unwrap_or_else(|e| raise(e, NAME));
     let overlap = check_range("overlap", overlap.map(i64::from), 0, size - 1)
         .unwrap_or_else(|e| raise(e, NAME));
-    content.map(|text| chunking::chunk_text(text, size as usize, overlap as usize))
+    let text = content?;
+    check_text_length(text, NAME);
+    // Twice the input limit: room for a usual overlap on the longest text.
+    let output_limit = settings::max_text_length().saturating_mul(2);
+    let chunks = chunking::chunk_text(
+        text,
+        size as usize,
+        overlap as usize,
+        output_limit,
+        || pgrx::check_for_interrupts!(),
+    )
+    .unwrap_or_else(|e| raise(InputError::ChunksTooLarge { limit: e.limit }, NAME));
+    Some(chunks)
+}
+
+/// Raises 54000 when `content` is longer than platform.max_text_length; for
+/// SQL functions that take a text to work through.
+#[pg_extern(stable, parallel_safe, create_or_replace)]
+fn platform_check_text_length(content: Option<&str>) {
+    if let Some(text) = content {
+        check_text_length(text, "platform_check_text_length");
+    }
+}
+
+/// Raises 54000 when `text` is longer than platform.max_text_length (its
+/// characters are counted only when its bytes exceed the limit).
+pub fn check_text_length(text: &str, function: &'static str) {
+    let limit = settings::max_text_length();
+    // A character takes at least one byte: short texts need no count.
+    if text.len() > limit {
+        let got = text.chars().count();
+        check_size(
+            "the text",
+            "characters",
+            got,
+            limit,
+            "platform.max_text_length",
+        )
+        .unwrap_or_else(|e| raise(e, function));
+    }
 }

@@ -15,7 +15,26 @@ use pgrx::prelude::*;
 use pgrx::{direct_function_call, direct_function_call_as_datum, pg_sys, FromDatum, IntoDatum};
 
 use crate::error::PlatformError;
+use crate::search::check_text_length;
+use crate::search::input::{check_size, InputError};
 use crate::search::keyword_query::{distinctive, lexeme_query, Combine, KeywordMatch};
+use crate::settings;
+
+fn raise(input: InputError, function: &'static str) -> ! {
+    PlatformError::BadSearchInput(input).raise(function)
+}
+
+/// At most platform.max_query_terms words: each costs an index probe.
+fn check_terms(count: usize, function: &'static str) {
+    check_size(
+        "the query",
+        "distinct words",
+        count,
+        settings::max_query_terms(),
+        "platform.max_query_terms",
+    )
+    .unwrap_or_else(|e| raise(e, function));
+}
 
 /// A `tsquery` value.
 pub struct TsQuery(pg_sys::Datum);
@@ -32,7 +51,12 @@ impl TsQuery {
         TsQuery(datum.expect("tsqueryin returns a value"))
     }
 
-    fn of_lexemes(lexemes: &[Option<String>], combine: Combine) -> Option<Self> {
+    fn of_lexemes(
+        lexemes: &[Option<String>],
+        combine: Combine,
+        function: &'static str,
+    ) -> Option<Self> {
+        check_terms(lexemes.len(), function);
         let lexemes: Vec<&str> = lexemes.iter().flatten().map(String::as_str).collect();
         lexeme_query(&lexemes, combine).map(|text| Self::parse(&text))
     }
@@ -75,6 +99,24 @@ unsafe impl BoxRet for TsQuery {
 /// A text search configuration, by its oid.
 pub struct RegConfig(pg_sys::Oid);
 
+impl RegConfig {
+    /// Whether a configuration of this oid exists (a regconfig may be any
+    /// number, and PostgreSQL's text search functions fail with an internal
+    /// error on one that names nothing).
+    fn exists(&self) -> bool {
+        // SAFETY: a syscache probe by oid, the one key of TSCONFIGOID.
+        unsafe {
+            pg_sys::SearchSysCacheExists(
+                pg_sys::SysCacheIdentifier::TSCONFIGOID as i32,
+                pg_sys::Datum::from(self.0),
+                pg_sys::Datum::from(0),
+                pg_sys::Datum::from(0),
+                pg_sys::Datum::from(0),
+            )
+        }
+    }
+}
+
 impl FromDatum for RegConfig {
     unsafe fn from_polymorphic_datum(
         datum: pg_sys::Datum,
@@ -109,14 +151,14 @@ unsafe impl SqlTranslatable for RegConfig {
 /// no stemming, no syntax); NULL for an empty list.
 #[pg_extern(immutable, parallel_safe, strict, create_or_replace)]
 fn platform_lexemes_any(lexemes: Vec<Option<String>>) -> Option<TsQuery> {
-    TsQuery::of_lexemes(&lexemes, Combine::AnyOf)
+    TsQuery::of_lexemes(&lexemes, Combine::AnyOf, "platform_lexemes_any")
 }
 
 /// A tsquery matching rows that hold every one of `lexemes`; NULL for an
 /// empty list.
 #[pg_extern(immutable, parallel_safe, strict, create_or_replace)]
 fn platform_lexemes_all(lexemes: Vec<Option<String>>) -> Option<TsQuery> {
-    TsQuery::of_lexemes(&lexemes, Combine::AllOf)
+    TsQuery::of_lexemes(&lexemes, Combine::AllOf, "platform_lexemes_all")
 }
 
 /// The keyword query of a question, and for the 'any' mode the words it is
@@ -145,12 +187,22 @@ fn platform_keyword_query(
     ),
 > {
     const NAME: &str = "platform_keyword_query";
-    let mode = KeywordMatch::parse(keyword_match)
-        .unwrap_or_else(|e| PlatformError::BadSearchInput(e).raise(NAME));
+    let mode = KeywordMatch::parse(keyword_match).unwrap_or_else(|e| raise(e, NAME));
     let config =
         config.unwrap_or_else(|| PlatformError::NullArgument { name: "config" }.raise(NAME));
+    if !config.exists() {
+        PlatformError::UnknownTextSearchConfig {
+            oid: config.0.to_u32(),
+        }
+        .raise(NAME);
+    }
     let documents = documents.unwrap_or(false);
     let text = query_text.unwrap_or("");
+    // Bounded before anything else reads the text: its length, then its words
+    // (in either mode; an 'all' query's operators come with its words).
+    check_text_length(text, NAME);
+    let words = lexemes_of(text, &config);
+    check_terms(words.len(), NAME);
     let row = match mode {
         KeywordMatch::All => {
             // SAFETY: websearch_to_tsquery(regconfig, text) returns a tsquery.
@@ -165,12 +217,12 @@ fn platform_keyword_query(
             (query, None)
         }
         KeywordMatch::Any => {
-            let words = lexemes_of(text, &config);
             let common = common_lexemes(documents, &words);
             let kept = distinctive(words, &common);
             let query = TsQuery::of_lexemes(
                 &kept.iter().cloned().map(Some).collect::<Vec<_>>(),
                 Combine::AnyOf,
+                NAME,
             );
             (query, Some(kept))
         }

@@ -58,6 +58,16 @@ SELECT set_tenant('a0000000-0000-4000-8000-000000000000');
 SELECT threshold, severity, period, period_start, current_spend, metadata, resolved
 FROM budget_alerts ORDER BY threshold;
 COMMIT;
+-- A notification carries only the alert's id; the alerts worker's role reads
+-- the alert by it (budget_alert), which the application role may not.
+RESET ROLE;
+SELECT a.threshold, a.severity, a.current_spend, a.monthly_limit, a.notifications_sent,
+       a.tenant_id = 'a0000000-0000-4000-8000-000000000000' AS of_tenant_a
+FROM budget_alerts b, budget_alert(b.id) a
+WHERE b.tenant_id = 'a0000000-0000-4000-8000-000000000000' ORDER BY a.threshold;
+SELECT count(*) AS forged FROM budget_alert(gen_random_uuid());
+SET ROLE platform_regress_app;
+SELECT * FROM regress.error_of($$SELECT * FROM budget_alert(gen_random_uuid())$$);
 
 -- ========== cost_summary ==========
 BEGIN;

@@ -142,10 +142,18 @@ SELECT * FROM regress.error_of($$SELECT * FROM search_documents(NULL, NULL)$$);
 SELECT * FROM regress.error_of($$SELECT * FROM search_documents('reset', regress.axis(1), fusion => 'borda')$$);
 SELECT * FROM regress.error_of($$SELECT * FROM search_documents('reset', array_fill(0, ARRAY[1024])::vector)$$);
 SELECT * FROM regress.error_of($$SELECT * FROM search_documents('reset', NULL, text_search_config => 'klingon')$$);
--- The tenant's own textSearchConfig names no configuration (42704, "from
--- the tenant setting").
-UPDATE tenants SET settings = settings || '{"textSearchConfig": "klingon"}';
-SELECT * FROM regress.error_of($$SELECT * FROM keyword_search('reset')$$);
+-- Only a configuration rows can keep: not a bare oid, not a session's
+-- temporary one.
+SELECT * FROM regress.error_of($$SELECT * FROM keyword_search('reset', text_search_config => '12345')$$);
+CREATE TEXT SEARCH CONFIGURATION pg_temp.passing (COPY = simple);
+SELECT * FROM regress.error_of($$SELECT * FROM keyword_search('reset', text_search_config => 'pg_temp.passing')$$);
+-- The tenant's own textSearchConfig is checked when it is written.
+SELECT * FROM regress.error_of($$UPDATE tenants SET settings = settings || '{"textSearchConfig": "klingon"}'$$);
+SELECT * FROM regress.error_of($$UPDATE tenants SET settings = settings || '{"textSearchConfig": "pg_temp.passing"}'$$);
+-- Bounded work: the query's length and its distinct words.
+SELECT * FROM regress.error_of($$SELECT * FROM keyword_search(repeat('x', 1000001))$$);
+SELECT * FROM regress.error_of($$SELECT * FROM keyword_search((SELECT string_agg('w' || g, ' ') FROM generate_series(1, 65) g))$$);
+SELECT * FROM regress.error_of($$SELECT * FROM hybrid_search('reset', NULL, document_ids => ARRAY(SELECT gen_random_uuid() FROM generate_series(1, 10001)))$$);
 ROLLBACK;
 -- ingest_document.
 BEGIN;
@@ -156,6 +164,8 @@ SELECT * FROM regress.error_of($$SELECT ingest_document('T', 'C', ARRAY['a'], AR
 SELECT * FROM regress.error_of($$SELECT ingest_document('T', 'C', ARRAY['a'], ARRAY[array_fill(0, ARRAY[1024])::vector])$$);
 SELECT * FROM regress.error_of($$SELECT ingest_document('T', 'C', '{}', '{}', document_embedding => '[1,2]')$$);
 SELECT * FROM regress.error_of($$SELECT ingest_document('T', 'C', '{}', '{}', text_search_config => 'klingon')$$);
+SELECT * FROM regress.error_of($$SELECT ingest_document('T', repeat('x', 1000001), '{}', '{}')$$);
+SELECT * FROM regress.error_of($$SELECT ingest_document('T', 'C', array_fill('x'::text, ARRAY[10001]), array_fill(regress.axis(1), ARRAY[10001]))$$);
 ROLLBACK;
 -- Without a context.
 SELECT * FROM regress.error_of($$SELECT ingest_document('T', 'C', '{}', '{}')$$);
@@ -165,6 +175,18 @@ SELECT * FROM regress.error_of($$SELECT chunk_text('text', 10, 10)$$);
 SELECT * FROM regress.error_of($$SELECT chunk_text('text', 10, -1)$$);
 SELECT * FROM regress.error_of($$SELECT chunk_text('text', NULL, 0)$$);
 SELECT * FROM regress.error_of($$SELECT chunk_text('text', 2000000, 0)$$);
+-- Bounded work: the input, and the characters of all chunks together (a
+-- large overlap on a text without boundaries advances a character a time).
+SELECT * FROM regress.error_of($$SELECT chunk_text(repeat('x', 1000001), 1000, 0)$$);
+SELECT * FROM regress.error_of($$SELECT chunk_text(repeat('x', 80000), 40000, 39999)$$);
+-- Internal helpers an application role may execute: specific errors, never
+-- an internal one.
+SELECT * FROM regress.error_of($$SELECT * FROM platform_fuse(ARRAY[gen_random_uuid()], '{}', NULL, NULL, 'rrf', 60, 1, 1, 10)$$);
+SELECT * FROM regress.error_of($$SELECT * FROM platform_fuse(ARRAY[NULL::uuid], '{1}', NULL, NULL, 'rrf', 60, 1, 1, 10)$$);
+SELECT * FROM regress.error_of($$SELECT platform_check_query_embedding(ARRAY[1, NULL]::real[])$$);
+SELECT * FROM regress.error_of($$SELECT platform_checked_count(NULL, 5, 10)$$);
+SELECT * FROM regress.error_of($$SELECT * FROM platform_keyword_query('x', NULL, 'any', false)$$);
+SELECT * FROM regress.error_of($$SELECT platform_lexemes_any(ARRAY(SELECT 'w' || g FROM generate_series(1, 65) g))$$);
 
 -- ========== costs (sql/costs/) ==========
 BEGIN;
