@@ -31,6 +31,12 @@ ALTER TABLE auth_sessions
     DROP CONSTRAINT auth_sessions_session_token_key,
     ADD CONSTRAINT auth_sessions_tenant_session_token_key UNIQUE (tenant_id, session_token);
 
+-- What Auth.js needs of users: the time an address was verified, and no
+-- password for users who sign in through OAuth or an e-mail link. Neither
+-- rewrites the table (a nullable column without a default).
+ALTER TABLE users ADD COLUMN email_verified timestamptz;
+ALTER TABLE users ALTER COLUMN password_hash DROP NOT NULL;
+
 -- ======== Code of 0.3.0
 
 -- platform::search::chunk_text (Rust)
@@ -2515,6 +2521,23 @@ BEGIN
     USING max_rows;
 END
 $$;
+
+-- sql/operations/dependencies.sql
+-- The dependencies this release is installed next to, checked at every
+-- install and upgrade: a warning that says what to do, never a failure
+-- (platform_audit() reports the same while it lasts).
+DO $dependencies$
+DECLARE
+    vector_version text := (SELECT e.extversion FROM pg_extension e WHERE e.extname = 'vector');
+BEGIN
+    -- pgvector 0.6.0 to 0.8.1: a parallel HNSW index build can read other
+    -- relations' memory or crash the server (CVE-2026-3172).
+    IF string_to_array(vector_version, '.')::int[] BETWEEN '{0,6,0}' AND '{0,8,1}' THEN
+        RAISE WARNING 'pgvector % has CVE-2026-3172: a parallel HNSW index build can read other relations'' memory or crash the server', vector_version
+            USING HINT = 'Install pgvector 0.8.2 or later, then ALTER EXTENSION vector UPDATE in every database.';
+    END IF;
+END
+$dependencies$;
 
 -- sql/privileges.sql
 -- Every privilege on the extension's objects, in one place, derived from one

@@ -183,6 +183,7 @@ extension_sql_file!(
     requires = ["tenant_tables"]
 );
 extension_sql_file!("../sql/operations/monitoring.sql", name = "monitoring");
+extension_sql_file!("../sql/operations/dependencies.sql", name = "dependencies");
 
 // ---- Privileges, last: every function exists by then.
 extension_sql_file!("../sql/privileges.sql", finalize);

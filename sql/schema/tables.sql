@@ -56,12 +56,16 @@ CREATE TABLE users (
     tenant_id uuid NOT NULL DEFAULT require_current_tenant_id()
         REFERENCES tenants (id) ON DELETE CASCADE,
     email text NOT NULL,
-    password_hash text NOT NULL,
+    -- Nullable: users who sign in through OAuth or an e-mail link (Auth.js)
+    -- have no password; the document itself says production users do.
+    password_hash text,
     role text NOT NULL DEFAULT 'member',
     name text,
     avatar_url text,
     created_at timestamptz NOT NULL DEFAULT now(),
     updated_at timestamptz NOT NULL DEFAULT now(),
+    -- When the address was verified (Auth.js's emailVerified), NULL until then.
+    email_verified timestamptz,
     -- Per tenant, not global as in the document: one person may belong to
     -- several tenants, and a sign-up must not learn that an address is taken
     -- elsewhere. Login finds users by address through users_for_email()

@@ -23,6 +23,12 @@ ALTER TABLE auth_sessions
     DROP CONSTRAINT auth_sessions_session_token_key,
     ADD CONSTRAINT auth_sessions_tenant_session_token_key UNIQUE (tenant_id, session_token);
 
+-- What Auth.js needs of users: the time an address was verified, and no
+-- password for users who sign in through OAuth or an e-mail link. Neither
+-- rewrites the table (a nullable column without a default).
+ALTER TABLE users ADD COLUMN email_verified timestamptz;
+ALTER TABLE users ALTER COLUMN password_hash DROP NOT NULL;
+
 -- @after-code
 
 -- 0.2.0 accepted any text search configuration, a session's temporary one

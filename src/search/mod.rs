@@ -173,13 +173,9 @@ fn chunk_text(
     check_text_length(text, NAME);
     // Twice the input limit: room for a usual overlap on the longest text.
     let output_limit = settings::max_text_length().saturating_mul(2);
-    let chunks = chunking::chunk_text(
-        text,
-        size as usize,
-        overlap as usize,
-        output_limit,
-        || pgrx::check_for_interrupts!(),
-    )
+    let chunks = chunking::chunk_text(text, size as usize, overlap as usize, output_limit, || {
+        pgrx::check_for_interrupts!();
+    })
     .unwrap_or_else(|e| raise(InputError::ChunksTooLarge { limit: e.limit }, NAME));
     Some(chunks)
 }
