@@ -6,9 +6,11 @@
 #   1. `cargo pgrx test`: plain Rust unit tests and in-backend #[pg_test]s;
 #   2. the client tests in pgrx-tests/, against a fresh cluster with the
 #      extension installed, connecting as an ordinary application role;
-#   3. the SQL regression tier (tests/pg_regress) on the same cluster;
+#   3. Auth.js's adapter test suite (tests/authjs) and the SQL regression
+#      tier (tests/pg_regress) on the same cluster;
 #   4. the crash-recovery test, which kills its own cluster (fsync on);
-# then, on 16, the benchmarks at their smallest sizes as a smoke test.
+# then a pg_upgrade of a populated 16 cluster to 18, and on 16 the benchmarks
+# at their smallest sizes as a smoke test.
 # Usage: scripts/test.sh [16] [15] [18]
 set -euo pipefail
 
@@ -70,6 +72,9 @@ for v in "${versions[@]}"; do
   PLATFORM_TEST_HOST="$scratch/client-pg$v" PLATFORM_TEST_PORT="$port" PLATFORM_TEST_BINDIR="$bindir" \
     cargo test -p platform-client-tests -- --test-threads 4 2>&1 | tee -a "$transcript"
 
+  echo "=== PostgreSQL $v: Auth.js's own adapter test suite, through @auth/drizzle-adapter"
+  DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres" bash scripts/authjs.sh 2>&1 | tee -a "$transcript"
+
   echo "=== PostgreSQL $v: SQL regression tier"
   PGHOST=127.0.0.1 PGPORT="$port" PGUSER=postgres bash scripts/regress.sh "$(pg_config_for "$v")" 2>&1 | tee -a "$transcript"
   cluster_stop "$v" "$scratch/client-pg$v"
@@ -83,6 +88,12 @@ for v in "${versions[@]}"; do
     cargo test -p platform-client-tests --test crash_recovery -- --ignored 2>&1 | tee -a "$transcript"
   cluster_stop "$v" "$crash"
 done
+# A populated 16 cluster moved to 18 with pg_upgrade: every row, policy,
+# index (HNSW and GIN in use) and function as the application role after it.
+if [[ " ${versions[*]} " == *" 16 "* && " ${versions[*]} " == *" 18 "* ]]; then
+  echo "=== pg_upgrade from PostgreSQL 16 to 18"
+  bash scripts/pg-upgrade-test.sh 2>&1 | tee -a "$transcript"
+fi
 # The benchmarks at their smallest sizes, on PostgreSQL 16 with the build just
 # installed: a smoke test that they run and get the right answers (each exits
 # non-zero on a wrong result); their figures mean nothing at this size.
@@ -96,4 +107,5 @@ fi
 sed 's/\x1b\[[0-9;]*m//g' "$transcript" | awk '
   /^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
   /All [0-9]+ tests passed/ { for (i = 1; i < NF; i++) if ($i == "All") p += $(i+1) }
+  /^authjs: [0-9]+ passed/ { p += $2; f += $4 }
   END { printf "=== PostgreSQL '"${versions[*]}"': all test runs finished\n%d passed, %d failed\n", p, f }' 

@@ -201,6 +201,16 @@ STRICT STABLE PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'platform_tenant_required_by_wrapper';
 
+-- platform::search::text_search::platform_tsvector (Rust)
+CREATE OR REPLACE FUNCTION "platform_tsvector"(
+	"config" TEXT, /* & str */
+	"body" TEXT /* & str */
+) RETURNS tsvector /* TsVector */
+IMMUTABLE STRICT PARALLEL SAFE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'platform_tsvector_wrapper';
+
 -- platform::tenancy::context::require_current_tenant_id (Rust)
 CREATE OR REPLACE FUNCTION "require_current_tenant_id"() RETURNS uuid /* pgrx :: Uuid */
 STRICT STABLE PARALLEL SAFE
@@ -493,12 +503,20 @@ DECLARE
 BEGIN
     PERFORM platform_require_argument('user_for_session_token', 'a session token', session_token);
     presented := platform_secret_digest(session_token);
+    -- Tokens are unique per tenant only: a token found in two tenants (which
+    -- only someone who knew it could have copied into a second one) is
+    -- ambiguous and finds nothing, so an application that takes the first
+    -- row can never sign a user into the wrong tenant.
     RETURN QUERY
-    SELECT s.user_id, s.tenant_id, s.expires
-    FROM auth_sessions s
-    WHERE platform_secret_digest(s.session_token) = presented
-      AND platform_secret_equal(platform_secret_digest(s.session_token), presented)
-      AND s.expires > now();
+    WITH found AS (
+        SELECT s.user_id, s.tenant_id, s.expires
+        FROM auth_sessions s
+        WHERE platform_secret_digest(s.session_token) = presented
+          AND platform_secret_equal(platform_secret_digest(s.session_token), presented)
+          AND s.expires > now()
+    )
+    SELECT f.user_id, f.tenant_id, f.expires FROM found f
+    WHERE (SELECT count(*) FROM found) = 1;
 END
 $$;
 COMMENT ON FUNCTION user_for_session_token(text) IS
@@ -704,7 +722,15 @@ $$;
 COMMENT ON FUNCTION list_sessions(integer, text, uuid) IS
     'Keyset pagination of the current tenant''s sessions, newest first.';
 
--- sql/search/tenant_lexeme.sql
+-- sql/search/search_vector.sql
+-- What the stored search_vector columns (schema/tables.sql) are computed
+-- with. They are generated columns, recomputed on every UPDATE of a row and
+-- on every restore of a dump, so these never change what they return.
+
+-- The text itself goes through platform_tsvector(config, body) (Rust:
+-- src/search/text_search.rs), which looks the row's configuration up by
+-- name: rows store names, not regconfig oids, which pg_upgrade refuses.
+
 -- Every search_vector also holds one lexeme naming its tenant, and every
 -- keyword query ANDs it in. A GIN index cannot lead with tenant_id (that
 -- needs btree_gin), so without it a query for common words collects their
@@ -738,13 +764,14 @@ AS $$ SELECT platform_lexemes_all(ARRAY[platform_tenant_lexeme(tenant)]) $$;
 --
 -- Which text search configuration? A generated column needs an immutable
 -- expression, so it cannot look up the tenant's setting itself. Each row
--- therefore carries its configuration in `text_search_config regconfig`, and
--- the column is `to_tsvector(text_search_config, ...)`: immutable, yet per
+-- therefore carries its configuration's name in `text_search_config`, and the
+-- column is `platform_tsvector(text_search_config, ...)`: immutable, yet per
 -- tenant. A row inserted without one gets its tenant's
--- `settings->>'textSearchConfig'` (default 'english') from a BEFORE INSERT
--- trigger, and a chunk gets its document's, so a document and its chunks are
--- always stemmed alike. Changing the tenant setting affects new rows; to
--- restem old ones, UPDATE their text_search_config (the vector follows).
+-- `settings->>'textSearchConfig'` (default 'english') from a BEFORE trigger,
+-- and a chunk gets its document's, so a document and its chunks are stemmed
+-- alike; one given is checked by the same trigger. Changing the tenant
+-- setting affects new rows; to restem old ones, UPDATE their
+-- text_search_config (the vector follows).
 -- (The columns and their GIN indexes: schema/tables.sql, schema/indexes.sql.)
 
 -- Why rows could not keep `config`, or NULL when they can. Every row stores
@@ -808,6 +835,32 @@ BEGIN
 END
 $$;
 
+-- The name a row stores for `config`: as pg_catalog-first lookup prints it
+-- ('english'; 'schema.name' for a configuration elsewhere), which
+-- platform_tsvector() finds again in any session.
+CREATE OR REPLACE FUNCTION platform_text_search_config_name(config regconfig) RETURNS text
+LANGUAGE sql STABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT config::text $$;
+
+-- platform_text_search_config_problem() for a name a row stores.
+CREATE OR REPLACE FUNCTION platform_stored_text_search_config_problem(name text) RETURNS text
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    config regconfig;
+BEGIN
+    BEGIN
+        config := name::regconfig;
+    EXCEPTION WHEN undefined_object OR invalid_name OR syntax_error OR invalid_schema_name
+                    OR invalid_text_representation THEN
+        RETURN 'does not exist';
+    END;
+    RETURN platform_text_search_config_problem(config);
+END
+$$;
+
 -- A tenant's own setting (row-level security applies: an application role
 -- can only read its own tenant's row).
 CREATE OR REPLACE FUNCTION platform_tenant_text_search_setting(tenant uuid) RETURNS text
@@ -817,8 +870,11 @@ AS $$
     SELECT t.settings->>'textSearchConfig' FROM tenants t WHERE t.id = tenant
 $$;
 
--- Fills text_search_config when an INSERT leaves it out. Generated columns are
--- computed after BEFORE triggers, so the tsvector sees the value set here.
+-- Every text_search_config a row gets: the tenant's (a chunk: its
+-- document's) when an INSERT leaves it out, and one given only if rows can
+-- keep it (platform_text_search_config), stored by its name. Generated
+-- columns are computed after BEFORE triggers, so the tsvector sees the value
+-- set here.
 CREATE OR REPLACE FUNCTION platform_fill_text_search_config() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, @extschema@, pg_temp
@@ -832,18 +888,23 @@ BEGIN
         END IF;
         -- A chunk whose document is missing fails its foreign key anyway;
         -- this only keeps the error that one rather than a NOT NULL one.
-        NEW.text_search_config := coalesce(NEW.text_search_config, platform_text_search_config(
-            NULL, platform_tenant_text_search_setting(NEW.tenant_id)));
+        NEW.text_search_config := coalesce(NEW.text_search_config, platform_text_search_config_name(
+            platform_text_search_config(NULL, platform_tenant_text_search_setting(NEW.tenant_id))));
+    ELSIF TG_OP = 'INSERT' OR NEW.text_search_config IS DISTINCT FROM OLD.text_search_config THEN
+        NEW.text_search_config := platform_text_search_config_name(
+            platform_text_search_config(NEW.text_search_config, NULL));
     END IF;
     RETURN NEW;
 END
 $$;
 
+-- On every UPDATE, not UPDATE OF text_search_config: a trigger that names a
+-- column keeps the column's type from changing, which an upgrade may need.
 CREATE OR REPLACE TRIGGER knowledge_documents_text_search_config
-    BEFORE INSERT ON knowledge_documents
+    BEFORE INSERT OR UPDATE ON knowledge_documents
     FOR EACH ROW EXECUTE FUNCTION platform_fill_text_search_config();
 CREATE OR REPLACE TRIGGER knowledge_chunks_text_search_config
-    BEFORE INSERT ON knowledge_chunks
+    BEFORE INSERT OR UPDATE ON knowledge_chunks
     FOR EACH ROW EXECUTE FUNCTION platform_fill_text_search_config();
 
 -- A configuration a tenant's rows could not keep would make every document
@@ -1470,7 +1531,8 @@ BEGIN
     INSERT INTO knowledge_documents (tenant_id, title, content, category, metadata, embedding,
                                      text_search_config)
     VALUES (tenant, title, content, category, metadata, document_embedding,
-            platform_text_search_config(text_search_config, platform_tenant_text_search_setting(tenant)))
+            platform_text_search_config_name(
+                platform_text_search_config(text_search_config, platform_tenant_text_search_setting(tenant))))
     RETURNING id INTO document;
     INSERT INTO knowledge_chunks (tenant_id, document_id, content, embedding, position)
     SELECT tenant, document, u.chunk, u.embedding, u.ordinality - 1
@@ -2429,12 +2491,12 @@ BEGIN
     -- and every restore of a dump, fails.
     SELECT 'stored text search configuration that rows cannot keep', k.table_name,
            format('%s rows use %s, which %s; UPDATE them to a configuration a superuser created',
-                  k.row_count, k.config::oid, platform_text_search_config_problem(k.config))
+                  k.row_count, k.config, platform_stored_text_search_config_problem(k.config))
     FROM (SELECT 'knowledge_documents' AS table_name, d.text_search_config AS config, count(*) AS row_count
           FROM knowledge_documents d GROUP BY 2
           UNION ALL
           SELECT 'knowledge_chunks', c.text_search_config, count(*) FROM knowledge_chunks c GROUP BY 2) k
-    WHERE platform_text_search_config_problem(k.config) IS NOT NULL
+    WHERE platform_stored_text_search_config_problem(k.config) IS NOT NULL
 
     UNION ALL
     -- An application role whose statements and idle transactions may run
@@ -2813,3 +2875,25 @@ BEGIN
 END
 $repair$;
 SELECT set_config('session_replication_role', 'origin', true);
+
+-- Rows store their text search configuration by name instead of by oid:
+-- pg_upgrade refuses tables with regconfig columns (their oids differ
+-- between major versions). One rewrite of each table, which computes its
+-- search_vector again and rebuilds its indexes, HNSW included, under an
+-- ACCESS EXCLUSIVE lock until the upgrade commits (docs/upgrades.md).
+ALTER TABLE knowledge_documents
+    DROP COLUMN search_vector,
+    ALTER COLUMN text_search_config TYPE text USING platform_text_search_config_name(text_search_config),
+    ADD COLUMN search_vector tsvector GENERATED ALWAYS AS (
+        setweight(platform_tsvector(text_search_config, title), 'A')
+        || setweight(platform_tsvector(text_search_config, content), 'B')
+        || platform_tenant_tsvector(tenant_id)
+    ) STORED;
+CREATE INDEX knowledge_search_idx ON knowledge_documents USING gin (search_vector);
+ALTER TABLE knowledge_chunks
+    DROP COLUMN search_vector,
+    ALTER COLUMN text_search_config TYPE text USING platform_text_search_config_name(text_search_config),
+    ADD COLUMN search_vector tsvector GENERATED ALWAYS AS (
+        platform_tsvector(text_search_config, content) || platform_tenant_tsvector(tenant_id)
+    ) STORED;
+CREATE INDEX knowledge_chunk_search_idx ON knowledge_chunks USING gin (search_vector);

@@ -37,7 +37,7 @@ extension_sql_file!(
     requires = [
         tenancy::context::get_current_tenant_id,
         tenancy::context::require_current_tenant_id,
-        "tenant_lexeme"
+        "search_vector"
     ]
 );
 extension_sql_file!(
@@ -91,9 +91,12 @@ extension_sql_file!(
 
 // ---- Search (docs/search.md).
 extension_sql_file!(
-    "../sql/search/tenant_lexeme.sql",
-    name = "tenant_lexeme",
-    requires = [search::text_search::platform_lexemes_all]
+    "../sql/search/search_vector.sql",
+    name = "search_vector",
+    requires = [
+        search::text_search::platform_lexemes_all,
+        search::text_search::platform_tsvector
+    ]
 );
 extension_sql_file!(
     "../sql/search/text_search.sql",

@@ -70,7 +70,9 @@ UNION ALL
 SELECT format('view %s %s', c.oid::regclass, md5(pg_get_viewdef(c.oid)))
 FROM relations c WHERE c.relkind IN ('v', 'm')
 UNION ALL
-SELECT format('type %s #%s %s %s', t.oid::regtype, a.attnum, a.attname, format_type(a.atttypid, a.atttypmod))
+SELECT format('type %s #%s %s %s', t.oid::regtype,
+              row_number() OVER (PARTITION BY t.oid ORDER BY a.attnum),
+              a.attname, format_type(a.atttypid, a.atttypmod))
 FROM members m
 JOIN pg_type t ON m.classid = 'pg_type'::regclass AND m.objid = t.oid
 JOIN pg_attribute a ON a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped

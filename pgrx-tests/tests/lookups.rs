@@ -144,6 +144,27 @@ fn a_session_token_leads_to_its_user_while_unexpired() {
             "{wrong:?}"
         );
     }
+    // The same token copied into a second tenant (tokens are unique per
+    // tenant only) is ambiguous: it finds nobody, rather than either.
+    let copier = populate_tenant(&mut app, "Token copier");
+    as_tenant(&mut app, copier.tenant, |tx| {
+        tx.execute(
+            "INSERT INTO auth_sessions (session_token, user_id, expires) VALUES ($1, $2, now() + interval '1 day')",
+            &[&token, &copier.row("users")],
+        )
+        .unwrap();
+    });
+    assert!(
+        app.query(lookup, &[&token]).unwrap().is_empty(),
+        "an ambiguous token"
+    );
+    admin()
+        .execute(
+            "DELETE FROM auth_sessions WHERE tenant_id = $1 AND session_token = $2",
+            &[&copier.tenant, &token],
+        )
+        .unwrap();
+    assert_eq!(app.query(lookup, &[&token]).unwrap().len(), 1);
     admin()
         .execute(
             "UPDATE auth_sessions SET expires = now() - interval '1 second' WHERE id = $1",

@@ -233,9 +233,9 @@ fn the_audit_is_clean_on_a_fresh_install_and_reports_each_problem() {
             format!(
                 "CREATE ROLE {untimed};
                  CREATE TEXT SEARCH CONFIGURATION public.droppable (COPY = simple);
-                 ALTER TEXT SEARCH CONFIGURATION public.droppable OWNER TO {untimed};
                  INSERT INTO knowledge_documents (tenant_id, title, content, text_search_config)
-                 VALUES (create_tenant('Audit probe'), 't', 'c', 'public.droppable')"
+                 VALUES (create_tenant('Audit probe'), 't', 'c', 'public.droppable');
+                 ALTER TEXT SEARCH CONFIGURATION public.droppable OWNER TO {untimed}"
             ),
             "knowledge_documents",
         ),

@@ -100,12 +100,12 @@ BEGIN
     -- and every restore of a dump, fails.
     SELECT 'stored text search configuration that rows cannot keep', k.table_name,
            format('%s rows use %s, which %s; UPDATE them to a configuration a superuser created',
-                  k.row_count, k.config::oid, platform_text_search_config_problem(k.config))
+                  k.row_count, k.config, platform_stored_text_search_config_problem(k.config))
     FROM (SELECT 'knowledge_documents' AS table_name, d.text_search_config AS config, count(*) AS row_count
           FROM knowledge_documents d GROUP BY 2
           UNION ALL
           SELECT 'knowledge_chunks', c.text_search_config, count(*) FROM knowledge_chunks c GROUP BY 2) k
-    WHERE platform_text_search_config_problem(k.config) IS NOT NULL
+    WHERE platform_stored_text_search_config_problem(k.config) IS NOT NULL
 
     UNION ALL
     -- An application role whose statements and idle transactions may run

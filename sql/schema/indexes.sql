@@ -32,7 +32,7 @@ CREATE INDEX knowledge_embedding_idx ON knowledge_documents
 CREATE INDEX knowledge_chunk_embedding_idx ON knowledge_chunks
     USING hnsw (embedding vector_cosine_ops) WITH (m = 16, ef_construction = 200);
 -- Keyword search over the stored tsvectors (each holds its tenant's lexeme,
--- so a query reads only its tenant's postings: search/tenant_lexeme.sql).
+-- so a query reads only its tenant's postings: search/search_vector.sql).
 CREATE INDEX knowledge_search_idx ON knowledge_documents USING gin (search_vector);
 CREATE INDEX knowledge_chunk_search_idx ON knowledge_chunks USING gin (search_vector);
 CREATE INDEX knowledge_category_idx ON knowledge_documents (tenant_id, category);

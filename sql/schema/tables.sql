@@ -216,16 +216,15 @@ CREATE TABLE knowledge_documents (
     metadata jsonb,
     created_at timestamptz NOT NULL DEFAULT now(),
     updated_at timestamptz NOT NULL DEFAULT now(),
-    -- Keyword search (docs/search.md): the row's text search configuration
-    -- (filled from the tenant's setting by a trigger when an INSERT leaves it
-    -- out: a generated column cannot look the setting up, but
-    -- to_tsvector(text_search_config, ...) is immutable), and the stored
+    -- Keyword search (docs/search.md): the name of the row's text search
+    -- configuration (filled from the tenant's setting, and checked, by a
+    -- trigger: a generated column cannot look the setting up), and the stored
     -- tsvector with titles weighing more than bodies and the tenant's lexeme
-    -- (see search/tenant_lexeme.sql).
-    text_search_config regconfig NOT NULL,
+    -- (search/search_vector.sql).
+    text_search_config text NOT NULL,
     search_vector tsvector GENERATED ALWAYS AS (
-        setweight(to_tsvector(text_search_config, title), 'A')
-        || setweight(to_tsvector(text_search_config, content), 'B')
+        setweight(platform_tsvector(text_search_config, title), 'A')
+        || setweight(platform_tsvector(text_search_config, content), 'B')
         || platform_tenant_tsvector(tenant_id)
     ) STORED,
     CONSTRAINT knowledge_tenant_idx UNIQUE (tenant_id, id)
@@ -239,10 +238,10 @@ CREATE TABLE knowledge_chunks (
     embedding vector(1024) NOT NULL,
     position integer NOT NULL,
     metadata jsonb,
-    -- Always its document's configuration (the trigger copies it).
-    text_search_config regconfig NOT NULL,
+    -- Its document's configuration unless given (the trigger copies it).
+    text_search_config text NOT NULL,
     search_vector tsvector GENERATED ALWAYS AS (
-        to_tsvector(text_search_config, content) || platform_tenant_tsvector(tenant_id)
+        platform_tsvector(text_search_config, content) || platform_tenant_tsvector(tenant_id)
     ) STORED,
     CONSTRAINT knowledge_chunks_document_fkey FOREIGN KEY (tenant_id, document_id)
         REFERENCES knowledge_documents (tenant_id, id) ON DELETE CASCADE,

@@ -41,7 +41,8 @@ BEGIN
     INSERT INTO knowledge_documents (tenant_id, title, content, category, metadata, embedding,
                                      text_search_config)
     VALUES (tenant, title, content, category, metadata, document_embedding,
-            platform_text_search_config(text_search_config, platform_tenant_text_search_setting(tenant)))
+            platform_text_search_config_name(
+                platform_text_search_config(text_search_config, platform_tenant_text_search_setting(tenant))))
     RETURNING id INTO document;
     INSERT INTO knowledge_chunks (tenant_id, document_id, content, embedding, position)
     SELECT tenant, document, u.chunk, u.embedding, u.ordinality - 1

@@ -4,13 +4,14 @@
 --
 -- Which text search configuration? A generated column needs an immutable
 -- expression, so it cannot look up the tenant's setting itself. Each row
--- therefore carries its configuration in `text_search_config regconfig`, and
--- the column is `to_tsvector(text_search_config, ...)`: immutable, yet per
+-- therefore carries its configuration's name in `text_search_config`, and the
+-- column is `platform_tsvector(text_search_config, ...)`: immutable, yet per
 -- tenant. A row inserted without one gets its tenant's
--- `settings->>'textSearchConfig'` (default 'english') from a BEFORE INSERT
--- trigger, and a chunk gets its document's, so a document and its chunks are
--- always stemmed alike. Changing the tenant setting affects new rows; to
--- restem old ones, UPDATE their text_search_config (the vector follows).
+-- `settings->>'textSearchConfig'` (default 'english') from a BEFORE trigger,
+-- and a chunk gets its document's, so a document and its chunks are stemmed
+-- alike; one given is checked by the same trigger. Changing the tenant
+-- setting affects new rows; to restem old ones, UPDATE their
+-- text_search_config (the vector follows).
 -- (The columns and their GIN indexes: schema/tables.sql, schema/indexes.sql.)
 
 -- Why rows could not keep `config`, or NULL when they can. Every row stores
@@ -74,6 +75,32 @@ BEGIN
 END
 $$;
 
+-- The name a row stores for `config`: as pg_catalog-first lookup prints it
+-- ('english'; 'schema.name' for a configuration elsewhere), which
+-- platform_tsvector() finds again in any session.
+CREATE OR REPLACE FUNCTION platform_text_search_config_name(config regconfig) RETURNS text
+LANGUAGE sql STABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT config::text $$;
+
+-- platform_text_search_config_problem() for a name a row stores.
+CREATE OR REPLACE FUNCTION platform_stored_text_search_config_problem(name text) RETURNS text
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    config regconfig;
+BEGIN
+    BEGIN
+        config := name::regconfig;
+    EXCEPTION WHEN undefined_object OR invalid_name OR syntax_error OR invalid_schema_name
+                    OR invalid_text_representation THEN
+        RETURN 'does not exist';
+    END;
+    RETURN platform_text_search_config_problem(config);
+END
+$$;
+
 -- A tenant's own setting (row-level security applies: an application role
 -- can only read its own tenant's row).
 CREATE OR REPLACE FUNCTION platform_tenant_text_search_setting(tenant uuid) RETURNS text
@@ -83,8 +110,11 @@ AS $$
     SELECT t.settings->>'textSearchConfig' FROM tenants t WHERE t.id = tenant
 $$;
 
--- Fills text_search_config when an INSERT leaves it out. Generated columns are
--- computed after BEFORE triggers, so the tsvector sees the value set here.
+-- Every text_search_config a row gets: the tenant's (a chunk: its
+-- document's) when an INSERT leaves it out, and one given only if rows can
+-- keep it (platform_text_search_config), stored by its name. Generated
+-- columns are computed after BEFORE triggers, so the tsvector sees the value
+-- set here.
 CREATE OR REPLACE FUNCTION platform_fill_text_search_config() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, @extschema@, pg_temp
@@ -98,18 +128,23 @@ BEGIN
         END IF;
         -- A chunk whose document is missing fails its foreign key anyway;
         -- this only keeps the error that one rather than a NOT NULL one.
-        NEW.text_search_config := coalesce(NEW.text_search_config, platform_text_search_config(
-            NULL, platform_tenant_text_search_setting(NEW.tenant_id)));
+        NEW.text_search_config := coalesce(NEW.text_search_config, platform_text_search_config_name(
+            platform_text_search_config(NULL, platform_tenant_text_search_setting(NEW.tenant_id))));
+    ELSIF TG_OP = 'INSERT' OR NEW.text_search_config IS DISTINCT FROM OLD.text_search_config THEN
+        NEW.text_search_config := platform_text_search_config_name(
+            platform_text_search_config(NEW.text_search_config, NULL));
     END IF;
     RETURN NEW;
 END
 $$;
 
+-- On every UPDATE, not UPDATE OF text_search_config: a trigger that names a
+-- column keeps the column's type from changing, which an upgrade may need.
 CREATE OR REPLACE TRIGGER knowledge_documents_text_search_config
-    BEFORE INSERT ON knowledge_documents
+    BEFORE INSERT OR UPDATE ON knowledge_documents
     FOR EACH ROW EXECUTE FUNCTION platform_fill_text_search_config();
 CREATE OR REPLACE TRIGGER knowledge_chunks_text_search_config
-    BEFORE INSERT ON knowledge_chunks
+    BEFORE INSERT OR UPDATE ON knowledge_chunks
     FOR EACH ROW EXECUTE FUNCTION platform_fill_text_search_config();
 
 -- A configuration a tenant's rows could not keep would make every document

@@ -98,12 +98,20 @@ DECLARE
 BEGIN
     PERFORM platform_require_argument('user_for_session_token', 'a session token', session_token);
     presented := platform_secret_digest(session_token);
+    -- Tokens are unique per tenant only: a token found in two tenants (which
+    -- only someone who knew it could have copied into a second one) is
+    -- ambiguous and finds nothing, so an application that takes the first
+    -- row can never sign a user into the wrong tenant.
     RETURN QUERY
-    SELECT s.user_id, s.tenant_id, s.expires
-    FROM auth_sessions s
-    WHERE platform_secret_digest(s.session_token) = presented
-      AND platform_secret_equal(platform_secret_digest(s.session_token), presented)
-      AND s.expires > now();
+    WITH found AS (
+        SELECT s.user_id, s.tenant_id, s.expires
+        FROM auth_sessions s
+        WHERE platform_secret_digest(s.session_token) = presented
+          AND platform_secret_equal(platform_secret_digest(s.session_token), presented)
+          AND s.expires > now()
+    )
+    SELECT f.user_id, f.tenant_id, f.expires FROM found f
+    WHERE (SELECT count(*) FROM found) = 1;
 END
 $$;
 COMMENT ON FUNCTION user_for_session_token(text) IS

@@ -66,3 +66,25 @@ BEGIN
 END
 $repair$;
 SELECT set_config('session_replication_role', 'origin', true);
+
+-- Rows store their text search configuration by name instead of by oid:
+-- pg_upgrade refuses tables with regconfig columns (their oids differ
+-- between major versions). One rewrite of each table, which computes its
+-- search_vector again and rebuilds its indexes, HNSW included, under an
+-- ACCESS EXCLUSIVE lock until the upgrade commits (docs/upgrades.md).
+ALTER TABLE knowledge_documents
+    DROP COLUMN search_vector,
+    ALTER COLUMN text_search_config TYPE text USING platform_text_search_config_name(text_search_config),
+    ADD COLUMN search_vector tsvector GENERATED ALWAYS AS (
+        setweight(platform_tsvector(text_search_config, title), 'A')
+        || setweight(platform_tsvector(text_search_config, content), 'B')
+        || platform_tenant_tsvector(tenant_id)
+    ) STORED;
+CREATE INDEX knowledge_search_idx ON knowledge_documents USING gin (search_vector);
+ALTER TABLE knowledge_chunks
+    DROP COLUMN search_vector,
+    ALTER COLUMN text_search_config TYPE text USING platform_text_search_config_name(text_search_config),
+    ADD COLUMN search_vector tsvector GENERATED ALWAYS AS (
+        platform_tsvector(text_search_config, content) || platform_tenant_tsvector(tenant_id)
+    ) STORED;
+CREATE INDEX knowledge_chunk_search_idx ON knowledge_chunks USING gin (search_vector);

@@ -40,8 +40,9 @@ fn check_terms(count: usize, function: &'static str) {
 pub struct TsQuery(pg_sys::Datum);
 
 impl TsQuery {
-    /// PostgreSQL's reading of tsquery text (built by `lexeme_query`, which
-    /// quotes every lexeme, so this cannot fail on any lexeme).
+    /// PostgreSQL's reading of tsquery text built by `lexeme_query`, which
+    /// quotes every lexeme: only a lexeme PostgreSQL refuses anyway (longer
+    /// than a tsquery operand may be) fails, with PostgreSQL's own error.
     fn parse(text: &str) -> Self {
         let text = CString::new(text).expect("a lexeme from PostgreSQL holds no NUL");
         // SAFETY: tsqueryin takes one cstring argument and returns a tsquery.
@@ -70,36 +71,72 @@ impl TsQuery {
     }
 }
 
-impl IntoDatum for TsQuery {
-    fn into_datum(self) -> Option<pg_sys::Datum> {
-        Some(self.0)
-    }
+/// A PostgreSQL value that a Rust function returns as the datum PostgreSQL
+/// made (`$sql` is its SQL type, `$oid` its type oid).
+macro_rules! returned_datum {
+    ($name:ident, $sql:literal, $oid:expr) => {
+        impl IntoDatum for $name {
+            fn into_datum(self) -> Option<pg_sys::Datum> {
+                Some(self.0)
+            }
 
-    fn type_oid() -> pg_sys::Oid {
-        pg_sys::TSQUERYOID
-    }
+            fn type_oid() -> pg_sys::Oid {
+                $oid
+            }
+        }
+
+        unsafe impl SqlTranslatable for $name {
+            const TYPE_IDENT: &'static str = pgrx::pgrx_resolved_type!($name);
+            const TYPE_ORIGIN: pgrx::pgrx_sql_entity_graph::metadata::TypeOrigin =
+                pgrx::pgrx_sql_entity_graph::metadata::TypeOrigin::External;
+            const ARGUMENT_SQL: Result<SqlMappingRef, ArgumentError> =
+                Ok(SqlMappingRef::literal($sql));
+            const RETURN_SQL: Result<ReturnsRef, ReturnsError> =
+                Ok(ReturnsRef::One(SqlMappingRef::literal($sql)));
+        }
+
+        unsafe impl BoxRet for $name {
+            unsafe fn box_into<'fcx>(
+                self,
+                fcinfo: &mut pgrx::callconv::FcInfo<'fcx>,
+            ) -> Datum<'fcx> {
+                unsafe { fcinfo.return_raw_datum(self.0) }
+            }
+        }
+    };
 }
 
-unsafe impl SqlTranslatable for TsQuery {
-    const TYPE_IDENT: &'static str = pgrx::pgrx_resolved_type!(TsQuery);
-    const TYPE_ORIGIN: pgrx::pgrx_sql_entity_graph::metadata::TypeOrigin =
-        pgrx::pgrx_sql_entity_graph::metadata::TypeOrigin::External;
-    const ARGUMENT_SQL: Result<SqlMappingRef, ArgumentError> =
-        Ok(SqlMappingRef::literal("tsquery"));
-    const RETURN_SQL: Result<ReturnsRef, ReturnsError> =
-        Ok(ReturnsRef::One(SqlMappingRef::literal("tsquery")));
-}
+returned_datum!(TsQuery, "tsquery", pg_sys::TSQUERYOID);
 
-unsafe impl BoxRet for TsQuery {
-    unsafe fn box_into<'fcx>(self, fcinfo: &mut pgrx::callconv::FcInfo<'fcx>) -> Datum<'fcx> {
-        unsafe { fcinfo.return_raw_datum(self.0) }
-    }
-}
+/// A `tsvector` value.
+pub struct TsVector(pg_sys::Datum);
+
+returned_datum!(TsVector, "tsvector", pg_sys::TSVECTOROID);
 
 /// A text search configuration, by its oid.
 pub struct RegConfig(pg_sys::Oid);
 
 impl RegConfig {
+    /// The configuration `name` names, by PostgreSQL's own lookup (42704 for
+    /// an unknown name, along the function's search_path), and existing: a
+    /// bare number names any oid.
+    fn named(name: &str, function: &'static str) -> Self {
+        let name = CString::new(name).expect("a text from PostgreSQL holds no NUL");
+        // SAFETY: regconfigin takes one cstring and returns an oid.
+        let datum = unsafe {
+            direct_function_call_as_datum(pg_sys::regconfigin, &[name.as_c_str().into_datum()])
+        }
+        .expect("regconfigin returns a value");
+        let config = RegConfig(pg_sys::Oid::from(datum.value() as u32));
+        if !config.exists() {
+            PlatformError::UnknownTextSearchConfig {
+                oid: config.0.to_u32(),
+            }
+            .raise(function);
+        }
+        config
+    }
+
     /// Whether a configuration of this oid exists (a regconfig may be any
     /// number, and PostgreSQL's text search functions fail with an internal
     /// error on one that names nothing).
@@ -145,6 +182,29 @@ unsafe impl SqlTranslatable for RegConfig {
         Ok(SqlMappingRef::literal("regconfig"));
     const RETURN_SQL: Result<ReturnsRef, ReturnsError> =
         Ok(ReturnsRef::One(SqlMappingRef::literal("regconfig")));
+}
+
+/// A row's text under the text search configuration it names
+/// (`to_tsvector(config::regconfig, body)`): what the stored search_vector
+/// columns are generated with. Rows store the configuration's name, not its
+/// oid, because pg_upgrade refuses tables with regconfig columns (oids differ
+/// between major versions). The name is looked up with pg_catalog first, so a
+/// row's name ('english', 'schema.name' elsewhere) finds the same
+/// configuration in every session; IMMUTABLE like to_tsvector(regconfig,
+/// text), which it is for a name that keeps meaning one configuration, as a
+/// row's must (sql/search/text_search.sql).
+#[pg_extern(immutable, parallel_safe, strict, create_or_replace)]
+#[search_path(pg_catalog, pg_temp)]
+fn platform_tsvector(config: &str, body: &str) -> TsVector {
+    let config = RegConfig::named(config, "platform_tsvector");
+    // SAFETY: to_tsvector(regconfig, text) returns a tsvector.
+    let vector = unsafe {
+        direct_function_call_as_datum(
+            pg_sys::to_tsvector_byid,
+            &[config.0.into_datum(), body.into_datum()],
+        )
+    };
+    TsVector(vector.expect("to_tsvector returns a value"))
 }
 
 /// A tsquery matching rows that hold any of `lexemes` (taken as they are:

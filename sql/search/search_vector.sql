@@ -1,3 +1,11 @@
+-- What the stored search_vector columns (schema/tables.sql) are computed
+-- with. They are generated columns, recomputed on every UPDATE of a row and
+-- on every restore of a dump, so these never change what they return.
+
+-- The text itself goes through platform_tsvector(config, body) (Rust:
+-- src/search/text_search.rs), which looks the row's configuration up by
+-- name: rows store names, not regconfig oids, which pg_upgrade refuses.
+
 -- Every search_vector also holds one lexeme naming its tenant, and every
 -- keyword query ANDs it in. A GIN index cannot lead with tenant_id (that
 -- needs btree_gin), so without it a query for common words collects their
