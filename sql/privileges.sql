@@ -80,9 +80,9 @@ BEGIN
         ('@extschema@.platform_function_access()', 'operator'),
         ('@extschema@.platform_app_roles()', 'operator'),
         ('@extschema@.platform_app_privileges_check(regrole)', 'operator'),
-        ('@extschema@.platform_app_privileges(regrole, boolean, text)', 'operator'),
-        ('@extschema@.platform_execute_app_privileges(regrole, boolean, text)', 'operator'),
-        ('@extschema@.grant_app_access(regrole, boolean)', 'operator'),
+        ('@extschema@.platform_app_privileges(regrole, boolean, boolean, text)', 'operator'),
+        ('@extschema@.platform_execute_app_privileges(regrole, boolean, boolean, text)', 'operator'),
+        ('@extschema@.grant_app_access(regrole, boolean, boolean)', 'operator'),
         ('@extschema@.revoke_app_access(regrole)', 'operator');
 END
 $$;
@@ -121,10 +121,15 @@ END
 $$;
 
 -- The statements that give (or take back) an application role's privileges:
--- schema usage, DML (never TRUNCATE, which skips row security) on the 15
--- tables, and EXECUTE on every function of the list for everyone and for
--- applications; with provisioning, on the provisioning functions too.
-CREATE OR REPLACE FUNCTION platform_app_privileges(role regrole, provisioning boolean, verb text)
+-- schema usage, DML (never TRUNCATE, which skips row security) on the 14
+-- tenant-scoped tables, and EXECUTE on every function of the list for
+-- everyone and for applications; with provisioning, on the provisioning
+-- functions too. verification_tokens (Auth.js's e-mail sign-in tokens) has
+-- no tenant: a role granted it may read and delete every pending token, so
+-- a role that runs what tenants send it can be given app access without it
+-- (and the Auth.js adapter a role of its own with it: docs/security.md).
+CREATE OR REPLACE FUNCTION platform_app_privileges(role regrole, provisioning boolean,
+                                                   verification_tokens boolean, verb text)
 RETURNS SETOF text
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, @extschema@, pg_temp
@@ -136,10 +141,15 @@ AS $$
     FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace, direction d
     WHERE e.extname = 'platform'
     UNION ALL
-    SELECT format('%s SELECT, INSERT, UPDATE, DELETE ON TABLE %s %s %s', verb, t, d.word, role)
-    FROM (SELECT table_name FROM platform_tenant_tables()
-          UNION ALL SELECT '@extschema@.verification_tokens'::regclass) AS tables(t),
-         direction d
+    SELECT format('%s SELECT, INSERT, UPDATE, DELETE ON TABLE %s %s %s', verb, t.table_name, d.word, role)
+    FROM platform_tenant_tables() t, direction d
+    UNION ALL
+    -- Granting without verification_tokens takes them back.
+    SELECT CASE WHEN verb = 'GRANT' AND verification_tokens
+                THEN format('GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE %s TO %s',
+                            '@extschema@.verification_tokens'::regclass, role)
+                ELSE format('REVOKE ALL ON TABLE %s FROM %s', '@extschema@.verification_tokens'::regclass, role)
+           END
     UNION ALL
     SELECT format('%s EXECUTE ON FUNCTION %s %s %s', verb, f.function, d.word, role)
     FROM platform_function_access() f, direction d
@@ -149,7 +159,8 @@ $$;
 
 -- Runs the statements above; grant_app_access, revoke_app_access and the end
 -- of this file come through here.
-CREATE OR REPLACE FUNCTION platform_execute_app_privileges(role regrole, provisioning boolean, verb text)
+CREATE OR REPLACE FUNCTION platform_execute_app_privileges(role regrole, provisioning boolean,
+                                                           verification_tokens boolean, verb text)
 RETURNS void
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, @extschema@, pg_temp
@@ -165,13 +176,14 @@ BEGIN
     -- Two GRANTs on the same object in concurrent transactions fail with
     -- "tuple concurrently updated"; take turns until commit instead.
     PERFORM pg_advisory_xact_lock(hashtext('platform.app_access'));
-    FOR statement IN SELECT platform_app_privileges(role, provisioning, verb) LOOP
+    FOR statement IN SELECT platform_app_privileges(role, provisioning, verification_tokens, verb) LOOP
         EXECUTE statement;
     END LOOP;
 END
 $$;
 
-CREATE OR REPLACE FUNCTION grant_app_access(role regrole, provisioning boolean DEFAULT false)
+CREATE OR REPLACE FUNCTION grant_app_access(role regrole, provisioning boolean DEFAULT false,
+                                            verification_tokens boolean DEFAULT true)
 RETURNS void
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, @extschema@, pg_temp
@@ -180,29 +192,35 @@ BEGIN
     IF role IS NOT NULL THEN
         PERFORM platform_app_privileges_check(role);
     END IF;
-    PERFORM platform_execute_app_privileges(role, coalesce(provisioning, false), 'GRANT');
+    PERFORM platform_execute_app_privileges(role, coalesce(provisioning, false),
+                                            coalesce(verification_tokens, true), 'GRANT');
 END
 $$;
-COMMENT ON FUNCTION grant_app_access(regrole, boolean) IS
+COMMENT ON FUNCTION grant_app_access(regrole, boolean, boolean) IS
     'Gives a NOSUPERUSER NOBYPASSRLS role what an application needs; refuses roles that bypass row-level security.';
 
 CREATE OR REPLACE FUNCTION revoke_app_access(role regrole) RETURNS void
 LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
-    SELECT platform_execute_app_privileges(role, true, 'REVOKE')
+    SELECT platform_execute_app_privileges(role, true, false, 'REVOKE')
 $$;
 COMMENT ON FUNCTION revoke_app_access(regrole) IS
     'Takes back what grant_app_access() gave.';
 
 -- The roles grant_app_access() was given, read from the grants it made: a
--- role holding EXECUTE on a function for applications (or provisioning).
-CREATE OR REPLACE FUNCTION platform_app_roles(OUT role regrole, OUT provisioning boolean)
+-- role holding EXECUTE on a function for applications (or provisioning),
+-- and whether it holds verification_tokens.
+CREATE OR REPLACE FUNCTION platform_app_roles(OUT role regrole, OUT provisioning boolean,
+                                              OUT verification_tokens boolean)
 RETURNS SETOF record
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
-    SELECT a.grantee::regrole, bool_or(f.audience = 'provisioning')
+    SELECT a.grantee::regrole, bool_or(f.audience = 'provisioning'),
+           EXISTS (SELECT FROM pg_class c, aclexplode(c.relacl) t
+                   WHERE c.oid = '@extschema@.verification_tokens'::regclass
+                     AND t.grantee = a.grantee AND t.privilege_type = 'INSERT')
     FROM platform_function_access() f
     JOIN pg_proc p ON p.oid = f.function
     CROSS JOIN LATERAL aclexplode(p.proacl) a
@@ -212,7 +230,7 @@ AS $$
     ORDER BY 1
 $$;
 COMMENT ON FUNCTION platform_app_roles() IS
-    'The roles given app access (grant_app_access), and whether with provisioning.';
+    'The roles given app access (grant_app_access), with or without provisioning and verification tokens.';
 
 -- What is not for everyone is revoked from PUBLIC.
 DO $privileges$
@@ -232,4 +250,5 @@ REVOKE ALL ON cost_rollups_hourly, cost_budget_periods FROM PUBLIC;
 
 -- Roles given app access before an upgrade get what this release adds (a
 -- fresh install has none yet).
-SELECT platform_execute_app_privileges(r.role, r.provisioning, 'GRANT') FROM platform_app_roles() r;
+SELECT platform_execute_app_privileges(r.role, r.provisioning, r.verification_tokens, 'GRANT')
+FROM platform_app_roles() r;

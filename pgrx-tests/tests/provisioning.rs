@@ -196,3 +196,88 @@ fn seed_demo_tenant_loads_the_documents_demo_data_through_the_policies() {
         "a malformed domain",
     );
 }
+
+/// verification_tokens has no tenant: a role granted it may read and delete
+/// every pending e-mail sign-in token. The role that runs what tenants send
+/// it is granted app access without it; the Auth.js adapter's role (with it)
+/// inserts a token and consumes it by identifier and token, as the stock
+/// adapter does. Granting again without it takes it back, and
+/// platform_app_roles() tells which role has it (which is what an upgrade
+/// grants its additions by).
+#[test]
+fn an_application_role_may_be_kept_away_from_verification_tokens() {
+    let suffix = std::process::id();
+    let tenant_facing = format!("platform_no_tokens_{suffix}");
+    let adapter = format!("platform_adapter_{suffix}");
+    let mut admin = admin();
+    for role in [&tenant_facing, &adapter] {
+        admin
+            .batch_execute(&format!(
+                "DROP ROLE IF EXISTS {role}; {}",
+                create_login_role(role, "NOSUPERUSER NOBYPASSRLS")
+            ))
+            .unwrap();
+    }
+    admin
+        .execute(
+            "SELECT grant_app_access($1::text::regrole, verification_tokens => false)",
+            &[&tenant_facing],
+        )
+        .unwrap();
+    admin
+        .execute("SELECT grant_app_access($1::text::regrole)", &[&adapter])
+        .unwrap();
+    let token = Uuid::new_v4().to_string();
+    let mut adapter_client = connect_as(&adapter);
+    adapter_client
+        .execute(
+            "INSERT INTO verification_tokens (identifier, token, expires)
+             VALUES ('a@example.com', $1, now() + interval '1 day')",
+            &[&token],
+        )
+        .expect("the adapter's role creates a token");
+    let mut tenant_client = connect_as(&tenant_facing);
+    for statement in [
+        "SELECT * FROM verification_tokens",
+        "DELETE FROM verification_tokens",
+        "INSERT INTO verification_tokens VALUES ('x', 'y', now())",
+    ] {
+        assert_sqlstate(
+            tenant_client.execute(statement, &[]),
+            SqlState::INSUFFICIENT_PRIVILEGE,
+            statement,
+        );
+    }
+    let used = adapter_client
+        .query(
+            "DELETE FROM verification_tokens WHERE identifier = 'a@example.com' AND token = $1 RETURNING token",
+            &[&token],
+        )
+        .unwrap();
+    assert_eq!(used.len(), 1, "the adapter's role consumes its token");
+    let roles: Vec<(String, bool)> = admin
+        .query(
+            "SELECT role::text, verification_tokens FROM platform_app_roles() WHERE role::text IN ($1, $2) ORDER BY 1",
+            &[&adapter, &tenant_facing],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(
+        roles,
+        vec![(adapter.clone(), true), (tenant_facing.clone(), false)]
+    );
+    // Granting the adapter's role again without tokens takes them back.
+    admin
+        .execute(
+            "SELECT grant_app_access($1::text::regrole, verification_tokens => false)",
+            &[&adapter],
+        )
+        .unwrap();
+    assert_sqlstate(
+        connect_as(&adapter).execute("SELECT * FROM verification_tokens", &[]),
+        SqlState::INSUFFICIENT_PRIVILEGE,
+        "tokens taken back",
+    );
+}

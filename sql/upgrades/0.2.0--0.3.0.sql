@@ -9,6 +9,10 @@
 DROP FUNCTION platform_keyword_query(text, regconfig, text, boolean);
 DROP FUNCTION platform_keyword_candidates(tsquery, integer, uuid[], boolean, text);
 DROP FUNCTION platform_or_lexemes_rarest_first(tsquery, boolean);
+-- grant_app_access() can leave verification_tokens out.
+DROP FUNCTION grant_app_access(regrole, boolean);
+DROP FUNCTION platform_execute_app_privileges(regrole, boolean, text);
+DROP FUNCTION platform_app_privileges(regrole, boolean, text);
 
 -- Values of tenant data unique per tenant instead of across tenants: a
 -- global constraint told one tenant, through a 23505, that another holds a
