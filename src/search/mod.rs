@@ -14,13 +14,13 @@ pub mod text_search;
 use pgrx::prelude::*;
 
 use crate::error::PlatformError;
+use crate::settings;
 use fusion::{fuse, Fusion, Weights};
 use input::{
     check_choice, check_embedding, check_range, check_size, check_weight, without_nulls, InputError,
 };
 
-use crate::settings;
-
+/// Raises a bad search or ingestion argument as its PlatformError.
 fn raise(input: InputError, function: &'static str) -> ! {
     PlatformError::BadSearchInput(input).raise(function)
 }

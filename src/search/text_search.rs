@@ -15,14 +15,10 @@ use pgrx::prelude::*;
 use pgrx::{direct_function_call, direct_function_call_as_datum, pg_sys, FromDatum, IntoDatum};
 
 use crate::error::PlatformError;
-use crate::search::check_text_length;
-use crate::search::input::{check_size, InputError};
+use crate::search::input::check_size;
 use crate::search::keyword_query::{distinctive, lexeme_query, Combine, KeywordMatch};
+use crate::search::{check_text_length, raise};
 use crate::settings;
-
-fn raise(input: InputError, function: &'static str) -> ! {
-    PlatformError::BadSearchInput(input).raise(function)
-}
 
 /// At most platform.max_query_terms words: each costs an index probe.
 fn check_terms(count: usize, function: &'static str) {
