@@ -1,0 +1,3 @@
+BEGIN;
+SELECT set_config('app.current_tenant_id', :tenant, true);
+COMMIT;

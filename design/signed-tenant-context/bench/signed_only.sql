@@ -1,0 +1,3 @@
+BEGIN;
+SELECT proto.set_tenant_token(:token);
+COMMIT;
