@@ -342,6 +342,21 @@ $$;
 COMMENT ON FUNCTION create_tenant(text, text, jsonb, text) IS
     'Creates a tenant under FORCE row-level security and returns its id.';
 
+-- Whether the current role may create and delete tenants: roles granted
+-- provisioning => true, the owner (so create_tenant(), which runs as the
+-- owner) and superusers. The tenants INSERT and DELETE policies require it,
+-- so that a context set by hand to a fresh id is not enough to create a
+-- tenant, nor one's own context enough to delete it with all its data. It
+-- tells a role only about its own rights.
+CREATE OR REPLACE FUNCTION platform_may_provision() RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+    SELECT has_function_privilege('create_tenant(text, text, jsonb, text)'::regprocedure, 'EXECUTE')
+$$;
+COMMENT ON FUNCTION platform_may_provision() IS
+    'Whether the current role may create and delete tenants (grant_app_access(role, provisioning => true)).';
+
 -- The document's seed data (Acme Corporation, its owner and an Auth.js
 -- session, a widget, a knowledge document, an AI personality) for any tenant
 -- name and domain, loaded through the policies like everything else.
@@ -2679,6 +2694,7 @@ BEGIN
         ('@extschema@.platform_rebuild_cost_rollups(uuid)', 'operator'),
         -- Provisioning (tenancy/provisioning.sql).
         ('@extschema@.create_tenant(text, text, jsonb, text)', 'provisioning'),
+        ('@extschema@.platform_may_provision()', 'everyone'),
         ('@extschema@.seed_demo_tenant(text, text)', 'operator'),
         -- Operations (operations/): the audit reads the catalogs, the slow
         -- queries show every session's statements.
@@ -2920,3 +2936,11 @@ ALTER TABLE knowledge_chunks
         platform_tsvector(text_search_config, content) || platform_tenant_tsvector(tenant_id)
     ) STORED;
 CREATE INDEX knowledge_chunk_search_idx ON knowledge_chunks USING gin (search_vector);
+
+-- Creating and deleting a tenant takes provisioning rights, not only a
+-- context, which any session can set (tenancy/provisioning.sql). Catalog
+-- only: no lock beyond the moment the policies change.
+ALTER POLICY tenants_insert ON tenants
+    WITH CHECK (id = (SELECT get_current_tenant_id()) AND (SELECT platform_may_provision()));
+ALTER POLICY tenants_delete ON tenants
+    USING (id = (SELECT get_current_tenant_id()) AND (SELECT platform_may_provision()));

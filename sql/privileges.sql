@@ -71,6 +71,7 @@ BEGIN
         ('@extschema@.platform_rebuild_cost_rollups(uuid)', 'operator'),
         -- Provisioning (tenancy/provisioning.sql).
         ('@extschema@.create_tenant(text, text, jsonb, text)', 'provisioning'),
+        ('@extschema@.platform_may_provision()', 'everyone'),
         ('@extschema@.seed_demo_tenant(text, text)', 'operator'),
         -- Operations (operations/): the audit reads the catalogs, the slow
         -- queries show every session's statements.

@@ -46,13 +46,18 @@ mod tests {
             56
         );
         // Every predicate is the one indexed equality against the sub-SELECT
-        // (an InitPlan: evaluated once per query), on every side a command has.
+        // (an InitPlan: evaluated once per query), on every side a command has;
+        // creating and deleting a tenant also takes provisioning rights.
         assert_eq!(
             count(
                 r"SELECT count(*) FROM pg_policies
                   WHERE (qual IS NULL) <> (cmd = 'INSERT')
                      OR (with_check IS NULL) <> (cmd IN ('SELECT', 'DELETE'))
-                     OR coalesce(qual, with_check) !~ $re$^\((id|tenant_id) = \( SELECT get_current_tenant_id\(\) AS get_current_tenant_id\)\)$$re$
+                     OR coalesce(qual, with_check) !~ CASE
+                        WHEN tablename = 'tenants' AND cmd IN ('INSERT', 'DELETE')
+                        THEN $re$^\(\(id = \( SELECT get_current_tenant_id\(\) AS get_current_tenant_id\)\) AND \( SELECT platform_may_provision\(\) AS platform_may_provision\)\)$$re$
+                        ELSE $re$^\((id|tenant_id) = \( SELECT get_current_tenant_id\(\) AS get_current_tenant_id\)\)$$re$
+                        END
                      OR coalesce(with_check, qual) <> coalesce(qual, with_check)"
             ),
             0

@@ -48,7 +48,11 @@ extension_sql_file!(
 extension_sql_file!(
     "../sql/schema/row_security.sql",
     name = "row_security",
-    requires = ["tenant_tables", tenancy::context::get_current_tenant_id]
+    requires = [
+        "tenant_tables",
+        "provisioning",
+        tenancy::context::get_current_tenant_id
+    ]
 );
 extension_sql_file!(
     "../sql/schema/dump.sql",

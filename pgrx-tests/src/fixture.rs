@@ -1,8 +1,10 @@
-//! One tenant's worth of rows in all 14 tenant-scoped tables, written by the
-//! application role with INSERTs shaped like the design document's: the
-//! document's columns only, so the four child tables get tenant_id from the
-//! tenant context, and the tenant itself is created the way the document's
-//! seed does it (under a context, no id given).
+//! One tenant's worth of rows in all 14 tenant-scoped tables, written with
+//! INSERTs shaped like the design document's: the document's columns only, so
+//! the four child tables get tenant_id from the tenant context, and the tenant
+//! itself is created the way the document's seed does it (under a context, no
+//! id given). The tenant row is the operator's part, since creating a tenant
+//! takes provisioning rights the application role does not have; every other
+//! row is the application role's.
 
 use std::collections::BTreeMap;
 
@@ -50,10 +52,14 @@ pub fn populate_tenant(app: &mut Client, name: &str) -> TenantData {
     let tenant = Uuid::new_v4();
     let unique = tenant.simple().to_string();
     let mut rows = BTreeMap::new();
-    let mut tx = app.transaction().expect("BEGIN");
+    let dbname: String = app
+        .query_one("SELECT current_database()", &[])
+        .expect("current_database()")
+        .get(0);
+    let mut operator = crate::admin_of(&dbname);
+    let mut tx = operator.transaction().expect("BEGIN");
     tx.execute("SELECT set_tenant($1)", &[&tenant])
         .expect("set_tenant");
-
     let id = returning_id(
         &mut tx,
         "INSERT INTO tenants (name, api_key, plan, settings)
@@ -64,7 +70,12 @@ pub fn populate_tenant(app: &mut Client, name: &str) -> TenantData {
         id, tenant,
         "a tenant inserted under a context takes the context's id"
     );
+    tx.commit().expect("COMMIT the tenant");
     rows.insert("tenants", tenant);
+
+    let mut tx = app.transaction().expect("BEGIN");
+    tx.execute("SELECT set_tenant($1)", &[&tenant])
+        .expect("set_tenant");
 
     let user = returning_id(
         &mut tx,

@@ -240,6 +240,33 @@ pub fn app() -> Client {
     connect_as(&db().app_role)
 }
 
+/// A connection as a second application role, one given
+/// `provisioning => true` (a sign-up service), made once per test process.
+pub fn provisioner() -> Client {
+    static ROLE: OnceLock<String> = OnceLock::new();
+    let role = ROLE.get_or_init(|| {
+        let role = format!("platform_signup_{}", std::process::id());
+        let mut admin = admin();
+        for statement in [
+            format!("DROP ROLE IF EXISTS {role}"),
+            create_login_role(&role, "NOSUPERUSER NOBYPASSRLS"),
+            format!("ALTER ROLE {role} SET statement_timeout = '120s'"),
+        ] {
+            admin
+                .batch_execute(&statement)
+                .unwrap_or_else(|e| panic!("{statement}: {e}"));
+        }
+        admin
+            .execute(
+                "SELECT grant_app_access($1::text::regrole, provisioning => true)",
+                &[&role],
+            )
+            .expect("grant_app_access with provisioning");
+        role
+    });
+    connect_as(role)
+}
+
 /// A connection as the application role that records every notice's SQLSTATE.
 pub fn app_with_notices() -> (Client, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
     let db = db();

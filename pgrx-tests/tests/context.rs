@@ -275,3 +275,69 @@ fn the_application_role_cannot_get_around_the_policies() {
         "SELECT with row_security = off",
     );
 }
+
+#[test]
+fn a_context_set_by_hand_neither_creates_nor_deletes_a_tenant() {
+    let own = populate_tenant(&mut app(), "Own context");
+    let mut app = app();
+
+    // The reported route: a fresh id set by hand, then the document's
+    // tenant INSERT, which used to create an enterprise tenant.
+    let fresh = Uuid::new_v4();
+    let mut tx = app.transaction().unwrap();
+    tx.execute(
+        "SELECT set_config('app.current_tenant_id', $1, true)",
+        &[&fresh.to_string()],
+    )
+    .unwrap();
+    assert_sqlstate(
+        attempt(&mut tx, |tx| {
+            tx.execute(
+                "INSERT INTO tenants (name, api_key, plan) VALUES ('Forged', $1, 'enterprise')",
+                &[&format!("pk_test_{}", fresh.simple())],
+            )
+        }),
+        SqlState::INSUFFICIENT_PRIVILEGE,
+        "INSERT INTO tenants under a context set by hand",
+    );
+    // Nor under the role's own, real tenant: set_tenant names a tenant, it
+    // does not grant provisioning.
+    tx.execute("SELECT set_tenant($1)", &[&own.tenant]).unwrap();
+    let deleted = tx.execute("DELETE FROM tenants", &[]).unwrap();
+    assert_eq!(deleted, 0, "the application role deleted its own tenant");
+    let may: bool = tx
+        .query_one("SELECT platform_may_provision()", &[])
+        .unwrap()
+        .get(0);
+    assert!(!may, "the application role reports provisioning rights");
+    tx.commit().unwrap();
+    let mut admin = admin();
+    let left: i64 = admin
+        .query_one(
+            "SELECT count(*) FROM tenants WHERE id = ANY($1)",
+            &[&vec![own.tenant, fresh]],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 1, "only the real tenant exists");
+
+    // A provisioning role may run the document's own seed INSERT for the
+    // tenant it sets up.
+    let mut provisioner = provisioner();
+    let mut tx = provisioner.transaction().unwrap();
+    tx.execute("SELECT set_tenant($1)", &[&fresh]).unwrap();
+    let created: Uuid = tx
+        .query_one(
+            "INSERT INTO tenants (name, api_key) VALUES ('Signed up', $1) RETURNING id",
+            &[&format!("pk_test_{}", fresh.simple())],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(created, fresh);
+    let may: bool = tx
+        .query_one("SELECT platform_may_provision()", &[])
+        .unwrap()
+        .get(0);
+    assert!(may, "a provisioning role reports its rights");
+    tx.commit().unwrap();
+}

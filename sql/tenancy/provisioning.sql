@@ -61,6 +61,21 @@ $$;
 COMMENT ON FUNCTION create_tenant(text, text, jsonb, text) IS
     'Creates a tenant under FORCE row-level security and returns its id.';
 
+-- Whether the current role may create and delete tenants: roles granted
+-- provisioning => true, the owner (so create_tenant(), which runs as the
+-- owner) and superusers. The tenants INSERT and DELETE policies require it,
+-- so that a context set by hand to a fresh id is not enough to create a
+-- tenant, nor one's own context enough to delete it with all its data. It
+-- tells a role only about its own rights.
+CREATE OR REPLACE FUNCTION platform_may_provision() RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+    SELECT has_function_privilege('create_tenant(text, text, jsonb, text)'::regprocedure, 'EXECUTE')
+$$;
+COMMENT ON FUNCTION platform_may_provision() IS
+    'Whether the current role may create and delete tenants (grant_app_access(role, provisioning => true)).';
+
 -- The document's seed data (Acme Corporation, its owner and an Auth.js
 -- session, a widget, a knowledge document, an AI personality) for any tenant
 -- name and domain, loaded through the policies like everything else.

@@ -92,3 +92,11 @@ ALTER TABLE knowledge_chunks
         platform_tsvector(text_search_config, content) || platform_tenant_tsvector(tenant_id)
     ) STORED;
 CREATE INDEX knowledge_chunk_search_idx ON knowledge_chunks USING gin (search_vector);
+
+-- Creating and deleting a tenant takes provisioning rights, not only a
+-- context, which any session can set (tenancy/provisioning.sql). Catalog
+-- only: no lock beyond the moment the policies change.
+ALTER POLICY tenants_insert ON tenants
+    WITH CHECK (id = (SELECT get_current_tenant_id()) AND (SELECT platform_may_provision()));
+ALTER POLICY tenants_delete ON tenants
+    USING (id = (SELECT get_current_tenant_id()) AND (SELECT platform_may_provision()));

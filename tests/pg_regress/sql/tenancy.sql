@@ -129,8 +129,21 @@ CREATE ROLE platform_regress_tmp NOLOGIN NOSUPERUSER NOBYPASSRLS;
 SELECT * FROM regress.app_privileges('platform_regress_tmp') AS before_grant;
 SELECT grant_app_access('platform_regress_tmp');
 SELECT * FROM regress.app_privileges('platform_regress_tmp') AS granted;
+-- Without provisioning, a context set by hand is not enough to create a
+-- tenant (42501, from the INSERT policy).
+GRANT USAGE ON SCHEMA regress TO platform_regress_tmp;
+SET LOCAL ROLE platform_regress_tmp;
+SELECT set_config('app.current_tenant_id', 'e0000000-0000-4000-8000-000000000000', true)
+    IS NOT NULL AS context_set_by_hand;
+SELECT platform_may_provision() AS may_provision;
+SELECT * FROM regress.error_of($$
+    INSERT INTO tenants (name, api_key) VALUES ('Forged', 'pk_test_regress_forged_0000000000000000000')$$);
+RESET ROLE;
 SELECT grant_app_access('platform_regress_tmp', provisioning => true);
 SELECT * FROM regress.app_privileges('platform_regress_tmp') AS granted_with_provisioning;
+SET LOCAL ROLE platform_regress_tmp;
+SELECT platform_may_provision() AS may_provision;
+RESET ROLE;
 SELECT revoke_app_access('platform_regress_tmp');
 SELECT * FROM regress.app_privileges('platform_regress_tmp') AS revoked;
 ROLLBACK;
