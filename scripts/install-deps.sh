@@ -10,21 +10,8 @@ source "$here/env.sh"
 
 log() { printf '\033[1m[deps]\033[0m %s\n' "$*"; }
 
-as_root() {
-  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
-}
-
-apt_updated=0
-apt_install() {
-  local missing=()
-  for pkg in "$@"; do
-    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
-  done
-  [ ${#missing[@]} -eq 0 ] && return 0
-  if [ $apt_updated -eq 0 ]; then as_root apt-get update -qq; apt_updated=1; fi
-  log "apt-get install ${missing[*]}"
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
-}
+# shellcheck source=scripts/apt.sh
+source "$here/apt.sh"
 
 # 1. System packages: sudo (initdb refuses root), clang for pgrx's bindgen,
 #    PostgreSQL 15 with its server headers, pgbouncer for pooling tests.
