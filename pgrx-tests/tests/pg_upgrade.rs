@@ -358,31 +358,29 @@ fn probes() -> Vec<(&'static str, Vector)> {
 /// ranks exact, distances and scores rounded (two builds of pgvector may
 /// differ in the last bits of a float sum).
 fn search_facts(tx: &mut postgres::Transaction, label: &str) -> Vec<String> {
-    let mut facts = Vec::new();
-    for (name, probe) in probes() {
-        for line in lines(
-            tx,
+    const BY_PROBE: [(&str, &str); 3] = [
+        (
+            "vector_search",
             "SELECT format('%s %s', chunk_id, rank) || ' ' || round(distance::numeric, 6)
              FROM vector_search($1, 10)",
-            &[&probe],
-        ) {
-            facts.push(format!("{label} vector_search({name}) {line}"));
-        }
-        for line in lines(
-            tx,
+        ),
+        (
+            "hybrid_search",
             "SELECT format('%s %s %s', chunk_id, vector_rank, keyword_rank) || ' ' || round(score::numeric, 6)
              FROM hybrid_search('refund invoice muddy', $1, 10)",
-            &[&probe],
-        ) {
-            facts.push(format!("{label} hybrid_search({name}) {line}"));
-        }
-        for line in lines(
-            tx,
+        ),
+        (
+            "search_documents",
             "SELECT format('%s %s %s', document_id, vector_rank, keyword_rank) || ' ' || round(score::numeric, 6)
              FROM search_documents('invoices', $1, 10)",
-            &[&probe],
-        ) {
-            facts.push(format!("{label} search_documents({name}) {line}"));
+        ),
+    ];
+    let mut facts = Vec::new();
+    for (name, probe) in probes() {
+        for (function, sql) in BY_PROBE {
+            for line in lines(tx, sql, &[&probe]) {
+                facts.push(format!("{label} {function}({name}) {line}"));
+            }
         }
     }
     for words in ["muddy trails", "refunds invoice", "chunk", "welcome"] {
