@@ -21,6 +21,8 @@ DROP FUNCTION platform_or_lexemes_rarest_first(tsquery, boolean);
 DROP FUNCTION grant_app_access(regrole, boolean);
 DROP FUNCTION platform_execute_app_privileges(regrole, boolean, text);
 DROP FUNCTION platform_app_privileges(regrole, boolean, text);
+-- users_for_email() returns no password hash any more.
+DROP FUNCTION users_for_email(text);
 
 -- Values of tenant data unique per tenant instead of across tenants: a
 -- global constraint told one tenant, through a 23505, that another holds a
@@ -40,6 +42,20 @@ ALTER TABLE auth_sessions
 -- rewrites the table (a nullable column without a default).
 ALTER TABLE users ADD COLUMN email_verified timestamptz;
 ALTER TABLE users ALTER COLUMN password_hash DROP NOT NULL;
+
+-- Password hashes move out of users, where every application role could
+-- read them, into a table only the owner reads (tenancy/credentials.sql).
+CREATE TABLE user_credentials (
+    tenant_id uuid NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+    user_id uuid NOT NULL,
+    scheme text NOT NULL,
+    hash text NOT NULL,
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant_id, user_id),
+    CONSTRAINT user_credentials_scheme_check
+        CHECK (scheme IN ('argon2id', 'sha256', 'bcrypt', 'unrecognized'))
+);
+SELECT pg_extension_config_dump('user_credentials', '');
 
 -- ======== Code of 0.3.0
 
@@ -179,6 +195,41 @@ CREATE OR REPLACE FUNCTION "platform_max_text_length"() RETURNS INT /* i32 */
 STRICT STABLE PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'platform_max_text_length_wrapper';
+
+-- platform::tenancy::credentials::platform_password_hash (Rust)
+CREATE OR REPLACE FUNCTION "platform_password_hash"(
+	"password" TEXT /* Option < & str > */
+) RETURNS TEXT /* String */
+VOLATILE PARALLEL UNSAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'platform_password_hash_wrapper';
+
+-- platform::tenancy::credentials::platform_password_matches (Rust)
+CREATE OR REPLACE FUNCTION "platform_password_matches"(
+	"scheme" TEXT, /* Option < & str > */
+	"stored" TEXT, /* Option < & str > */
+	"password" TEXT /* Option < & str > */
+) RETURNS bool /* bool */
+VOLATILE PARALLEL UNSAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'platform_password_matches_wrapper';
+
+-- platform::tenancy::credentials::platform_password_needs_rehash (Rust)
+CREATE OR REPLACE FUNCTION "platform_password_needs_rehash"(
+	"scheme" TEXT, /* & str */
+	"stored" TEXT /* & str */
+) RETURNS bool /* bool */
+STRICT STABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'platform_password_needs_rehash_wrapper';
+
+-- platform::tenancy::credentials::platform_password_scheme (Rust)
+CREATE OR REPLACE FUNCTION "platform_password_scheme"(
+	"stored" TEXT /* & str */
+) RETURNS TEXT /* Option < & '_ str > */
+IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'platform_password_scheme_wrapper';
 
 -- platform::tenancy::secrets::platform_secret_digest (Rust)
 CREATE OR REPLACE FUNCTION "platform_secret_digest"(
@@ -545,18 +596,19 @@ COMMENT ON FUNCTION user_for_session_token(text) IS
 -- belong to several tenants, and a sign-up never learns that an address is
 -- taken elsewhere), so these return one row per tenant that has them.
 
--- The users with this exact e-mail address, one per tenant, with what a
--- password login checks. Normalise case in the application before storing
--- and before calling.
+-- The users with this exact e-mail address, one per tenant: what an e-mail
+-- sign-in (Auth.js getUserByEmail) needs to pick a tenant. Never a password
+-- hash: a password login calls verify_password() (credentials.sql).
+-- Normalise case in the application before storing and before calling.
 CREATE OR REPLACE FUNCTION users_for_email(email text)
-RETURNS TABLE (user_id uuid, tenant_id uuid, role text, password_hash text)
+RETURNS TABLE (user_id uuid, tenant_id uuid, role text)
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
 BEGIN
     PERFORM platform_require_argument('users_for_email', 'an e-mail address', email);
     RETURN QUERY
-    SELECT u.id, u.tenant_id, u.role, u.password_hash
+    SELECT u.id, u.tenant_id, u.role
     FROM users u
     WHERE u.email = users_for_email.email
     ORDER BY u.tenant_id;
@@ -606,6 +658,175 @@ END
 $$;
 COMMENT ON FUNCTION rotate_api_key() IS
     'Replaces the current tenant''s API key and returns the new one; only its digest is stored.';
+
+-- sql/tenancy/credentials.sql
+-- Passwords checked inside the database (src/tenancy/passwords.rs): no
+-- application role can read a password hash, yet the design document's seed
+-- and its Drizzle client, which write users.password_hash and read whole
+-- users rows, keep working.
+--
+-- * A hash written into users.password_hash (the document's SHA-256 hex, an
+--   Argon2id PHC string, a bcrypt hash) moves to user_credentials, which only
+--   the extension's owner reads, and the column keeps the marker
+--   'platform:stored'. Writing the marker back changes nothing; NULL removes
+--   the password; anything else, a password in clear most likely, is 22023.
+-- * set_password() stores a new Argon2id hash; verify_password() returns the
+--   users whose password matches, ids only, and replaces a legacy or weaker
+--   hash with Argon2id at the current cost on success.
+-- * Every check costs the same Argon2id work whether the address is unknown,
+--   the password wrong or right, so timing does not tell them apart.
+
+-- Whether this session may write a password for `tenant`: its own context's
+-- tenant, or any tenant for a superuser session (seeds and restores that set
+-- tenant_id themselves). Row security would refuse the row anyway, but only
+-- after the BEFORE trigger has written the credential.
+CREATE OR REPLACE FUNCTION platform_may_write_password_for(tenant uuid) RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+    SELECT tenant = get_current_tenant_id()
+        OR coalesce((SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = session_user), false)
+$$;
+
+CREATE OR REPLACE FUNCTION platform_store_password() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    scheme text;
+BEGIN
+    IF NEW.password_hash IS NULL THEN
+        IF TG_OP = 'UPDATE' THEN
+            DELETE FROM user_credentials c WHERE c.tenant_id = OLD.tenant_id AND c.user_id = OLD.id;
+        END IF;
+        RETURN NEW;
+    END IF;
+    scheme := platform_password_scheme(NEW.password_hash);
+    IF scheme IS NULL THEN
+        RETURN NEW;  -- the marker: a row written back as it was read
+    END IF;
+    IF scheme = 'unrecognized' THEN
+        RAISE EXCEPTION 'users.password_hash takes a password hash, and this is not one'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Set a password with SELECT set_password(<user id>, <password>). Hashes '
+                         'accepted here: Argon2id (PHC string), bcrypt, and the design document''s '
+                         'SHA-256 hex.';
+    END IF;
+    IF NOT platform_may_write_password_for(NEW.tenant_id) THEN
+        RAISE EXCEPTION 'new row violates row-level security policy for table "users"'
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'Write users of the tenant set with set_tenant() in this transaction.';
+    END IF;
+    -- An INSERT that finds its user already there (ON CONFLICT) does not
+    -- change that user's password: it would, even when the conflict skips
+    -- the row. Change a password with UPDATE or set_password().
+    IF TG_OP = 'UPDATE'
+       OR NOT EXISTS (SELECT FROM users u WHERE u.tenant_id = NEW.tenant_id AND u.id = NEW.id) THEN
+        INSERT INTO user_credentials AS c (tenant_id, user_id, scheme, hash)
+        VALUES (NEW.tenant_id, NEW.id, scheme, NEW.password_hash)
+        ON CONFLICT ON CONSTRAINT user_credentials_pkey
+        DO UPDATE SET scheme = excluded.scheme, hash = excluded.hash, updated_at = now();
+    END IF;
+    NEW.password_hash := 'platform:stored';
+    RETURN NEW;
+END
+$$;
+
+CREATE OR REPLACE TRIGGER users_store_password
+    BEFORE INSERT OR UPDATE OF password_hash ON users
+    FOR EACH ROW EXECUTE FUNCTION platform_store_password();
+
+CREATE OR REPLACE FUNCTION platform_forget_password() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+BEGIN
+    DELETE FROM user_credentials c WHERE c.tenant_id = OLD.tenant_id AND c.user_id = OLD.id;
+    RETURN NULL;
+END
+$$;
+
+CREATE OR REPLACE TRIGGER users_forget_password
+    AFTER DELETE ON users
+    FOR EACH ROW EXECUTE FUNCTION platform_forget_password();
+
+-- A new password for one of the current tenant's users.
+CREATE OR REPLACE FUNCTION set_password(user_id uuid, password text) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    tenant constant uuid := platform_tenant_required_by('set_password');
+BEGIN
+    IF set_password.user_id IS NULL OR set_password.password IS NULL THEN
+        RAISE EXCEPTION 'set_password() needs a user id and a password, got NULL'
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'To remove a user''s password, UPDATE users SET password_hash = NULL.';
+    END IF;
+    IF NOT EXISTS (SELECT FROM users u WHERE u.tenant_id = tenant AND u.id = set_password.user_id) THEN
+        RAISE EXCEPTION 'set_password(): the current tenant has no user %', set_password.user_id
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Pass the id of one of this tenant''s users, for instance from '
+                         'SELECT id FROM users WHERE email = ...';
+    END IF;
+    INSERT INTO user_credentials AS c (tenant_id, user_id, scheme, hash)
+    VALUES (tenant, set_password.user_id, 'argon2id', platform_password_hash(set_password.password))
+    ON CONFLICT ON CONSTRAINT user_credentials_pkey
+    DO UPDATE SET scheme = excluded.scheme, hash = excluded.hash, updated_at = now();
+    UPDATE users u SET password_hash = 'platform:stored'
+    WHERE u.tenant_id = tenant AND u.id = set_password.user_id
+      AND u.password_hash IS DISTINCT FROM 'platform:stored';
+END
+$$;
+COMMENT ON FUNCTION set_password(uuid, text) IS
+    'Stores an Argon2id hash of a new password for one of the current tenant''s users.';
+
+-- The users with this address whose password matches, one row per tenant
+-- (only `tenant`'s when given): ids, never a hash. Call at login, before
+-- set_tenant(). One Argon2id check per tenant that has the address, and one
+-- when none has it; a legacy or weaker hash that matches is replaced (not in
+-- a read-only transaction, where it is kept until a later login).
+CREATE OR REPLACE FUNCTION verify_password(email text, password text, tenant uuid DEFAULT NULL)
+RETURNS TABLE (user_id uuid, tenant_id uuid)
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    candidate record;
+    checked integer := 0;
+    writable constant boolean := NOT current_setting('transaction_read_only')::boolean;
+BEGIN
+    PERFORM platform_require_argument('verify_password', 'an e-mail address', verify_password.email);
+    PERFORM platform_require_argument('verify_password', 'a password', verify_password.password);
+    FOR candidate IN
+        SELECT u.id, u.tenant_id, c.scheme, c.hash
+        FROM users u
+        LEFT JOIN user_credentials c ON c.tenant_id = u.tenant_id AND c.user_id = u.id
+        WHERE u.email = verify_password.email
+          AND (verify_password.tenant IS NULL OR u.tenant_id = verify_password.tenant)
+        ORDER BY u.tenant_id
+    LOOP
+        checked := checked + 1;
+        IF platform_password_matches(candidate.scheme, candidate.hash, verify_password.password) THEN
+            IF writable AND platform_password_needs_rehash(candidate.scheme, candidate.hash) THEN
+                UPDATE user_credentials c
+                SET scheme = 'argon2id', hash = platform_password_hash(verify_password.password),
+                    updated_at = now()
+                WHERE c.tenant_id = candidate.tenant_id AND c.user_id = candidate.id;
+            END IF;
+            user_id := candidate.id;
+            tenant_id := candidate.tenant_id;
+            RETURN NEXT;
+        END IF;
+    END LOOP;
+    IF checked = 0 THEN
+        -- An unknown address costs what a wrong password costs.
+        PERFORM platform_password_matches(NULL, NULL, verify_password.password);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION verify_password(text, text, uuid) IS
+    'The users (one per tenant) whose address and password match: call at login, before set_tenant().';
 
 -- sql/tenancy/pagination.sql
 -- Keyset pagination of sessions, newest first, on (created_at, id).
@@ -2545,7 +2766,22 @@ BEGIN
            'ALTER EXTENSION vector UPDATE after installing pgvector 0.8.2 or later'
     FROM pg_extension e
     WHERE e.extname = 'vector'
-      AND string_to_array(e.extversion, '.')::int[] BETWEEN '{0,6,0}' AND '{0,8,1}';
+      AND string_to_array(e.extversion, '.')::int[] BETWEEN '{0,6,0}' AND '{0,8,1}'
+
+    UNION ALL
+    -- Password hashes that are weak at rest (the design document's unsalted
+    -- SHA-256, replaced at each user's next login) or that never match
+    -- (a value an upgrade kept that is no hash this version knows).
+    SELECT CASE c.scheme WHEN 'sha256' THEN 'unsalted password hashes'
+                         ELSE 'password hashes that never match' END,
+           'user_credentials',
+           format('%s; %s', CASE count(*) WHEN 1 THEN '1 user' ELSE count(*) || ' users' END,
+                  CASE c.scheme
+                      WHEN 'sha256' THEN 'each becomes Argon2id at its user''s next login, or give them new passwords with set_password()'
+                      ELSE 'give them new passwords with set_password()' END)
+    FROM user_credentials c
+    WHERE c.scheme IN ('sha256', 'unrecognized')
+    GROUP BY c.scheme;
 END
 $$;
 COMMENT ON FUNCTION platform_audit() IS
@@ -2667,6 +2903,17 @@ BEGIN
         ('@extschema@.user_for_session_token(text)', 'application'),
         ('@extschema@.users_for_email(text)', 'application'),
         ('@extschema@.users_for_oauth_account(text, text)', 'application'),
+        -- Passwords (tenancy/credentials.sql): the two calls an application
+        -- makes, and what only their definer functions and triggers use.
+        ('@extschema@.set_password(uuid, text)', 'application'),
+        ('@extschema@.verify_password(text, text, uuid)', 'application'),
+        ('@extschema@.platform_store_password()', 'operator'),
+        ('@extschema@.platform_forget_password()', 'operator'),
+        ('@extschema@.platform_may_write_password_for(uuid)', 'operator'),
+        ('@extschema@.platform_password_scheme(text)', 'operator'),
+        ('@extschema@.platform_password_hash(text)', 'operator'),
+        ('@extschema@.platform_password_matches(text, text, text)', 'operator'),
+        ('@extschema@.platform_password_needs_rehash(text, text)', 'operator'),
         -- Search (search/): the API, and the two definer helpers it calls.
         ('@extschema@.hybrid_search(text, vector, integer, text, integer, integer, double precision, double precision, text, uuid[], text, text)', 'everyone'),
         ('@extschema@.vector_search(vector, integer, text, uuid[])', 'everyone'),
@@ -2871,6 +3118,9 @@ REVOKE ALL ON platform_active_queries, platform_index_usage FROM PUBLIC;
 -- The cost rollups hold sums across tenants and are reached only through
 -- SECURITY DEFINER functions: no privileges for anyone but the owner.
 REVOKE ALL ON cost_rollups_hourly, cost_budget_periods FROM PUBLIC;
+-- Password hashes: read and written only by the definer functions of
+-- tenancy/credentials.sql.
+REVOKE ALL ON user_credentials FROM PUBLIC;
 
 -- Roles given app access before an upgrade get what this release adds (a
 -- fresh install has none yet).
@@ -2944,3 +3194,18 @@ ALTER POLICY tenants_insert ON tenants
     WITH CHECK (id = (SELECT get_current_tenant_id()) AND (SELECT platform_may_provision()));
 ALTER POLICY tenants_delete ON tenants
     USING (id = (SELECT get_current_tenant_id()) AND (SELECT platform_may_provision()));
+
+-- Every stored password hash, whatever its form, is kept: the document's
+-- SHA-256 hex and bcrypt work at once and become Argon2id at each user's next
+-- login; a value that is no known hash is kept as 'unrecognized' (it never
+-- matches, and platform_audit() counts such users). The column then holds
+-- the marker. Triggers are off for that UPDATE only, so updated_at stays; it
+-- writes a new version of every user row with a password (docs/upgrades.md).
+INSERT INTO user_credentials (tenant_id, user_id, scheme, hash)
+SELECT u.tenant_id, u.id, platform_password_scheme(u.password_hash), u.password_hash
+FROM users u
+WHERE u.password_hash IS NOT NULL AND platform_password_scheme(u.password_hash) IS NOT NULL;
+SELECT set_config('session_replication_role', 'replica', true);
+UPDATE users SET password_hash = 'platform:stored'
+WHERE password_hash IS NOT NULL AND password_hash <> 'platform:stored';
+SELECT set_config('session_replication_role', 'origin', true);

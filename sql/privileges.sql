@@ -44,6 +44,17 @@ BEGIN
         ('@extschema@.user_for_session_token(text)', 'application'),
         ('@extschema@.users_for_email(text)', 'application'),
         ('@extschema@.users_for_oauth_account(text, text)', 'application'),
+        -- Passwords (tenancy/credentials.sql): the two calls an application
+        -- makes, and what only their definer functions and triggers use.
+        ('@extschema@.set_password(uuid, text)', 'application'),
+        ('@extschema@.verify_password(text, text, uuid)', 'application'),
+        ('@extschema@.platform_store_password()', 'operator'),
+        ('@extschema@.platform_forget_password()', 'operator'),
+        ('@extschema@.platform_may_write_password_for(uuid)', 'operator'),
+        ('@extschema@.platform_password_scheme(text)', 'operator'),
+        ('@extschema@.platform_password_hash(text)', 'operator'),
+        ('@extschema@.platform_password_matches(text, text, text)', 'operator'),
+        ('@extschema@.platform_password_needs_rehash(text, text)', 'operator'),
         -- Search (search/): the API, and the two definer helpers it calls.
         ('@extschema@.hybrid_search(text, vector, integer, text, integer, integer, double precision, double precision, text, uuid[], text, text)', 'everyone'),
         ('@extschema@.vector_search(vector, integer, text, uuid[])', 'everyone'),
@@ -248,6 +259,9 @@ REVOKE ALL ON platform_active_queries, platform_index_usage FROM PUBLIC;
 -- The cost rollups hold sums across tenants and are reached only through
 -- SECURITY DEFINER functions: no privileges for anyone but the owner.
 REVOKE ALL ON cost_rollups_hourly, cost_budget_periods FROM PUBLIC;
+-- Password hashes: read and written only by the definer functions of
+-- tenancy/credentials.sql.
+REVOKE ALL ON user_credentials FROM PUBLIC;
 
 -- Roles given app access before an upgrade get what this release adds (a
 -- fresh install has none yet).

@@ -74,8 +74,9 @@ mod tests {
             count(
                 "SELECT cardinality(extconfig)::bigint FROM pg_extension WHERE extname = 'platform'"
             ),
-            // the 15 tables, and the two cost rollups (registered without rows)
-            17
+            // the 15 tables, the two cost rollups (registered without rows)
+            // and the password hashes
+            18
         );
     }
 

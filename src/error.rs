@@ -8,6 +8,7 @@ use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::{PgLogLevel, PgSqlErrorCode};
 
 use crate::search::input::{InputError, EMBEDDING_DIMENSIONS};
+use crate::tenancy::passwords::MAX_PASSWORD_BYTES;
 
 /// Longest part of a rejected setting echoed back in a message: enough to
 /// recognise it, never a wall of text in the log.
@@ -31,6 +32,12 @@ pub enum PlatformError {
     UnknownTextSearchConfig { oid: u32 },
     /// A search or ingestion argument that cannot be used.
     BadSearchInput(InputError),
+    /// A password longer than `passwords::MAX_PASSWORD_BYTES`.
+    PasswordTooLong { bytes: usize },
+    /// `set_password(user, '')`.
+    EmptyPassword,
+    /// The operating system gave no random bytes for a salt.
+    NoRandomness,
 }
 
 impl PlatformError {
@@ -56,6 +63,9 @@ impl PlatformError {
                 InputError::TooLarge { .. } | InputError::ChunksTooLarge { .. },
             ) => PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
             Self::BadSearchInput(_) => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            Self::PasswordTooLong { .. } => PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+            Self::EmptyPassword => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            Self::NoRandomness => PgSqlErrorCode::ERRCODE_SYSTEM_ERROR,
         }
     }
 
@@ -82,6 +92,11 @@ impl PlatformError {
                     .into()
             }
             Self::BadSearchInput(input) => search_input_message(input),
+            Self::PasswordTooLong { bytes } => format!(
+                "a password has at most {MAX_PASSWORD_BYTES} bytes, this one has {bytes}"
+            ),
+            Self::EmptyPassword => "a password must not be empty".into(),
+            Self::NoRandomness => "the operating system gave no random bytes for a salt".into(),
         }
     }
 
@@ -111,6 +126,16 @@ impl PlatformError {
                     .into()
             }
             Self::BadSearchInput(input) => search_input_hint(input),
+            Self::PasswordTooLong { .. } => {
+                "Ask for a shorter password; a passphrase of a few words is long enough.".into()
+            }
+            Self::EmptyPassword => {
+                "Pass the new password; to remove a user's password, UPDATE users SET password_hash = NULL."
+                    .into()
+            }
+            Self::NoRandomness => {
+                "Check the server's random source (/dev/urandom, or OpenSSL's) and try again.".into()
+            }
         }
     }
 

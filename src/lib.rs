@@ -88,6 +88,20 @@ extension_sql_file!(
     ]
 );
 extension_sql_file!(
+    "../sql/tenancy/credentials.sql",
+    name = "credentials",
+    requires = [
+        "tables",
+        "lookups",
+        tenancy::context::get_current_tenant_id,
+        tenancy::context::platform_tenant_required_by,
+        tenancy::credentials::platform_password_scheme,
+        tenancy::credentials::platform_password_hash,
+        tenancy::credentials::platform_password_matches,
+        tenancy::credentials::platform_password_needs_rehash
+    ]
+);
+extension_sql_file!(
     "../sql/tenancy/pagination.sql",
     name = "pagination",
     requires = ["tables"]

@@ -20,6 +20,8 @@ use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 
+use crate::tenancy::passwords;
+
 const PREFIX: &CStr = c"platform";
 const MINUTES_PER_DAY: i32 = 24 * 60;
 
@@ -41,6 +43,10 @@ static MAX_TEXT_LENGTH: GucSetting<i32> = GucSetting::<i32>::new(1_000_000);
 static MAX_QUERY_TERMS: GucSetting<i32> = GucSetting::<i32>::new(64);
 /// Most chunks ingest_document stores for one document.
 static MAX_CHUNKS_PER_DOCUMENT: GucSetting<i32> = GucSetting::<i32>::new(10_000);
+/// Argon2id cost of new password hashes: the OWASP baseline (19 MiB, 2
+/// passes, one lane).
+static PASSWORD_MEMORY_KIB: GucSetting<i32> = GucSetting::<i32>::new(19_456);
+static PASSWORD_ITERATIONS: GucSetting<i32> = GucSetting::<i32>::new(2);
 /// In minutes (so `'35d'`, `'36h'` and `'90min'` all work); 0 turns the window off.
 static LATE_EVENT_WINDOW: GucSetting<i32> = GucSetting::<i32>::new(35 * MINUTES_PER_DAY);
 
@@ -123,6 +129,27 @@ pub fn register() {
         GucContext::Suset,
         GucFlags::UNIT_MIN,
     );
+    GucRegistry::define_int_guc(
+        c"platform.password_memory_kib",
+        c"Memory, in KiB, of each Argon2id password hash and check.",
+        c"New hashes (set_password, and the rehash at login) use it; a stored hash below it is \
+          replaced at its user's next login. Each check allocates this much outside work_mem.",
+        &PASSWORD_MEMORY_KIB,
+        passwords::MIN_MEMORY_KIB as i32,
+        passwords::MAX_MEMORY_KIB as i32,
+        GucContext::Suset,
+        GucFlags::UNIT_KB,
+    );
+    GucRegistry::define_int_guc(
+        c"platform.password_iterations",
+        c"Passes over memory of each Argon2id password hash.",
+        c"Like platform.password_memory_kib: new hashes use it, older ones are replaced at login.",
+        &PASSWORD_ITERATIONS,
+        1,
+        passwords::MAX_ITERATIONS as i32,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
     // SAFETY: called from _PG_init after the settings above are defined, with
     // a static NUL-terminated name that PostgreSQL copies.
     unsafe { pg_sys::MarkGUCPrefixReserved(PREFIX.as_ptr()) };
@@ -172,6 +199,14 @@ fn platform_max_chunks_per_document() -> i32 {
 #[pg_extern(stable, parallel_safe, create_or_replace)]
 fn platform_max_text_length() -> i32 {
     MAX_TEXT_LENGTH.get()
+}
+
+/// The Argon2id cost of new password hashes.
+pub fn password_cost() -> passwords::Cost {
+    passwords::Cost {
+        memory_kib: PASSWORD_MEMORY_KIB.get() as u32,
+        iterations: PASSWORD_ITERATIONS.get() as u32,
+    }
 }
 
 /// The window as days and microseconds, or `None` when it is off.

@@ -12,6 +12,23 @@ use pgvector::Vector;
 use postgres::{Client, Transaction};
 use uuid::Uuid;
 
+/// The password of every fixture tenant's user.
+pub const FIXTURE_PASSWORD: &str = "correct horse battery staple";
+
+/// An Argon2id hash of FIXTURE_PASSWORD, as an application that hashes its
+/// users' passwords itself writes it into users.password_hash (every release
+/// takes it: the earlier ones as text). Cheap parameters: a login replaces it
+/// with one at the extension's cost.
+pub fn fixture_password_hash() -> String {
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    let params = argon2::Params::new(1024, 1, 1, None).expect("valid Argon2 parameters");
+    let salt = SaltString::encode_b64(Uuid::new_v4().as_bytes()).expect("16 bytes of salt");
+    argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
+        .hash_password(FIXTURE_PASSWORD.as_bytes(), &salt)
+        .expect("hash the fixture password")
+        .to_string()
+}
+
 /// A tenant and the id of its row in each tenant-scoped table.
 #[derive(Debug, Clone)]
 pub struct TenantData {
@@ -80,8 +97,12 @@ pub fn populate_tenant(app: &mut Client, name: &str) -> TenantData {
     let user = returning_id(
         &mut tx,
         "INSERT INTO users (tenant_id, email, password_hash, role, name)
-         VALUES ($1, $2, 'x', 'owner', 'John Doe') RETURNING id",
-        &[&tenant, &format!("admin@{unique}.example")],
+         VALUES ($1, $2, $3, 'owner', 'John Doe') RETURNING id",
+        &[
+            &tenant,
+            &format!("admin@{unique}.example"),
+            &fixture_password_hash(),
+        ],
     );
     rows.insert("users", user);
     rows.insert(

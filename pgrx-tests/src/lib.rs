@@ -20,7 +20,7 @@ pub mod fixture;
 pub mod search_fixture;
 pub mod snapshot;
 
-pub use fixture::{populate_tenant, TenantData};
+pub use fixture::{fixture_password_hash, populate_tenant, TenantData, FIXTURE_PASSWORD};
 
 /// The database and application role this test process works in.
 pub struct TestDb {

@@ -132,6 +132,23 @@ fn upgrade_from(previous: &str) {
         .map(|i| populate_tenant(&mut app, &format!("Upgraded {i}")))
         .collect();
     drop(app);
+    // Users with the design document's unsalted SHA-256, and with a value
+    // that is no hash at all, as an earlier release stored them.
+    for (email, stored) in [
+        (
+            "legacy@example.com",
+            "encode(sha256('legacy password'), 'hex')",
+        ),
+        ("clear@example.com", "'stored in clear'"),
+    ] {
+        old.execute(
+            &format!(
+                "INSERT INTO users (tenant_id, email, password_hash) VALUES ($1, $2, {stored})"
+            ),
+            &[&tenants[1].tenant, &email],
+        )
+        .unwrap();
+    }
     let stored_a_temporary_configuration =
         store_with_a_temporary_configuration(&old_name, &mut old, tenants[0].tenant);
     // The rows as they were, in the columns the earlier release had (API keys
@@ -141,6 +158,11 @@ fn upgrade_from(previous: &str) {
         .get_mut("tenants")
         .unwrap()
         .retain(|c| c != "api_key");
+    // Password hashes move out of users in 0.3.0 (checked below).
+    columns
+        .get_mut("users")
+        .unwrap()
+        .retain(|c| c != "password_hash");
     // Nor the text search configuration and its vector, which the upgrade
     // from 0.2.0 repairs where a row holds one it cannot keep (checked below;
     // everything else of those rows, updated_at included, must stay).
@@ -202,6 +224,56 @@ fn upgrade_from(previous: &str) {
         events > 0 && rolled_up == events,
         "{rolled_up} of {events} events rolled up"
     );
+
+    // Every stored password still signs its user in, and users.password_hash
+    // no longer holds a hash; the value that was no hash never matches, and
+    // the audit counts it.
+    let mut app = connect(&old_name, &db().app_role);
+    let sign_in = |app: &mut postgres::Client, email: &str, password: &str| -> Vec<uuid::Uuid> {
+        app.query(
+            "SELECT tenant_id FROM verify_password($1, $2)",
+            &[&email, &password],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+    };
+    for tenant in &tenants {
+        let email = format!("admin@{}.example", tenant.tenant.simple());
+        assert_eq!(
+            sign_in(&mut app, &email, FIXTURE_PASSWORD),
+            vec![tenant.tenant]
+        );
+    }
+    assert_eq!(
+        sign_in(&mut app, "legacy@example.com", "legacy password"),
+        vec![tenants[1].tenant]
+    );
+    assert!(sign_in(&mut app, "clear@example.com", "stored in clear").is_empty());
+    let columns_hold: Vec<Option<String>> = old
+        .query("SELECT DISTINCT password_hash FROM users", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(columns_hold, vec![Some("platform:stored".to_owned())]);
+    let password_findings: Vec<String> = old
+        .query(
+            "SELECT finding || ': ' || detail FROM platform_audit() WHERE object = 'user_credentials'",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(
+        password_findings,
+        vec![
+            "password hashes that never match: 1 user; give them new passwords with set_password()"
+        ]
+    );
+    drop(app);
 
     // From 0.2.0 on, API keys are stored as digests: whatever form the
     // earlier release stored, the keys clients hold (the fixture's

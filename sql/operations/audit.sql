@@ -135,7 +135,22 @@ BEGIN
            'ALTER EXTENSION vector UPDATE after installing pgvector 0.8.2 or later'
     FROM pg_extension e
     WHERE e.extname = 'vector'
-      AND string_to_array(e.extversion, '.')::int[] BETWEEN '{0,6,0}' AND '{0,8,1}';
+      AND string_to_array(e.extversion, '.')::int[] BETWEEN '{0,6,0}' AND '{0,8,1}'
+
+    UNION ALL
+    -- Password hashes that are weak at rest (the design document's unsalted
+    -- SHA-256, replaced at each user's next login) or that never match
+    -- (a value an upgrade kept that is no hash this version knows).
+    SELECT CASE c.scheme WHEN 'sha256' THEN 'unsalted password hashes'
+                         ELSE 'password hashes that never match' END,
+           'user_credentials',
+           format('%s; %s', CASE count(*) WHEN 1 THEN '1 user' ELSE count(*) || ' users' END,
+                  CASE c.scheme
+                      WHEN 'sha256' THEN 'each becomes Argon2id at its user''s next login, or give them new passwords with set_password()'
+                      ELSE 'give them new passwords with set_password()' END)
+    FROM user_credentials c
+    WHERE c.scheme IN ('sha256', 'unrecognized')
+    GROUP BY c.scheme;
 END
 $$;
 COMMENT ON FUNCTION platform_audit() IS

@@ -20,3 +20,7 @@ $dump$;
 -- every event twice).
 SELECT pg_extension_config_dump('cost_rollups_hourly', 'WHERE false');
 SELECT pg_extension_config_dump('cost_budget_periods', 'WHERE false');
+
+-- Password hashes are tenant data like any other: dumped (a restore brings
+-- every login back), and a dump is therefore as secret as the database.
+SELECT pg_extension_config_dump('user_credentials', '');

@@ -341,6 +341,24 @@ CREATE TABLE ai_personalities (
     CONSTRAINT ai_personality_tenant_idx UNIQUE (tenant_id, id)
 );
 
+-- ==================== CREDENTIALS (internal) ====================
+-- Users' password hashes, moved here from users.password_hash by its triggers
+-- (tenancy/credentials.sql) so that no application role can read one: no
+-- grants, reached only through SECURITY DEFINER functions that return ids.
+-- No foreign key to users: the BEFORE INSERT trigger of users writes here
+-- before the user's row exists; an AFTER DELETE trigger removes the row of a
+-- deleted user.
+CREATE TABLE user_credentials (
+    tenant_id uuid NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+    user_id uuid NOT NULL,
+    scheme text NOT NULL,
+    hash text NOT NULL,
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant_id, user_id),
+    CONSTRAINT user_credentials_scheme_check
+        CHECK (scheme IN ('argon2id', 'sha256', 'bcrypt', 'unrecognized'))
+);
+
 -- ==================== COST ROLLUPS (internal) ====================
 -- Kept by the cost triggers (costs/rollups.sql) in the same transaction as
 -- every change to cost_events, and reached only through SECURITY DEFINER

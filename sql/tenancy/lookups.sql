@@ -121,18 +121,19 @@ COMMENT ON FUNCTION user_for_session_token(text) IS
 -- belong to several tenants, and a sign-up never learns that an address is
 -- taken elsewhere), so these return one row per tenant that has them.
 
--- The users with this exact e-mail address, one per tenant, with what a
--- password login checks. Normalise case in the application before storing
--- and before calling.
+-- The users with this exact e-mail address, one per tenant: what an e-mail
+-- sign-in (Auth.js getUserByEmail) needs to pick a tenant. Never a password
+-- hash: a password login calls verify_password() (credentials.sql).
+-- Normalise case in the application before storing and before calling.
 CREATE OR REPLACE FUNCTION users_for_email(email text)
-RETURNS TABLE (user_id uuid, tenant_id uuid, role text, password_hash text)
+RETURNS TABLE (user_id uuid, tenant_id uuid, role text)
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
 BEGIN
     PERFORM platform_require_argument('users_for_email', 'an e-mail address', email);
     RETURN QUERY
-    SELECT u.id, u.tenant_id, u.role, u.password_hash
+    SELECT u.id, u.tenant_id, u.role
     FROM users u
     WHERE u.email = users_for_email.email
     ORDER BY u.tenant_id;

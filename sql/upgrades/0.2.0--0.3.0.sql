@@ -13,6 +13,8 @@ DROP FUNCTION platform_or_lexemes_rarest_first(tsquery, boolean);
 DROP FUNCTION grant_app_access(regrole, boolean);
 DROP FUNCTION platform_execute_app_privileges(regrole, boolean, text);
 DROP FUNCTION platform_app_privileges(regrole, boolean, text);
+-- users_for_email() returns no password hash any more.
+DROP FUNCTION users_for_email(text);
 
 -- Values of tenant data unique per tenant instead of across tenants: a
 -- global constraint told one tenant, through a 23505, that another holds a
@@ -32,6 +34,20 @@ ALTER TABLE auth_sessions
 -- rewrites the table (a nullable column without a default).
 ALTER TABLE users ADD COLUMN email_verified timestamptz;
 ALTER TABLE users ALTER COLUMN password_hash DROP NOT NULL;
+
+-- Password hashes move out of users, where every application role could
+-- read them, into a table only the owner reads (tenancy/credentials.sql).
+CREATE TABLE user_credentials (
+    tenant_id uuid NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+    user_id uuid NOT NULL,
+    scheme text NOT NULL,
+    hash text NOT NULL,
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant_id, user_id),
+    CONSTRAINT user_credentials_scheme_check
+        CHECK (scheme IN ('argon2id', 'sha256', 'bcrypt', 'unrecognized'))
+);
+SELECT pg_extension_config_dump('user_credentials', '');
 
 -- @after-code
 
@@ -100,3 +116,18 @@ ALTER POLICY tenants_insert ON tenants
     WITH CHECK (id = (SELECT get_current_tenant_id()) AND (SELECT platform_may_provision()));
 ALTER POLICY tenants_delete ON tenants
     USING (id = (SELECT get_current_tenant_id()) AND (SELECT platform_may_provision()));
+
+-- Every stored password hash, whatever its form, is kept: the document's
+-- SHA-256 hex and bcrypt work at once and become Argon2id at each user's next
+-- login; a value that is no known hash is kept as 'unrecognized' (it never
+-- matches, and platform_audit() counts such users). The column then holds
+-- the marker. Triggers are off for that UPDATE only, so updated_at stays; it
+-- writes a new version of every user row with a password (docs/upgrades.md).
+INSERT INTO user_credentials (tenant_id, user_id, scheme, hash)
+SELECT u.tenant_id, u.id, platform_password_scheme(u.password_hash), u.password_hash
+FROM users u
+WHERE u.password_hash IS NOT NULL AND platform_password_scheme(u.password_hash) IS NOT NULL;
+SELECT set_config('session_replication_role', 'replica', true);
+UPDATE users SET password_hash = 'platform:stored'
+WHERE password_hash IS NOT NULL AND password_hash <> 'platform:stored';
+SELECT set_config('session_replication_role', 'origin', true);

@@ -84,6 +84,17 @@ SELECT * FROM regress.error_of($$SELECT * FROM user_for_session_token(NULL)$$);
 SELECT * FROM regress.error_of($$SELECT * FROM users_for_email(NULL)$$);
 SELECT * FROM regress.error_of($$SELECT * FROM users_for_oauth_account(NULL, 'gh-42')$$);
 SELECT * FROM regress.error_of($$SELECT * FROM users_for_oauth_account('github', NULL)$$);
+-- Passwords (sql/tenancy/credentials.sql).
+SELECT * FROM regress.error_of($$SELECT * FROM verify_password(NULL, 'x')$$);
+SELECT * FROM regress.error_of($$SELECT * FROM verify_password('admin@a.example', NULL)$$);
+SELECT * FROM regress.error_of($$SELECT * FROM verify_password('admin@a.example', repeat('x', 1025))$$);
+SELECT * FROM regress.error_of($$SELECT set_password('a1000000-0000-4000-8000-000000000001', 'x')$$);
+BEGIN;
+SELECT set_tenant('a0000000-0000-4000-8000-000000000000') IS NOT NULL AS context_set;
+SELECT * FROM regress.error_of($$SELECT set_password('a1000000-0000-4000-8000-000000000001', '')$$);
+SELECT * FROM regress.error_of($$SELECT set_password(NULL, 'x')$$);
+SELECT * FROM regress.error_of($$SELECT set_password('a1000000-0000-4000-8000-000000000001', NULL)$$);
+ROLLBACK;
 -- rotate_api_key() without a context, and under a tenant that does not exist.
 SELECT * FROM regress.error_of($$SELECT rotate_api_key()$$);
 BEGIN;

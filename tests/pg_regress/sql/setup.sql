@@ -136,14 +136,15 @@ SELECT name, api_key ~ '^sha256:[0-9a-f]{64}$' AS stored_as_digest FROM tenants 
 
 -- ========== users and Auth.js ==========
 -- shared@example.com belongs to tenants a and b, and so does the GitHub
--- account gh-42: the lookups return one row per tenant.
+-- account gh-42: the lookups return one row per tenant. No passwords yet
+-- (tenancy.sql sets them).
 INSERT INTO users (id, tenant_id, email, password_hash, role, name) VALUES
     ('a1000000-0000-4000-8000-000000000001', 'a0000000-0000-4000-8000-000000000000',
-     'admin@a.example', 'hash-a1', 'owner', 'Ada Admin'),
+     'admin@a.example', NULL, 'owner', 'Ada Admin'),
     ('a1000000-0000-4000-8000-000000000002', 'a0000000-0000-4000-8000-000000000000',
-     'shared@example.com', 'hash-a2', 'member', 'Sam Shared'),
+     'shared@example.com', NULL, 'member', 'Sam Shared'),
     ('b1000000-0000-4000-8000-000000000001', 'b0000000-0000-4000-8000-000000000000',
-     'shared@example.com', 'hash-b1', 'owner', 'Sam Shared');
+     'shared@example.com', NULL, 'owner', 'Sam Shared');
 INSERT INTO accounts (id, tenant_id, user_id, type, provider, provider_account_id) VALUES
     ('a2000000-0000-4000-8000-000000000001', 'a0000000-0000-4000-8000-000000000000',
      'a1000000-0000-4000-8000-000000000002', 'oauth', 'github', 'gh-42'),

@@ -116,12 +116,59 @@ SELECT t.name, t.plan, t.settings,
        (SELECT count(*) FROM knowledge_documents d WHERE d.tenant_id = t.id) AS documents,
        (SELECT count(*) FROM ai_personalities p WHERE p.tenant_id = t.id) AS personalities
 FROM tenants t WHERE t.id = :'demo';
--- Its owner signs in like any user.
+-- Its owner signs in like any user, with the document's password (stored as
+-- the document stores it, unsalted SHA-256 hex, and Argon2id after this).
 SET ROLE platform_regress_app;
-SELECT role, password_hash = encode(sha256('password123'), 'hex') AS demo_password,
-       tenant_id = :'demo' AS demo_tenant
-FROM users_for_email('admin@demo.example');
+SELECT tenant_id = :'demo' AS demo_tenant
+FROM verify_password('admin@demo.example', 'password123');
 RESET ROLE;
+SELECT c.scheme AS demo_scheme_after_login
+FROM user_credentials c JOIN users u ON u.tenant_id = c.tenant_id AND u.id = c.user_id
+WHERE u.email = 'admin@demo.example';
+
+-- ========== passwords ==========
+SET ROLE platform_regress_app;
+-- set_password() under the user's tenant; the column then reads a marker,
+-- never a hash.
+BEGIN;
+SELECT set_tenant('a0000000-0000-4000-8000-000000000000');
+SELECT set_password('a1000000-0000-4000-8000-000000000001', 'Ada''s long passphrase');
+SELECT email, password_hash FROM users ORDER BY email;
+-- Another tenant's user is not found (22023, the same as a user that does
+-- not exist).
+SELECT * FROM regress.error_of($$
+    SELECT set_password('b1000000-0000-4000-8000-000000000001', 'not yours')$$);
+COMMIT;
+-- A login returns ids only: the right password finds the user, a wrong one
+-- and an unknown address find nobody.
+SELECT * FROM verify_password('admin@a.example', 'Ada''s long passphrase');
+SELECT count(*) AS wrong_password FROM verify_password('admin@a.example', 'Ada''s long passphrasE');
+SELECT count(*) AS unknown_address FROM verify_password('nobody@example.com', 'anything');
+-- The document's way, a SHA-256 hex written into password_hash, works too.
+BEGIN;
+SELECT set_tenant('b0000000-0000-4000-8000-000000000000');
+UPDATE users SET password_hash = encode(sha256('Sam''s password'), 'hex')
+WHERE email = 'shared@example.com'
+RETURNING email, password_hash;
+COMMIT;
+-- The address is in two tenants; only b's user has this password. With a
+-- tenant given, only that tenant's user is checked.
+SELECT * FROM verify_password('shared@example.com', 'Sam''s password');
+SELECT count(*) AS in_tenant_a
+FROM verify_password('shared@example.com', 'Sam''s password', 'a0000000-0000-4000-8000-000000000000');
+-- A password in clear is refused, and the hashes are the owner's alone.
+BEGIN;
+SELECT set_tenant('a0000000-0000-4000-8000-000000000000');
+SELECT * FROM regress.error_of($$
+    UPDATE users SET password_hash = 'hunter2' WHERE email = 'admin@a.example'$$);
+ROLLBACK;
+SELECT * FROM regress.error_of($$SELECT * FROM user_credentials$$);
+RESET ROLE;
+-- What is stored: Argon2id for both, the SHA-256 replaced at the login.
+SELECT user_id, scheme, hash LIKE '$argon2id$v=19$m=19456,t=2,p=1$%' AS current_cost
+FROM user_credentials
+WHERE user_id IN ('a1000000-0000-4000-8000-000000000001', 'b1000000-0000-4000-8000-000000000001')
+ORDER BY user_id;
 
 -- ========== application access (superuser; rolled back) ==========
 BEGIN;
