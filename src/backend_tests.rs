@@ -159,7 +159,9 @@ mod tests {
              platform.keyword_rank_limit integer superuser 0..1000000; \
              platform.max_chunks_per_document integer superuser 1..10000000; \
              platform.max_query_terms integer superuser 1..10000; \
-             platform.max_text_length integer superuser 1000..100000000"
+             platform.max_text_length integer superuser 1000..100000000; \
+             platform.password_iterations integer superuser 1..10; \
+             platform.password_memory_kib integer superuser 1024..262144"
         );
     }
 
