@@ -17,6 +17,11 @@
 DROP FUNCTION platform_keyword_query(text, regconfig, text, boolean);
 DROP FUNCTION platform_keyword_candidates(tsquery, integer, uuid[], boolean, text);
 DROP FUNCTION platform_or_lexemes_rarest_first(tsquery, boolean);
+-- Fusion takes which keyword candidates hold every distinctive word.
+DROP FUNCTION platform_fuse(uuid[], double precision[], uuid[], double precision[], text, integer,
+                            double precision, double precision, integer);
+DROP FUNCTION platform_hybrid_candidates(text, vector, integer, text, uuid[], text, text);
+DROP FUNCTION platform_document_candidates(text, vector, integer, text, text, text);
 -- grant_app_access() can leave verification_tokens out.
 DROP FUNCTION grant_app_access(regrole, boolean);
 DROP FUNCTION platform_execute_app_privileges(regrole, boolean, text);
@@ -57,6 +62,37 @@ CREATE TABLE user_credentials (
 );
 SELECT pg_extension_config_dump('user_credentials', '');
 
+-- Each tenant's keyword statistics, for BM25 (search/keyword_statistics.sql);
+-- counted at the end, once every search_vector is final.
+CREATE TABLE knowledge_keyword_totals (
+    tenant_id uuid PRIMARY KEY REFERENCES tenants (id) ON DELETE CASCADE,
+    chunks bigint NOT NULL,
+    chunk_length bigint NOT NULL,
+    documents bigint NOT NULL,
+    document_length bigint NOT NULL
+) WITH (fillfactor = 80);  -- room for HOT updates: every ingestion rewrites its row
+
+-- A word is a lexeme of the rows' search_vector (stemmed as each row's text
+-- search configuration stems it). A word no row holds any more is deleted.
+CREATE TABLE knowledge_lexeme_counts (
+    tenant_id uuid NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+    lexeme text NOT NULL,
+    chunks integer NOT NULL,     -- the tenant's chunks holding it
+    documents integer NOT NULL,  -- the tenant's documents holding it
+    PRIMARY KEY (tenant_id, lexeme)
+) WITH (fillfactor = 80);
+
+-- One tenant's change of the counts (a tenant's totals when lexeme is NULL),
+-- as the keyword triggers pass it on.
+CREATE TYPE platform_keyword_count AS (
+    tenant_id uuid,
+    lexeme text,
+    rows bigint,
+    length bigint
+);
+SELECT pg_extension_config_dump('knowledge_keyword_totals', 'WHERE false');
+SELECT pg_extension_config_dump('knowledge_lexeme_counts', 'WHERE false');
+
 -- ======== Code of 0.3.0
 
 -- platform::search::chunk_text (Rust)
@@ -74,6 +110,34 @@ CREATE OR REPLACE FUNCTION "get_current_tenant_id"() RETURNS uuid /* pgrx :: Uui
 STRICT STABLE PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'get_current_tenant_id_wrapper';
+
+-- platform::search::keyword_ranking::platform_bm25 (Rust)
+CREATE OR REPLACE FUNCTION "platform_bm25"(
+	"search_vector" tsvector, /* TsVector */
+	"lexemes" TEXT[], /* Vec < Option < String > > */
+	"weights" double precision[], /* Vec < Option < f64 > > */
+	"average_length" double precision /* f64 */
+) RETURNS double precision /* f64 */
+STRICT STABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'platform_bm25_wrapper';
+
+-- platform::search::keyword_ranking::platform_bm25_bound (Rust)
+CREATE OR REPLACE FUNCTION "platform_bm25_bound"(
+	"weights" double precision[] /* Vec < Option < f64 > > */
+) RETURNS double precision /* f64 */
+STRICT STABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'platform_bm25_bound_wrapper';
+
+-- platform::search::keyword_ranking::platform_bm25_weights (Rust)
+CREATE OR REPLACE FUNCTION "platform_bm25_weights"(
+	"rows" bigint, /* i64 */
+	"rows_with_word" bigint[] /* Vec < Option < i64 > > */
+) RETURNS double precision[] /* Vec < f64 > */
+IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'platform_bm25_weights_wrapper';
 
 -- platform::search::platform_check_query_embedding (Rust)
 CREATE OR REPLACE FUNCTION "platform_check_query_embedding"(
@@ -119,6 +183,7 @@ CREATE OR REPLACE FUNCTION "platform_fuse"(
 	"vector_scores" double precision[], /* :: std :: option :: Option < Vec < Option < f64 > > > */
 	"keyword_ids" uuid[], /* :: std :: option :: Option < Vec < Option < pgrx :: Uuid > > > */
 	"keyword_scores" double precision[], /* :: std :: option :: Option < Vec < Option < f64 > > > */
+	"keyword_exact" bool[], /* :: std :: option :: Option < Vec < Option < bool > > > */
 	"fusion" TEXT, /* Option < & str > */
 	"rrf_k" INT, /* Option < i32 > */
 	"vector_weight" double precision, /* Option < f64 > */
@@ -131,9 +196,17 @@ CREATE OR REPLACE FUNCTION "platform_fuse"(
 	"keyword_rank" bigint,  /* Option < i64 > */
 	"position" bigint  /* i64 */
 )
-IMMUTABLE PARALLEL SAFE
+STABLE PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'platform_fuse_wrapper';
+
+-- platform::search::keyword_ranking::platform_keyword_length (Rust)
+CREATE OR REPLACE FUNCTION "platform_keyword_length"(
+	"search_vector" tsvector /* TsVector */
+) RETURNS bigint /* i64 */
+IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'platform_keyword_length_wrapper';
 
 -- platform::search::text_search::platform_keyword_query (Rust)
 CREATE OR REPLACE FUNCTION "platform_keyword_query"(
@@ -1283,41 +1356,293 @@ $$;
 COMMENT ON FUNCTION vector_search(vector, integer, text, uuid[]) IS
     'The current tenant''s chunks nearest to an embedding (cosine), never fewer than the tenant has up to match_count.';
 
+-- sql/search/keyword_statistics.sql
+-- Each tenant's keyword statistics (schema/tables.sql: knowledge_keyword_totals,
+-- knowledge_lexeme_counts), kept exact by statement triggers on
+-- knowledge_chunks and knowledge_documents, and what BM25 reads of them.
+--
+-- Counted in the tenant's own rows: a word's weight in a tenant's search
+-- depends on that tenant's knowledge base only, never on what other tenants
+-- wrote (ANALYZE's statistics in pg_stats mix every tenant's rows).
+
+-- The counts one row contributes: to its tenant's totals (lexeme NULL: one
+-- row of this length) and to each of its words (one row holding it). The
+-- tenant's own lexeme (search/search_vector.sql) is not a word. Plain SQL
+-- without SET clauses, so that it is inlined into its callers.
+CREATE OR REPLACE FUNCTION platform_keyword_entries(tenant uuid, vector tsvector)
+RETURNS SETOF platform_keyword_count
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+    SELECT tenant, NULL::text, 1::bigint, @extschema@.platform_keyword_length(vector)
+    UNION ALL
+    SELECT tenant, w.lexeme, 1, 0
+    FROM pg_catalog.unnest(pg_catalog.tsvector_to_array(vector)) AS w(lexeme)
+    WHERE w.lexeme <> @extschema@.platform_tenant_lexeme(tenant)
+$$;
+
+-- Applies the counts of the rows one statement on knowledge_chunks (or
+-- knowledge_documents, with `documents`) added and removed, netted per tenant
+-- and word, so an UPDATE that leaves the text alone changes no word.
+-- Lock order: the tenants' totals rows first, in tenant order, then words in
+-- (tenant, word) order. A totals row is taken by every statement that
+-- changes its tenant's rows and held to commit, so writers of one tenant
+-- queue there and never deadlock on words; other tenants' rows are never
+-- touched. Tenants deleted by the statement that caused this (a cascade)
+-- are skipped: their counts are deleted with them.
+CREATE OR REPLACE FUNCTION platform_apply_keyword_counts(
+    of_documents boolean, added platform_keyword_count[], removed platform_keyword_count[])
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    net platform_keyword_count[];
+BEGIN
+    net := ARRAY(
+        SELECT (c.tenant_id, c.lexeme, sum(c.rows * c.sign), sum(c.length * c.sign))::platform_keyword_count
+        FROM (SELECT a.*, 1 AS sign FROM unnest(added) a
+              UNION ALL SELECT r.*, -1 FROM unnest(removed) r) c
+        WHERE EXISTS (SELECT FROM tenants t WHERE t.id = c.tenant_id)
+        GROUP BY c.tenant_id, c.lexeme
+        HAVING c.lexeme IS NULL OR sum(c.rows * c.sign) <> 0);
+
+    INSERT INTO knowledge_keyword_totals AS t (tenant_id, chunks, chunk_length, documents, document_length)
+    SELECT c.tenant_id,
+           CASE WHEN of_documents THEN 0 ELSE c.rows END, CASE WHEN of_documents THEN 0 ELSE c.length END,
+           CASE WHEN of_documents THEN c.rows ELSE 0 END, CASE WHEN of_documents THEN c.length ELSE 0 END
+    FROM unnest(net) c
+    WHERE c.lexeme IS NULL
+    ORDER BY c.tenant_id
+    ON CONFLICT (tenant_id) DO UPDATE
+        SET chunks = t.chunks + excluded.chunks, chunk_length = t.chunk_length + excluded.chunk_length,
+            documents = t.documents + excluded.documents,
+            document_length = t.document_length + excluded.document_length;
+
+    INSERT INTO knowledge_lexeme_counts AS w (tenant_id, lexeme, chunks, documents)
+    SELECT c.tenant_id, c.lexeme,
+           CASE WHEN of_documents THEN 0 ELSE c.rows END, CASE WHEN of_documents THEN c.rows ELSE 0 END
+    FROM unnest(net) c
+    WHERE c.lexeme IS NOT NULL
+    ORDER BY c.tenant_id, c.lexeme
+    ON CONFLICT (tenant_id, lexeme) DO UPDATE
+        SET chunks = w.chunks + excluded.chunks, documents = w.documents + excluded.documents;
+
+    DELETE FROM knowledge_lexeme_counts w
+    USING unnest(net) c
+    WHERE c.lexeme IS NOT NULL AND c.rows < 0
+      AND w.tenant_id = c.tenant_id AND w.lexeme = c.lexeme
+      AND w.chunks <= 0 AND w.documents <= 0;
+END
+$$;
+
+-- One trigger function for the six triggers below; each declares the
+-- transition tables its command has (INSERT: new_rows, DELETE: old_rows,
+-- UPDATE: both), and a branch only names the ones it is given. Rows are
+-- summed as they are read: only the (tenant, word) sums are held in memory.
+CREATE OR REPLACE FUNCTION platform_keyword_rows_changed() RETURNS trigger
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    added platform_keyword_count[] := '{}';
+    removed platform_keyword_count[] := '{}';
+BEGIN
+    IF TG_OP <> 'INSERT' THEN
+        removed := ARRAY(
+            SELECT (e.tenant_id, e.lexeme, sum(e.rows), sum(e.length))::platform_keyword_count
+            FROM old_rows r, platform_keyword_entries(r.tenant_id, r.search_vector) e
+            GROUP BY e.tenant_id, e.lexeme);
+    END IF;
+    IF TG_OP <> 'DELETE' THEN
+        added := ARRAY(
+            SELECT (e.tenant_id, e.lexeme, sum(e.rows), sum(e.length))::platform_keyword_count
+            FROM new_rows r, platform_keyword_entries(r.tenant_id, r.search_vector) e
+            GROUP BY e.tenant_id, e.lexeme);
+    END IF;
+    PERFORM platform_apply_keyword_counts(TG_TABLE_NAME = 'knowledge_documents', added, removed);
+    RETURN NULL;
+END
+$$;
+
+CREATE OR REPLACE TRIGGER knowledge_chunks_keywords_insert AFTER INSERT ON knowledge_chunks
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION platform_keyword_rows_changed();
+CREATE OR REPLACE TRIGGER knowledge_chunks_keywords_update AFTER UPDATE ON knowledge_chunks
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION platform_keyword_rows_changed();
+CREATE OR REPLACE TRIGGER knowledge_chunks_keywords_delete AFTER DELETE ON knowledge_chunks
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION platform_keyword_rows_changed();
+CREATE OR REPLACE TRIGGER knowledge_documents_keywords_insert AFTER INSERT ON knowledge_documents
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION platform_keyword_rows_changed();
+CREATE OR REPLACE TRIGGER knowledge_documents_keywords_update AFTER UPDATE ON knowledge_documents
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION platform_keyword_rows_changed();
+CREATE OR REPLACE TRIGGER knowledge_documents_keywords_delete AFTER DELETE ON knowledge_documents
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION platform_keyword_rows_changed();
+
+-- TRUNCATE (an operator's) empties the table for every tenant at once.
+CREATE OR REPLACE FUNCTION platform_keyword_rows_truncated() RETURNS trigger
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+BEGIN
+    IF TG_TABLE_NAME = 'knowledge_documents' THEN
+        UPDATE knowledge_keyword_totals SET documents = 0, document_length = 0;
+        UPDATE knowledge_lexeme_counts SET documents = 0 WHERE documents <> 0;
+    ELSE
+        UPDATE knowledge_keyword_totals SET chunks = 0, chunk_length = 0;
+        UPDATE knowledge_lexeme_counts SET chunks = 0 WHERE chunks <> 0;
+    END IF;
+    DELETE FROM knowledge_lexeme_counts WHERE chunks = 0 AND documents = 0;
+    RETURN NULL;
+END
+$$;
+
+CREATE OR REPLACE TRIGGER knowledge_chunks_keywords_truncate AFTER TRUNCATE ON knowledge_chunks
+    FOR EACH STATEMENT EXECUTE FUNCTION platform_keyword_rows_truncated();
+CREATE OR REPLACE TRIGGER knowledge_documents_keywords_truncate AFTER TRUNCATE ON knowledge_documents
+    FOR EACH STATEMENT EXECUTE FUNCTION platform_keyword_rows_truncated();
+
+-- What the statistics must hold, computed from the tables alone: the
+-- reference for platform_verify_keyword_statistics() and the source of
+-- platform_rebuild_keyword_statistics().
+CREATE OR REPLACE FUNCTION platform_keyword_statistics_expected(tenant uuid DEFAULT NULL)
+RETURNS TABLE (tenant_id uuid, lexeme text, chunks bigint, chunk_length bigint,
+               documents bigint, document_length bigint)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+    SELECT e.tenant_id, e.lexeme,
+           coalesce(sum(e.rows) FILTER (WHERE NOT e.of_documents), 0),
+           coalesce(sum(e.length) FILTER (WHERE NOT e.of_documents), 0),
+           coalesce(sum(e.rows) FILTER (WHERE e.of_documents), 0),
+           coalesce(sum(e.length) FILTER (WHERE e.of_documents), 0)
+    FROM (SELECT false AS of_documents, e.*
+          FROM knowledge_chunks k, platform_keyword_entries(k.tenant_id, k.search_vector) e
+          WHERE tenant IS NULL OR k.tenant_id = tenant
+          UNION ALL
+          SELECT true, e.*
+          FROM knowledge_documents d, platform_keyword_entries(d.tenant_id, d.search_vector) e
+          WHERE tenant IS NULL OR d.tenant_id = tenant) e
+    GROUP BY e.tenant_id, e.lexeme
+$$;
+
+-- Every difference between the keyword statistics and the rows they count,
+-- across all tenants (an operator's function). No rows: they are exact.
+CREATE OR REPLACE FUNCTION platform_verify_keyword_statistics()
+RETURNS TABLE (tenant_id uuid, lexeme text, expected_chunks bigint, actual_chunks bigint,
+               expected_documents bigint, actual_documents bigint)
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+    WITH expected AS MATERIALIZED (SELECT * FROM platform_keyword_statistics_expected()),
+    actual AS (
+        SELECT t.tenant_id, NULL::text AS lexeme, t.chunks, t.chunk_length, t.documents, t.document_length
+        FROM knowledge_keyword_totals t
+        WHERE t.chunks <> 0 OR t.documents <> 0 OR t.chunk_length <> 0 OR t.document_length <> 0
+        UNION ALL
+        SELECT w.tenant_id, w.lexeme, w.chunks, NULL, w.documents, NULL FROM knowledge_lexeme_counts w
+    )
+    SELECT coalesce(x.tenant_id, a.tenant_id), coalesce(x.lexeme, a.lexeme),
+           x.chunks, a.chunks, x.documents, a.documents
+    FROM expected x
+    FULL JOIN actual a ON a.tenant_id = x.tenant_id AND a.lexeme IS NOT DISTINCT FROM x.lexeme
+    WHERE (x.chunks, x.documents) IS DISTINCT FROM (a.chunks, a.documents)
+       OR (coalesce(x.lexeme, a.lexeme) IS NULL
+           AND (x.chunk_length, x.document_length) IS DISTINCT FROM (a.chunk_length, a.document_length))
+$$;
+COMMENT ON FUNCTION platform_verify_keyword_statistics() IS
+    'Every difference between the keyword statistics and the chunks and documents; none on a healthy database.';
+
+-- Counts the rows again (after a load with triggers disabled, or if
+-- platform_verify_keyword_statistics() ever reports a difference), for one
+-- tenant or for all. Holds off the tenants' writers of chunks and documents
+-- until commit: for one tenant by its totals row, which every writer takes
+-- first; for all by locks on both tables.
+CREATE OR REPLACE FUNCTION platform_rebuild_keyword_statistics(tenant uuid DEFAULT NULL) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+BEGIN
+    IF tenant IS NULL THEN
+        LOCK TABLE knowledge_documents, knowledge_chunks IN SHARE MODE;
+    ELSE
+        INSERT INTO knowledge_keyword_totals AS t VALUES (tenant, 0, 0, 0, 0)
+        ON CONFLICT (tenant_id) DO UPDATE SET chunks = t.chunks;
+    END IF;
+    DELETE FROM knowledge_keyword_totals t WHERE tenant IS NULL OR t.tenant_id = tenant;
+    DELETE FROM knowledge_lexeme_counts w WHERE tenant IS NULL OR w.tenant_id = tenant;
+    CREATE TEMPORARY TABLE platform_keyword_statistics ON COMMIT DROP AS
+    SELECT * FROM platform_keyword_statistics_expected(tenant);
+    INSERT INTO knowledge_keyword_totals
+    SELECT x.tenant_id, x.chunks, x.chunk_length, x.documents, x.document_length
+    FROM pg_temp.platform_keyword_statistics x WHERE x.lexeme IS NULL;
+    INSERT INTO knowledge_lexeme_counts
+    SELECT x.tenant_id, x.lexeme, x.chunks, x.documents
+    FROM pg_temp.platform_keyword_statistics x WHERE x.lexeme IS NOT NULL;
+    DROP TABLE pg_temp.platform_keyword_statistics;
+END
+$$;
+
+-- BM25's view of the current tenant's chunks (or documents): the average
+-- row length and the weight of each of `lexemes`, in their order. Plain SQL
+-- for inlining into the SECURITY DEFINER keyword search, the only caller
+-- that can read the statistics.
+CREATE OR REPLACE FUNCTION platform_keyword_weights(documents boolean, lexemes text[],
+                                                    OUT average_length double precision,
+                                                    OUT weights double precision[])
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+    WITH totals AS (
+        SELECT CASE WHEN platform_keyword_weights.documents THEN t.documents ELSE t.chunks END AS rows,
+               CASE WHEN platform_keyword_weights.documents THEN t.document_length ELSE t.chunk_length END AS length
+        FROM (SELECT get_current_tenant_id() AS tenant) c
+        LEFT JOIN knowledge_keyword_totals t ON t.tenant_id = c.tenant
+    )
+    SELECT coalesce(t.length::double precision / nullif(t.rows, 0), 0),
+           platform_bm25_weights(coalesce(t.rows, 0), ARRAY(
+               SELECT coalesce(CASE WHEN platform_keyword_weights.documents THEN w.documents ELSE w.chunks END, 0)::bigint
+               FROM unnest(lexemes) WITH ORDINALITY AS q(lexeme, position)
+               LEFT JOIN knowledge_lexeme_counts w
+                 ON w.tenant_id = get_current_tenant_id() AND w.lexeme = q.lexeme
+               ORDER BY q.position))
+    FROM totals t
+$$;
+
 -- sql/search/keyword.sql
 -- Keyword search over the current tenant's chunks: the stored search_vector
--- (schema/tables.sql) through its GIN index, ranked by ts_rank. The keyword
--- query is built in Rust (platform_keyword_query, platform_lexemes_any and
--- platform_lexemes_all in src/search/text_search.rs); nothing here splices
--- text into tsquery syntax.
+-- (schema/tables.sql) through its GIN index, ranked by BM25 with the
+-- tenant's own statistics (keyword_statistics.sql, src/search/bm25.rs). The
+-- keyword query is built in Rust (platform_keyword_query, platform_lexemes_any
+-- and platform_lexemes_all in src/search/text_search.rs); nothing here
+-- splices text into tsquery syntax.
 
--- The share of the chunks' (or documents') search_vector rows holding each of
--- `lexemes`, by the statistics ANALYZE keeps (most_common_elems); a word they
--- do not list is left out. pg_stats hides tables under row-level security, so
--- this answers only where the current user is the owner: inside the SECURITY
--- DEFINER functions below. Plain SQL without SET clauses, so that it is
--- inlined into its callers' cached plans.
+-- The share of the current tenant's chunks (or documents) holding each of
+-- `lexemes` that any of them holds. The statistics are the owner's, so this
+-- answers only inside the SECURITY DEFINER functions below. Plain SQL
+-- without SET clauses, so that it is inlined into its callers.
 CREATE OR REPLACE FUNCTION platform_lexeme_frequencies(documents boolean, lexemes text[])
 RETURNS TABLE (lexeme text, frequency real)
 LANGUAGE sql STABLE
 AS $$
-    SELECT e.lexeme, max(e.frequency)
-    FROM pg_catalog.pg_stats s,
-         unnest(s.most_common_elems::text::text[], s.most_common_elem_freqs) AS e(lexeme, frequency)
-    WHERE s.schemaname = '@extschema@'
-      AND s.tablename = CASE WHEN documents THEN 'knowledge_documents' ELSE 'knowledge_chunks' END
-      AND s.attname = 'search_vector'
-      AND e.lexeme = ANY (lexemes)
-    GROUP BY e.lexeme
+    SELECT w.lexeme,
+           CASE WHEN platform_lexeme_frequencies.documents THEN w.documents::real / nullif(t.documents, 0)
+                ELSE w.chunks::real / nullif(t.chunks, 0) END
+    FROM @extschema@.knowledge_lexeme_counts w
+    JOIN @extschema@.knowledge_keyword_totals t ON t.tenant_id = w.tenant_id
+    WHERE w.tenant_id = @extschema@.get_current_tenant_id() AND w.lexeme = ANY (lexemes)
 $$;
 
--- `lexemes` (the 'any' mode's words) rarest first by ANALYZE's statistics: a
--- word they do not list is rarer than every word they list. Called by
--- platform_keyword_candidates, so it runs as the owner and sees the statistics.
+-- `lexemes` (the 'any' mode's words) rarest first in the current tenant's
+-- rows. Called by platform_keyword_candidates, so it runs as the owner and
+-- sees the statistics.
 CREATE OR REPLACE FUNCTION platform_lexemes_rarest_first(lexemes text[], documents boolean) RETURNS text[]
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, @extschema@, pg_temp
--- Its caller forces custom plans; planning the pg_stats view takes milliseconds.
-SET plan_cache_mode = auto
 AS $$
 BEGIN
     RETURN ARRAY(
@@ -1327,26 +1652,31 @@ BEGIN
 END
 $$;
 
--- Which of `lexemes` are common in the chunks' (or documents') search_vector.
--- SECURITY DEFINER because pg_stats hides tables under row-level security; it
--- only answers for these two columns, and only what EXPLAIN already shows to
--- any role that may read the table (the planner's estimate for a word).
--- PL/pgSQL for its plan cache: planning the pg_stats view takes milliseconds.
+-- Which of `lexemes` narrow nothing in the current tenant's chunks (or
+-- documents): the common ones, in more than platform.common_word_share of
+-- them, and the ones none of them holds (which match nothing: left in, they
+-- would be all an 'any' query of common words searched for). SECURITY
+-- DEFINER because only the owner reads the statistics; it tells a tenant
+-- about its own rows only, what a search of them would tell.
 CREATE OR REPLACE FUNCTION platform_common_lexemes(documents boolean, lexemes text[]) RETURNS text[]
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
 BEGIN
-    RETURN (SELECT coalesce(array_agg(f.lexeme), '{}')
-            FROM platform_lexeme_frequencies(documents, lexemes) f
-            WHERE f.frequency > platform_common_word_share());
+    RETURN ARRAY(
+        SELECT w FROM unnest(lexemes) AS w
+        LEFT JOIN platform_lexeme_frequencies(documents, lexemes) f ON f.lexeme = w
+        WHERE coalesce(f.frequency, 0) = 0 OR f.frequency > platform_common_word_share());
 END
 $$;
 
 -- The GIN half of keyword search: the current tenant's rows matching `query`
--- (chunks, or documents when `documents`), best ts_rank first, as ids and
--- scores only. `lexemes` are the words of an 'any' query (NULL for an 'all'
--- query, which is matched as a whole).
+-- (chunks, or documents when `documents`), best BM25 score for `lexemes`
+-- first, as ids and scores only, and whether each is exact: holds every one
+-- of `lexemes`. In the 'any' `keyword_match` `query` is any of `lexemes`, and
+-- a common word cannot crowd the rarer ones out (below); an 'all' query is
+-- matched as a whole (every row it matches is exact) and `lexemes` are its
+-- words.
 --
 -- Why SECURITY DEFINER: under row-level security the planner may not use an
 -- index condition whose operator is not LEAKPROOF before the policy's own
@@ -1358,10 +1688,10 @@ $$;
 -- argument), and also ANDs in the tenant's lexeme so the index reads only the
 -- tenant's postings. Callers join the ids back to the tables as the invoker,
 -- under row-level security, before returning anything.
-CREATE OR REPLACE FUNCTION platform_keyword_candidates(query tsquery, lexemes text[], wanted integer,
-                                                       scope uuid[], documents boolean,
+CREATE OR REPLACE FUNCTION platform_keyword_candidates(query tsquery, lexemes text[], keyword_match text,
+                                                       wanted integer, scope uuid[], documents boolean,
                                                        category text DEFAULT NULL)
-RETURNS TABLE (id uuid, score double precision)
+RETURNS TABLE (id uuid, score double precision, exact boolean)
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, @extschema@, pg_temp
 SET plan_cache_mode = force_custom_plan
@@ -1388,6 +1718,10 @@ DECLARE
     taken tsquery;
     ids uuid[] := '{}';
     scores double precision[] := '{}';
+    exacts boolean[] := '{}';
+    every_word tsquery;
+    average_length double precision;
+    weights double precision[];
 BEGIN
     IF query IS NULL OR numnode(query) = 0
        OR tenant = '00000000-0000-0000-0000-000000000000' THEN
@@ -1403,36 +1737,49 @@ BEGIN
                   HINT = 'Shorten the query, or have an operator raise platform.max_query_terms.';
     END IF;
     wanted := platform_checked_count('wanted', wanted, 1000);
+    IF keyword_match IS NULL OR keyword_match NOT IN ('any', 'all') THEN
+        RAISE EXCEPTION 'keyword_match must be ''any'' or ''all'', got %', coalesce(keyword_match, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Pass ''any'' or ''all'', as keyword_search() takes them.';
+    END IF;
+    lexemes := coalesce(lexemes, '{}');
     in_tenant := query && platform_tenant_tsquery(tenant);
-    IF NOT documents AND rank_limit > 0 AND cardinality(lexemes) > 0 THEN
+    -- NULL in the 'all' mode: every match is exact.
+    every_word := CASE WHEN keyword_match = 'any' THEN coalesce(platform_lexemes_all(lexemes), query) END;
+    SELECT w.average_length, w.weights INTO average_length, weights
+    FROM platform_keyword_weights(documents, lexemes) w;
+    IF keyword_match = 'any' AND NOT documents AND rank_limit > 0 AND cardinality(lexemes) > 0 THEN
         words := platform_lexemes_rarest_first(lexemes, documents);
     END IF;
     IF documents THEN
         RETURN QUERY
-        SELECT d.id, ts_rank(d.search_vector, query)::double precision AS score
+        SELECT d.id, platform_bm25(d.search_vector, lexemes, weights, average_length) AS score,
+               every_word IS NULL OR d.search_vector @@ every_word
         FROM knowledge_documents d
         WHERE d.tenant_id = tenant AND d.search_vector @@ in_tenant
           AND (platform_keyword_candidates.category IS NULL OR d.category = platform_keyword_candidates.category)
         ORDER BY score DESC, d.id LIMIT wanted;
     ELSIF rank_limit < 1 OR words IS NULL THEN
         RETURN QUERY
-        SELECT c.id, ts_rank(c.search_vector, query)::double precision AS score
+        SELECT c.id, platform_bm25(c.search_vector, lexemes, weights, average_length) AS score,
+               every_word IS NULL OR c.search_vector @@ every_word
         FROM knowledge_chunks c
         WHERE c.tenant_id = tenant AND c.search_vector @@ in_tenant
           AND (scope IS NULL OR c.document_id = ANY (scope))
         ORDER BY score DESC, c.id LIMIT wanted;
     ELSE
         -- At most rank_limit rows are ranked: first the rows with every
-        -- word (ts_rank's favourites), then rarest word first: the rows with
+        -- word, then rarest word first: the rows with
         -- the rarest word, then those with the next one but not the rarer
         -- ones (so no row is taken twice), until the limit. Each word may
         -- take its share of what is left (what a rarer word leaves unused
-        -- passes on), so that when the statistics cannot tell the words
-        -- apart (no ANALYZE yet) a common word cannot crowd out a rare one.
+        -- passes on), so that a common word cannot crowd out a rare one.
         IF cardinality(words) > 1 THEN
             taken := platform_lexemes_all(words);
-            SELECT coalesce(array_agg(t.id), '{}'), coalesce(array_agg(t.score), '{}') INTO ids, scores
-            FROM (SELECT c.id, ts_rank(c.search_vector, query)::double precision AS score
+            SELECT coalesce(array_agg(t.id), '{}'), coalesce(array_agg(t.score), '{}'),
+                   coalesce(array_agg(true), '{}')
+            INTO ids, scores, exacts
+            FROM (SELECT c.id, platform_bm25(c.search_vector, lexemes, weights, average_length) AS score
                   FROM knowledge_chunks c
                   WHERE c.tenant_id = tenant AND c.search_vector @@ (taken && in_tenant)
                     AND (scope IS NULL OR c.document_id = ANY (scope))
@@ -1442,8 +1789,11 @@ BEGIN
             word := words[word_number];
             words_left := cardinality(words) - word_number + 1;
             tier := platform_lexemes_any(ARRAY[word]);
-            SELECT ids || array_agg(t.id), scores || array_agg(t.score) INTO ids, scores
-            FROM (SELECT c.id, ts_rank(c.search_vector, query)::double precision AS score
+            -- After the first tier only a one-word query's rows hold every word.
+            SELECT ids || array_agg(t.id), scores || array_agg(t.score),
+                   exacts || array_agg(cardinality(words) = 1)
+            INTO ids, scores, exacts
+            FROM (SELECT c.id, platform_bm25(c.search_vector, lexemes, weights, average_length) AS score
                   FROM knowledge_chunks c
                   WHERE c.tenant_id = tenant
                     AND c.search_vector @@ (CASE WHEN taken IS NULL THEN tier ELSE tier && (!! taken) END && in_tenant)
@@ -1453,13 +1803,45 @@ BEGIN
             taken := CASE WHEN taken IS NULL THEN tier ELSE taken || tier END;
         END LOOP;
         RETURN QUERY
-        SELECT u.id, u.score FROM unnest(ids, scores) AS u(id, score)
+        SELECT u.id, u.score, u.exact FROM unnest(ids, scores, exacts) AS u(id, score, exact)
         ORDER BY u.score DESC, u.id LIMIT wanted;
     END IF;
 END
 $$;
 
--- The current tenant's chunks matching query_text, best ts_rank first.
+-- The keyword branch over the current tenant's chunks, as keyword_search
+-- and hybrid_search take it: ids best first with their BM25 scores and
+-- whether each holds every distinctive word, from the SECURITY DEFINER
+-- candidates (callers read the rows back as the invoker).
+CREATE OR REPLACE FUNCTION platform_keyword_branch(
+    query_text text, wanted integer, category text, document_ids uuid[],
+    text_search_config text, keyword_match text,
+    OUT ids uuid[], OUT scores double precision[], OUT exact boolean[]
+)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    config regconfig := platform_text_search_config(text_search_config,
+        platform_tenant_text_search_setting(get_current_tenant_id()));
+    scope uuid[] := platform_search_scope(category, document_ids);
+    query tsquery;
+    lexemes text[];
+BEGIN
+    wanted := platform_checked_count('match_count', wanted, 1000);
+    SELECT q.query, q.lexemes INTO query, lexemes
+    FROM platform_keyword_query(query_text, config, keyword_match, false) q;
+    IF query IS NULL THEN
+        RETURN;  -- no words left (blank, or stop words only): nothing matches
+    END IF;
+    SELECT array_agg(k.id ORDER BY k.score DESC, k.id), array_agg(k.score ORDER BY k.score DESC, k.id),
+           array_agg(k.exact ORDER BY k.score DESC, k.id)
+    INTO ids, scores, exact
+    FROM platform_keyword_candidates(query, lexemes, keyword_match, wanted, scope, false) k;
+END
+$$;
+
+-- The current tenant's chunks matching query_text, best BM25 score first.
 CREATE OR REPLACE FUNCTION keyword_search(
     query_text text,
     match_count integer DEFAULT 10,
@@ -1468,42 +1850,27 @@ CREATE OR REPLACE FUNCTION keyword_search(
     text_search_config text DEFAULT NULL,
     keyword_match text DEFAULT 'any'
 ) RETURNS TABLE (chunk_id uuid, document_id uuid, keyword_score double precision, rank bigint)
-LANGUAGE plpgsql STABLE
+LANGUAGE sql STABLE
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
-#variable_conflict use_column
-DECLARE
-    wanted integer := platform_checked_count('match_count', keyword_search.match_count, 1000);
-    config regconfig := platform_text_search_config(keyword_search.text_search_config,
-        platform_tenant_text_search_setting(get_current_tenant_id()));
-    scope uuid[] := platform_search_scope(keyword_search.category, keyword_search.document_ids);
-    query tsquery;
-    lexemes text[];
-    ids uuid[];
-    scores double precision[];
-BEGIN
-    SELECT q.query, q.lexemes INTO query, lexemes
-    FROM platform_keyword_query(query_text, config, keyword_search.keyword_match, false) q;
-    IF query IS NULL THEN
-        RETURN;  -- no words left (blank, or stop words only): nothing matches
-    END IF;
-    SELECT array_agg(k.id ORDER BY k.score DESC, k.id), array_agg(k.score ORDER BY k.score DESC, k.id)
-    INTO ids, scores
-    FROM platform_keyword_candidates(query, lexemes, wanted, scope, false) k;
     -- Read back as the invoker, so row-level security has the last word, and
     -- by primary key: a join would let the planner hash the tenant's rows.
-    RETURN QUERY
-    WITH visible AS MATERIALIZED (
-        SELECT c.id, c.document_id FROM knowledge_chunks c WHERE c.id = ANY (ids)
+    WITH branch AS MATERIALIZED (
+        SELECT b.ids, b.scores
+        FROM platform_keyword_branch(query_text, match_count, category, document_ids,
+                                     text_search_config, keyword_match) b
+    ),
+    visible AS MATERIALIZED (
+        SELECT c.id, c.document_id FROM knowledge_chunks c
+        WHERE c.id = ANY (ARRAY(SELECT unnest(branch.ids) FROM branch))
     )
     SELECT u.id, v.document_id, u.score, u.ordinality
-    FROM unnest(ids, scores) WITH ORDINALITY AS u(id, score, ordinality)
+    FROM branch, unnest(branch.ids, branch.scores) WITH ORDINALITY AS u(id, score, ordinality)
     JOIN visible v ON v.id = u.id
-    ORDER BY u.ordinality;
-END
+    ORDER BY u.ordinality
 $$;
 COMMENT ON FUNCTION keyword_search(text, integer, text, uuid[], text, text) IS
-    'The current tenant''s chunks matching a websearch-style query, best ts_rank first.';
+    'The current tenant''s chunks matching a websearch-style query, best BM25 score first.';
 
 -- sql/search/hybrid.sql
 -- Hybrid search: the vector and keyword branches (vector.sql, keyword.sql)
@@ -1512,8 +1879,8 @@ COMMENT ON FUNCTION keyword_search(text, integer, text, uuid[], text, text) IS
 
 -- platform_fuse returns at most match_count rows: say so, or the planner
 -- expects 1000 and joins them to the chunks with a hash over the tenant's rows.
-ALTER FUNCTION platform_fuse(uuid[], double precision[], uuid[], double precision[], text, integer,
-                             double precision, double precision, integer) ROWS 10;
+ALTER FUNCTION platform_fuse(uuid[], double precision[], uuid[], double precision[], boolean[], text,
+                             integer, double precision, double precision, integer) ROWS 10;
 
 -- A search needs words, a vector or both.
 CREATE OR REPLACE FUNCTION platform_check_search_terms(query_text text, query_embedding vector) RETURNS void
@@ -1543,7 +1910,7 @@ CREATE OR REPLACE FUNCTION platform_hybrid_candidates(
     query_text text, query_embedding vector, candidates integer, category text,
     document_ids uuid[], text_search_config text, keyword_match text,
     OUT vector_ids uuid[], OUT vector_scores double precision[],
-    OUT keyword_ids uuid[], OUT keyword_scores double precision[]
+    OUT keyword_ids uuid[], OUT keyword_scores double precision[], OUT keyword_exact boolean[]
 )
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, @extschema@, pg_temp
@@ -1556,9 +1923,9 @@ BEGIN
         FROM vector_search(query_embedding, candidates, category, document_ids) v;
     END IF;
     IF nullif(btrim(query_text), '') IS NOT NULL THEN
-        SELECT array_agg(k.chunk_id ORDER BY k.rank), array_agg(k.keyword_score ORDER BY k.rank)
-        INTO keyword_ids, keyword_scores
-        FROM keyword_search(query_text, candidates, category, document_ids, text_search_config, keyword_match) k;
+        SELECT k.ids, k.scores, k.exact INTO keyword_ids, keyword_scores, keyword_exact
+        FROM platform_keyword_branch(query_text, candidates, category, document_ids,
+                                     text_search_config, keyword_match) k;
     END IF;
 END
 $$;
@@ -1600,8 +1967,9 @@ AS $$
                 query_text, query_embedding,
                 platform_branch_size(candidates, match_count),
                 category, document_ids, text_search_config, keyword_match) AS b,
-             platform_fuse(b.vector_ids, b.vector_scores, b.keyword_ids, b.keyword_scores, fusion,
-                           rrf_k, vector_weight, keyword_weight, match_count) AS f
+             platform_fuse(b.vector_ids, b.vector_scores, b.keyword_ids, b.keyword_scores,
+                           b.keyword_exact, fusion, rrf_k, vector_weight, keyword_weight,
+                           match_count) AS f
     ),
     -- By primary key (a join would let the planner hash all the tenant's
     -- rows), as the invoker: row-level security applies.
@@ -1628,7 +1996,7 @@ CREATE OR REPLACE FUNCTION platform_document_candidates(
     query_text text, query_embedding vector, candidates integer, category text,
     text_search_config text, keyword_match text,
     OUT vector_ids uuid[], OUT vector_scores double precision[],
-    OUT keyword_ids uuid[], OUT keyword_scores double precision[]
+    OUT keyword_ids uuid[], OUT keyword_scores double precision[], OUT keyword_exact boolean[]
 )
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, @extschema@, pg_temp
@@ -1644,6 +2012,7 @@ DECLARE
     wanted_category text := category;  -- "category" alone would be ambiguous with the column
     config regconfig;
     query tsquery;
+    lexemes text[];
     small boolean;
 BEGIN
     PERFORM platform_check_search_terms(query_text, query_embedding);
@@ -1673,10 +2042,12 @@ BEGIN
     IF nullif(btrim(query_text), '') IS NOT NULL THEN
         config := platform_text_search_config(text_search_config,
             platform_tenant_text_search_setting(get_current_tenant_id()));
-        SELECT q.query INTO query FROM platform_keyword_query(query_text, config, keyword_match, true) q;
-        SELECT array_agg(k.id ORDER BY k.score DESC, k.id), array_agg(k.score ORDER BY k.score DESC, k.id)
-        INTO keyword_ids, keyword_scores
-        FROM platform_keyword_candidates(query, NULL, candidates, NULL, true, wanted_category) k;
+        SELECT q.query, q.lexemes INTO query, lexemes
+        FROM platform_keyword_query(query_text, config, keyword_match, true) q;
+        SELECT array_agg(k.id ORDER BY k.score DESC, k.id), array_agg(k.score ORDER BY k.score DESC, k.id),
+               array_agg(k.exact ORDER BY k.score DESC, k.id)
+        INTO keyword_ids, keyword_scores, keyword_exact
+        FROM platform_keyword_candidates(query, lexemes, keyword_match, candidates, NULL, true, wanted_category) k;
         -- Only ids leave here; search_documents reads the rows as the invoker.
     END IF;
 END
@@ -1712,8 +2083,9 @@ AS $$
                 query_text, query_embedding,
                 platform_branch_size(candidates, match_count),
                 category, text_search_config, keyword_match) AS b,
-             platform_fuse(b.vector_ids, b.vector_scores, b.keyword_ids, b.keyword_scores, fusion,
-                           rrf_k, vector_weight, keyword_weight, match_count) AS f
+             platform_fuse(b.vector_ids, b.vector_scores, b.keyword_ids, b.keyword_scores,
+                           b.keyword_exact, fusion, rrf_k, vector_weight, keyword_weight,
+                           match_count) AS f
     ),
     document AS MATERIALIZED (  -- by primary key, as the invoker
         SELECT d.id, d.title, d.content, d.category FROM knowledge_documents d
@@ -2922,7 +3294,15 @@ BEGIN
         ('@extschema@.ingest_document(text, text, text[], vector[], text, jsonb, vector, text)', 'everyone'),
         ('@extschema@.chunk_text(text, integer, integer)', 'everyone'),
         ('@extschema@.platform_common_lexemes(boolean, text[])', 'application'),
-        ('@extschema@.platform_keyword_candidates(tsquery, text[], integer, uuid[], boolean, text)', 'application'),
+        ('@extschema@.platform_keyword_candidates(tsquery, text[], text, integer, uuid[], boolean, text)', 'application'),
+        -- Keyword statistics (search/keyword_statistics.sql): kept by
+        -- definer triggers, checked and rebuilt by operators.
+        ('@extschema@.platform_keyword_rows_changed()', 'operator'),
+        ('@extschema@.platform_keyword_rows_truncated()', 'operator'),
+        ('@extschema@.platform_apply_keyword_counts(boolean, platform_keyword_count[], platform_keyword_count[])', 'operator'),
+        ('@extschema@.platform_keyword_statistics_expected(uuid)', 'operator'),
+        ('@extschema@.platform_verify_keyword_statistics()', 'operator'),
+        ('@extschema@.platform_rebuild_keyword_statistics(uuid)', 'operator'),
         -- Cost accounting (costs/): the API, whose readers are definers over
         -- the rollups, and the definer functions of its triggers, which need
         -- no grant at all (a trigger fires whoever writes).
@@ -3118,6 +3498,9 @@ REVOKE ALL ON platform_active_queries, platform_index_usage FROM PUBLIC;
 -- The cost rollups hold sums across tenants and are reached only through
 -- SECURITY DEFINER functions: no privileges for anyone but the owner.
 REVOKE ALL ON cost_rollups_hourly, cost_budget_periods FROM PUBLIC;
+-- Keyword statistics: kept by triggers, read by the keyword search, both
+-- SECURITY DEFINER (search/keyword_statistics.sql).
+REVOKE ALL ON knowledge_keyword_totals, knowledge_lexeme_counts FROM PUBLIC;
 -- Password hashes: read and written only by the definer functions of
 -- tenancy/credentials.sql.
 REVOKE ALL ON user_credentials FROM PUBLIC;
@@ -3209,3 +3592,8 @@ SELECT set_config('session_replication_role', 'replica', true);
 UPDATE users SET password_hash = 'platform:stored'
 WHERE password_hash IS NOT NULL AND password_hash <> 'platform:stored';
 SELECT set_config('session_replication_role', 'origin', true);
+
+-- The keyword statistics of every tenant, counted from the final rows. Holds
+-- a SHARE lock on knowledge_documents and knowledge_chunks until the upgrade
+-- commits (docs/upgrades.md).
+SELECT platform_rebuild_keyword_statistics();

@@ -63,7 +63,15 @@ BEGIN
         ('@extschema@.ingest_document(text, text, text[], vector[], text, jsonb, vector, text)', 'everyone'),
         ('@extschema@.chunk_text(text, integer, integer)', 'everyone'),
         ('@extschema@.platform_common_lexemes(boolean, text[])', 'application'),
-        ('@extschema@.platform_keyword_candidates(tsquery, text[], integer, uuid[], boolean, text)', 'application'),
+        ('@extschema@.platform_keyword_candidates(tsquery, text[], text, integer, uuid[], boolean, text)', 'application'),
+        -- Keyword statistics (search/keyword_statistics.sql): kept by
+        -- definer triggers, checked and rebuilt by operators.
+        ('@extschema@.platform_keyword_rows_changed()', 'operator'),
+        ('@extschema@.platform_keyword_rows_truncated()', 'operator'),
+        ('@extschema@.platform_apply_keyword_counts(boolean, platform_keyword_count[], platform_keyword_count[])', 'operator'),
+        ('@extschema@.platform_keyword_statistics_expected(uuid)', 'operator'),
+        ('@extschema@.platform_verify_keyword_statistics()', 'operator'),
+        ('@extschema@.platform_rebuild_keyword_statistics(uuid)', 'operator'),
         -- Cost accounting (costs/): the API, whose readers are definers over
         -- the rollups, and the definer functions of its triggers, which need
         -- no grant at all (a trigger fires whoever writes).
@@ -259,6 +267,9 @@ REVOKE ALL ON platform_active_queries, platform_index_usage FROM PUBLIC;
 -- The cost rollups hold sums across tenants and are reached only through
 -- SECURITY DEFINER functions: no privileges for anyone but the owner.
 REVOKE ALL ON cost_rollups_hourly, cost_budget_periods FROM PUBLIC;
+-- Keyword statistics: kept by triggers, read by the keyword search, both
+-- SECURITY DEFINER (search/keyword_statistics.sql).
+REVOKE ALL ON knowledge_keyword_totals, knowledge_lexeme_counts FROM PUBLIC;
 -- Password hashes: read and written only by the definer functions of
 -- tenancy/credentials.sql.
 REVOKE ALL ON user_credentials FROM PUBLIC;

@@ -153,8 +153,11 @@ mod tests {
         .unwrap();
         assert_eq!(
             settings,
-            "platform.common_word_share real superuser 0..1; \
+            "platform.bm25_b real superuser 0..1; \
+             platform.bm25_k1 real superuser 0..10; \
+             platform.common_word_share real superuser 0..1; \
              platform.cost_late_event_window integer superuser 0..2147483647; \
+             platform.exact_matches_first bool superuser ..; \
              platform.exact_scan_limit integer superuser 0..2147483647; \
              platform.keyword_rank_limit integer superuser 0..1000000; \
              platform.max_chunks_per_document integer superuser 1..10000000; \

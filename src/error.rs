@@ -38,6 +38,8 @@ pub enum PlatformError {
     EmptyPassword,
     /// The operating system gave no random bytes for a salt.
     NoRandomness,
+    /// A stored tsvector whose bytes do not hold together.
+    MalformedTsVector,
 }
 
 impl PlatformError {
@@ -66,6 +68,7 @@ impl PlatformError {
             Self::PasswordTooLong { .. } => PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
             Self::EmptyPassword => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
             Self::NoRandomness => PgSqlErrorCode::ERRCODE_SYSTEM_ERROR,
+            Self::MalformedTsVector => PgSqlErrorCode::ERRCODE_DATA_CORRUPTED,
         }
     }
 
@@ -97,6 +100,7 @@ impl PlatformError {
             ),
             Self::EmptyPassword => "a password must not be empty".into(),
             Self::NoRandomness => "the operating system gave no random bytes for a salt".into(),
+            Self::MalformedTsVector => "a search_vector value is not a well-formed tsvector".into(),
         }
     }
 
@@ -135,6 +139,11 @@ impl PlatformError {
             }
             Self::NoRandomness => {
                 "Check the server's random source (/dev/urandom, or OpenSSL's) and try again.".into()
+            }
+            Self::MalformedTsVector => {
+                "Recompute the rows' search_vector (UPDATE ... SET content = content) and check \
+                 the storage they were read from."
+                    .into()
             }
         }
     }

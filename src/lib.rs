@@ -132,11 +132,23 @@ extension_sql_file!(
     ]
 );
 extension_sql_file!(
+    "../sql/search/keyword_statistics.sql",
+    name = "keyword_statistics",
+    requires = [
+        "tables",
+        "search_vector",
+        search::keyword_ranking::platform_keyword_length,
+        search::keyword_ranking::platform_bm25_weights
+    ]
+);
+extension_sql_file!(
     "../sql/search/keyword.sql",
     name = "keyword_search",
     requires = [
         "text_search",
         "vector_search",
+        "keyword_statistics",
+        search::keyword_ranking::platform_bm25,
         search::text_search::platform_keyword_query,
         search::text_search::platform_lexemes_any,
         search::text_search::platform_lexemes_all,

@@ -20,6 +20,7 @@ use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 
+use crate::search::bm25;
 use crate::tenancy::passwords;
 
 const PREFIX: &CStr = c"platform";
@@ -29,12 +30,21 @@ const MINUTES_PER_DAY: i32 = 24 * 60;
 /// scanned exactly instead of through HNSW: chosen by bench/search.sh, see
 /// docs/search.md.
 static EXACT_SCAN_LIMIT: GucSetting<i32> = GucSetting::<i32>::new(3000);
-/// A word in more than this share of the rows is not distinctive (the 'any'
-/// keyword mode leaves it out): chosen by bench/search.sh.
-static COMMON_WORD_SHARE: GucSetting<f64> = GucSetting::<f64>::new(0.02);
+/// A word in more than this share of the tenant's rows is not distinctive
+/// (the 'any' keyword mode leaves it out). 1 keeps every word: BM25 already
+/// weighs a common word down, and the ranked rows are bounded anyway
+/// (platform.keyword_rank_limit), rarest word first.
+static COMMON_WORD_SHARE: GucSetting<f64> = GucSetting::<f64>::new(1.0);
 /// At most this many matches are ranked by one 'any' keyword query; 0 ranks
 /// every match: chosen by bench/search.sh.
 static KEYWORD_RANK_LIMIT: GucSetting<i32> = GucSetting::<i32>::new(300);
+/// BM25's constants for keyword ranking (Lucene's defaults): how fast a
+/// word's repetitions saturate, and how much a long row is discounted.
+static BM25_K1: GucSetting<f64> = GucSetting::<f64>::new(1.2);
+static BM25_B: GucSetting<f64> = GucSetting::<f64>::new(0.75);
+/// Whether hybrid search puts the rows holding every distinctive query word
+/// first.
+static EXACT_MATCHES_FIRST: GucSetting<bool> = GucSetting::<bool>::new(true);
 /// Most characters a text may have where a function works through it
 /// (chunk_text's input and output, ingest_document's content, a search's
 /// query text): bounds memory and time per call.
@@ -67,8 +77,9 @@ pub fn register() {
     GucRegistry::define_float_guc(
         c"platform.common_word_share",
         c"Share of rows above which a query word counts as common in the 'any' keyword mode.",
-        c"Read from ANALYZE statistics of the search_vector column; common words are left out of \
-          an 'any' query unless every word is common. 1 keeps every word.",
+        c"Counted in the current tenant's own rows (never other tenants'); common words are left \
+          out of an 'any' query unless every word is common, and so are words in none of them. \
+          1 keeps every word that is in some row.",
         &COMMON_WORD_SHARE,
         0.0,
         1.0,
@@ -83,6 +94,34 @@ pub fn register() {
         &KEYWORD_RANK_LIMIT,
         0,
         1_000_000,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_float_guc(
+        c"platform.bm25_k1",
+        c"BM25's k1 in keyword ranking: how fast a word's repetitions in one row stop adding.",
+        c"0 counts a word once however often it occurs; larger values let repetitions count longer.",
+        &BM25_K1,
+        0.0,
+        10.0,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_float_guc(
+        c"platform.bm25_b",
+        c"BM25's b in keyword ranking: how much a row longer than the tenant's average is discounted.",
+        c"0 ignores row length; 1 scores a row in proportion to its length relative to the average.",
+        &BM25_B,
+        0.0,
+        1.0,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_bool_guc(
+        c"platform.exact_matches_first",
+        c"Hybrid search ranks the rows holding every distinctive query word first.",
+        c"Among themselves, and after them the other rows, in fused order. Off: fused order only.",
+        &EXACT_MATCHES_FIRST,
         GucContext::Suset,
         GucFlags::default(),
     );
@@ -171,6 +210,19 @@ fn platform_common_word_share() -> f32 {
 #[pg_extern(stable, parallel_safe, create_or_replace)]
 fn platform_keyword_rank_limit() -> i32 {
     KEYWORD_RANK_LIMIT.get()
+}
+
+/// `platform.bm25_k1` and `platform.bm25_b`.
+pub fn bm25() -> bm25::Parameters {
+    bm25::Parameters {
+        k1: BM25_K1.get(),
+        b: BM25_B.get(),
+    }
+}
+
+/// `platform.exact_matches_first`.
+pub fn exact_matches_first() -> bool {
+    EXACT_MATCHES_FIRST.get()
 }
 
 /// `platform.max_text_length`, in characters.

@@ -188,7 +188,7 @@ fn query_words_are_bounded() {
         &mut tx,
         &format!(
             "SELECT * FROM platform_keyword_candidates(to_tsquery('simple', 'billing'),
-                 ARRAY(SELECT 'w' || g FROM generate_series(1, 5000) g), 10, NULL, false)"
+                 ARRAY(SELECT 'w' || g FROM generate_series(1, 5000) g), 'any', 10, NULL, false)"
         ),
         SqlState::PROGRAM_LIMIT_EXCEEDED,
     );
@@ -320,12 +320,24 @@ fn internal_helpers_refuse_bad_arguments_with_specific_errors() {
     let mut tx = hostile(&mut app, tenant);
     for (statement, expected) in [
         (
-            "SELECT * FROM platform_fuse(ARRAY[gen_random_uuid()], '{}', NULL, NULL, 'rrf', 60, 1, 1, 10)",
+            "SELECT * FROM platform_fuse(ARRAY[gen_random_uuid()], '{}', NULL, NULL, NULL, 'rrf', 60, 1, 1, 10)",
             SqlState::INVALID_PARAMETER_VALUE,
         ),
         (
-            "SELECT * FROM platform_fuse(ARRAY[NULL::uuid], '{1}', NULL, NULL, 'rrf', 60, 1, 1, 10)",
+            "SELECT * FROM platform_fuse(ARRAY[NULL::uuid], '{1}', NULL, NULL, NULL, 'rrf', 60, 1, 1, 10)",
             SqlState::NULL_VALUE_NOT_ALLOWED,
+        ),
+        (
+            "SELECT * FROM platform_fuse(NULL, NULL, ARRAY[gen_random_uuid()], '{1}', '{true, false}', 'rrf', 60, 1, 1, 10)",
+            SqlState::INVALID_PARAMETER_VALUE,
+        ),
+        (
+            "SELECT * FROM platform_fuse(NULL, NULL, ARRAY[gen_random_uuid()], '{1}', ARRAY[NULL::boolean], 'rrf', 60, 1, 1, 10)",
+            SqlState::NULL_VALUE_NOT_ALLOWED,
+        ),
+        (
+            "SELECT * FROM platform_keyword_candidates(to_tsquery('simple', 'billing'), '{billing}', 'some', 10, NULL, false)",
+            SqlState::INVALID_PARAMETER_VALUE,
         ),
         ("SELECT platform_check_query_embedding(ARRAY[1, NULL]::real[])", SqlState::NULL_VALUE_NOT_ALLOWED),
         ("SELECT platform_checked_count(NULL, 5, 10)", SqlState::NULL_VALUE_NOT_ALLOWED),
@@ -503,6 +515,25 @@ fn hostile_values(sql_type: &str) -> Vec<String> {
             "to_tsquery('simple', 'billing')".into(),
             "''::tsquery".into(),
             "(SELECT string_agg('w' || g, ' & ')::tsquery FROM generate_series(1, 5000) g)".into(),
+        ],
+        "tsvector" => vec![
+            "''".into(),
+            "to_tsvector('simple', 'billing billing refunds')".into(),
+            "strip(to_tsvector('simple', 'billing refunds'))".into(),
+            "setweight(to_tsvector('english', 'billing'), 'A')".into(),
+            "to_tsvector('simple', (SELECT string_agg('w' || g, ' ') FROM generate_series(1, 20000) g))".into(),
+        ],
+        "boolean[]" => vec![
+            "'{}'".into(),
+            "ARRAY[NULL]::boolean[]".into(),
+            "ARRAY[true, false]".into(),
+            "array_fill(true, ARRAY[20000])".into(),
+        ],
+        "bigint[]" => vec![
+            "'{}'".into(),
+            "ARRAY[NULL]::bigint[]".into(),
+            "ARRAY[-1, 9223372036854775807]".into(),
+            "array_fill(1::bigint, ARRAY[20000])".into(),
         ],
         other => panic!("no hostile values for type {other}: add them"),
     };

@@ -115,5 +115,14 @@ fn plain_and_custom_dumps_restore_every_row_and_the_security_model() {
             count(&mut admin()),
             "{suffix}: rollup rows"
         );
+        // So are the keyword statistics, as the chunks and documents are.
+        let words = "SELECT count(*) FROM knowledge_lexeme_counts";
+        let statistics_wrong = "SELECT count(*) FROM platform_verify_keyword_statistics()";
+        let restored_words: i64 = restored.query_one(words, &[]).unwrap().get(0);
+        let dumped_words: i64 = admin().query_one(words, &[]).unwrap().get(0);
+        assert!(restored_words > 0, "{suffix}: words counted");
+        assert_eq!(restored_words, dumped_words, "{suffix}: word rows");
+        let wrong: i64 = restored.query_one(statistics_wrong, &[]).unwrap().get(0);
+        assert_eq!(wrong, 0, "{suffix}: keyword statistics after restore");
     }
 }

@@ -207,6 +207,24 @@ fn upgrade_from(previous: &str) {
     }
     let rows_after = snapshot::table_contents(&mut old, &columns);
     assert_eq!(rows_after, rows_before, "every row survives the upgrade");
+    // The keyword statistics count every chunk and document there was.
+    let (wrong, counted): (i64, i64) = old
+        .query_one(
+            "SELECT (SELECT count(*) FROM platform_verify_keyword_statistics()),
+                    (SELECT coalesce(sum(chunks), 0)::bigint FROM knowledge_keyword_totals)",
+            &[],
+        )
+        .map(|r| (r.get(0), r.get(1)))
+        .unwrap();
+    let chunks: i64 = old
+        .query_one("SELECT count(*) FROM knowledge_chunks", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(wrong, 0, "{previous}: keyword statistics after the upgrade");
+    assert!(
+        chunks > 0 && counted == chunks,
+        "{counted} of {chunks} chunks counted"
+    );
     // Cost events recorded before the upgrade are in the rollups after it.
     assert_eq!(costs::rollup_differences(&mut old), Vec::<String>::new());
     let rolled_up: i64 = old

@@ -359,6 +359,42 @@ CREATE TABLE user_credentials (
         CHECK (scheme IN ('argon2id', 'sha256', 'bcrypt', 'unrecognized'))
 );
 
+-- ==================== KEYWORD STATISTICS (internal) ====================
+-- What BM25 needs to know of each tenant's knowledge base, counted in the
+-- tenant's own rows so that no other tenant's text changes its ranking: how
+-- many chunks and documents it has with their summed lengths, and how many of
+-- them hold each word. Kept by the triggers of search/keyword_statistics.sql
+-- in the same transaction as every change to knowledge_chunks and
+-- knowledge_documents, and read only by the SECURITY DEFINER keyword search.
+-- The totals row is also the tenant's lock: every change of the counts takes
+-- it first, so that two transactions of one tenant never deadlock on words.
+CREATE TABLE knowledge_keyword_totals (
+    tenant_id uuid PRIMARY KEY REFERENCES tenants (id) ON DELETE CASCADE,
+    chunks bigint NOT NULL,
+    chunk_length bigint NOT NULL,
+    documents bigint NOT NULL,
+    document_length bigint NOT NULL
+) WITH (fillfactor = 80);  -- room for HOT updates: every ingestion rewrites its row
+
+-- A word is a lexeme of the rows' search_vector (stemmed as each row's text
+-- search configuration stems it). A word no row holds any more is deleted.
+CREATE TABLE knowledge_lexeme_counts (
+    tenant_id uuid NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+    lexeme text NOT NULL,
+    chunks integer NOT NULL,     -- the tenant's chunks holding it
+    documents integer NOT NULL,  -- the tenant's documents holding it
+    PRIMARY KEY (tenant_id, lexeme)
+) WITH (fillfactor = 80);
+
+-- One tenant's change of the counts (a tenant's totals when lexeme is NULL),
+-- as the keyword triggers pass it on.
+CREATE TYPE platform_keyword_count AS (
+    tenant_id uuid,
+    lexeme text,
+    rows bigint,
+    length bigint
+);
+
 -- ==================== COST ROLLUPS (internal) ====================
 -- Kept by the cost triggers (costs/rollups.sql) in the same transaction as
 -- every change to cost_events, and reached only through SECURITY DEFINER

@@ -4,8 +4,8 @@
 
 -- platform_fuse returns at most match_count rows: say so, or the planner
 -- expects 1000 and joins them to the chunks with a hash over the tenant's rows.
-ALTER FUNCTION platform_fuse(uuid[], double precision[], uuid[], double precision[], text, integer,
-                             double precision, double precision, integer) ROWS 10;
+ALTER FUNCTION platform_fuse(uuid[], double precision[], uuid[], double precision[], boolean[], text,
+                             integer, double precision, double precision, integer) ROWS 10;
 
 -- A search needs words, a vector or both.
 CREATE OR REPLACE FUNCTION platform_check_search_terms(query_text text, query_embedding vector) RETURNS void
@@ -35,7 +35,7 @@ CREATE OR REPLACE FUNCTION platform_hybrid_candidates(
     query_text text, query_embedding vector, candidates integer, category text,
     document_ids uuid[], text_search_config text, keyword_match text,
     OUT vector_ids uuid[], OUT vector_scores double precision[],
-    OUT keyword_ids uuid[], OUT keyword_scores double precision[]
+    OUT keyword_ids uuid[], OUT keyword_scores double precision[], OUT keyword_exact boolean[]
 )
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, @extschema@, pg_temp
@@ -48,9 +48,9 @@ BEGIN
         FROM vector_search(query_embedding, candidates, category, document_ids) v;
     END IF;
     IF nullif(btrim(query_text), '') IS NOT NULL THEN
-        SELECT array_agg(k.chunk_id ORDER BY k.rank), array_agg(k.keyword_score ORDER BY k.rank)
-        INTO keyword_ids, keyword_scores
-        FROM keyword_search(query_text, candidates, category, document_ids, text_search_config, keyword_match) k;
+        SELECT k.ids, k.scores, k.exact INTO keyword_ids, keyword_scores, keyword_exact
+        FROM platform_keyword_branch(query_text, candidates, category, document_ids,
+                                     text_search_config, keyword_match) k;
     END IF;
 END
 $$;
@@ -92,8 +92,9 @@ AS $$
                 query_text, query_embedding,
                 platform_branch_size(candidates, match_count),
                 category, document_ids, text_search_config, keyword_match) AS b,
-             platform_fuse(b.vector_ids, b.vector_scores, b.keyword_ids, b.keyword_scores, fusion,
-                           rrf_k, vector_weight, keyword_weight, match_count) AS f
+             platform_fuse(b.vector_ids, b.vector_scores, b.keyword_ids, b.keyword_scores,
+                           b.keyword_exact, fusion, rrf_k, vector_weight, keyword_weight,
+                           match_count) AS f
     ),
     -- By primary key (a join would let the planner hash all the tenant's
     -- rows), as the invoker: row-level security applies.
@@ -120,7 +121,7 @@ CREATE OR REPLACE FUNCTION platform_document_candidates(
     query_text text, query_embedding vector, candidates integer, category text,
     text_search_config text, keyword_match text,
     OUT vector_ids uuid[], OUT vector_scores double precision[],
-    OUT keyword_ids uuid[], OUT keyword_scores double precision[]
+    OUT keyword_ids uuid[], OUT keyword_scores double precision[], OUT keyword_exact boolean[]
 )
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, @extschema@, pg_temp
@@ -136,6 +137,7 @@ DECLARE
     wanted_category text := category;  -- "category" alone would be ambiguous with the column
     config regconfig;
     query tsquery;
+    lexemes text[];
     small boolean;
 BEGIN
     PERFORM platform_check_search_terms(query_text, query_embedding);
@@ -165,10 +167,12 @@ BEGIN
     IF nullif(btrim(query_text), '') IS NOT NULL THEN
         config := platform_text_search_config(text_search_config,
             platform_tenant_text_search_setting(get_current_tenant_id()));
-        SELECT q.query INTO query FROM platform_keyword_query(query_text, config, keyword_match, true) q;
-        SELECT array_agg(k.id ORDER BY k.score DESC, k.id), array_agg(k.score ORDER BY k.score DESC, k.id)
-        INTO keyword_ids, keyword_scores
-        FROM platform_keyword_candidates(query, NULL, candidates, NULL, true, wanted_category) k;
+        SELECT q.query, q.lexemes INTO query, lexemes
+        FROM platform_keyword_query(query_text, config, keyword_match, true) q;
+        SELECT array_agg(k.id ORDER BY k.score DESC, k.id), array_agg(k.score ORDER BY k.score DESC, k.id),
+               array_agg(k.exact ORDER BY k.score DESC, k.id)
+        INTO keyword_ids, keyword_scores, keyword_exact
+        FROM platform_keyword_candidates(query, lexemes, keyword_match, candidates, NULL, true, wanted_category) k;
         -- Only ids leave here; search_documents reads the rows as the invoker.
     END IF;
 END
@@ -204,8 +208,9 @@ AS $$
                 query_text, query_embedding,
                 platform_branch_size(candidates, match_count),
                 category, text_search_config, keyword_match) AS b,
-             platform_fuse(b.vector_ids, b.vector_scores, b.keyword_ids, b.keyword_scores, fusion,
-                           rrf_k, vector_weight, keyword_weight, match_count) AS f
+             platform_fuse(b.vector_ids, b.vector_scores, b.keyword_ids, b.keyword_scores,
+                           b.keyword_exact, fusion, rrf_k, vector_weight, keyword_weight,
+                           match_count) AS f
     ),
     document AS MATERIALIZED (  -- by primary key, as the invoker
         SELECT d.id, d.title, d.content, d.category FROM knowledge_documents d

@@ -1,37 +1,32 @@
 -- Keyword search over the current tenant's chunks: the stored search_vector
--- (schema/tables.sql) through its GIN index, ranked by ts_rank. The keyword
--- query is built in Rust (platform_keyword_query, platform_lexemes_any and
--- platform_lexemes_all in src/search/text_search.rs); nothing here splices
--- text into tsquery syntax.
+-- (schema/tables.sql) through its GIN index, ranked by BM25 with the
+-- tenant's own statistics (keyword_statistics.sql, src/search/bm25.rs). The
+-- keyword query is built in Rust (platform_keyword_query, platform_lexemes_any
+-- and platform_lexemes_all in src/search/text_search.rs); nothing here
+-- splices text into tsquery syntax.
 
--- The share of the chunks' (or documents') search_vector rows holding each of
--- `lexemes`, by the statistics ANALYZE keeps (most_common_elems); a word they
--- do not list is left out. pg_stats hides tables under row-level security, so
--- this answers only where the current user is the owner: inside the SECURITY
--- DEFINER functions below. Plain SQL without SET clauses, so that it is
--- inlined into its callers' cached plans.
+-- The share of the current tenant's chunks (or documents) holding each of
+-- `lexemes` that any of them holds. The statistics are the owner's, so this
+-- answers only inside the SECURITY DEFINER functions below. Plain SQL
+-- without SET clauses, so that it is inlined into its callers.
 CREATE OR REPLACE FUNCTION platform_lexeme_frequencies(documents boolean, lexemes text[])
 RETURNS TABLE (lexeme text, frequency real)
 LANGUAGE sql STABLE
 AS $$
-    SELECT e.lexeme, max(e.frequency)
-    FROM pg_catalog.pg_stats s,
-         unnest(s.most_common_elems::text::text[], s.most_common_elem_freqs) AS e(lexeme, frequency)
-    WHERE s.schemaname = '@extschema@'
-      AND s.tablename = CASE WHEN documents THEN 'knowledge_documents' ELSE 'knowledge_chunks' END
-      AND s.attname = 'search_vector'
-      AND e.lexeme = ANY (lexemes)
-    GROUP BY e.lexeme
+    SELECT w.lexeme,
+           CASE WHEN platform_lexeme_frequencies.documents THEN w.documents::real / nullif(t.documents, 0)
+                ELSE w.chunks::real / nullif(t.chunks, 0) END
+    FROM @extschema@.knowledge_lexeme_counts w
+    JOIN @extschema@.knowledge_keyword_totals t ON t.tenant_id = w.tenant_id
+    WHERE w.tenant_id = @extschema@.get_current_tenant_id() AND w.lexeme = ANY (lexemes)
 $$;
 
--- `lexemes` (the 'any' mode's words) rarest first by ANALYZE's statistics: a
--- word they do not list is rarer than every word they list. Called by
--- platform_keyword_candidates, so it runs as the owner and sees the statistics.
+-- `lexemes` (the 'any' mode's words) rarest first in the current tenant's
+-- rows. Called by platform_keyword_candidates, so it runs as the owner and
+-- sees the statistics.
 CREATE OR REPLACE FUNCTION platform_lexemes_rarest_first(lexemes text[], documents boolean) RETURNS text[]
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, @extschema@, pg_temp
--- Its caller forces custom plans; planning the pg_stats view takes milliseconds.
-SET plan_cache_mode = auto
 AS $$
 BEGIN
     RETURN ARRAY(
@@ -41,26 +36,31 @@ BEGIN
 END
 $$;
 
--- Which of `lexemes` are common in the chunks' (or documents') search_vector.
--- SECURITY DEFINER because pg_stats hides tables under row-level security; it
--- only answers for these two columns, and only what EXPLAIN already shows to
--- any role that may read the table (the planner's estimate for a word).
--- PL/pgSQL for its plan cache: planning the pg_stats view takes milliseconds.
+-- Which of `lexemes` narrow nothing in the current tenant's chunks (or
+-- documents): the common ones, in more than platform.common_word_share of
+-- them, and the ones none of them holds (which match nothing: left in, they
+-- would be all an 'any' query of common words searched for). SECURITY
+-- DEFINER because only the owner reads the statistics; it tells a tenant
+-- about its own rows only, what a search of them would tell.
 CREATE OR REPLACE FUNCTION platform_common_lexemes(documents boolean, lexemes text[]) RETURNS text[]
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
 BEGIN
-    RETURN (SELECT coalesce(array_agg(f.lexeme), '{}')
-            FROM platform_lexeme_frequencies(documents, lexemes) f
-            WHERE f.frequency > platform_common_word_share());
+    RETURN ARRAY(
+        SELECT w FROM unnest(lexemes) AS w
+        LEFT JOIN platform_lexeme_frequencies(documents, lexemes) f ON f.lexeme = w
+        WHERE coalesce(f.frequency, 0) = 0 OR f.frequency > platform_common_word_share());
 END
 $$;
 
 -- The GIN half of keyword search: the current tenant's rows matching `query`
--- (chunks, or documents when `documents`), best ts_rank first, as ids and
--- scores only. `lexemes` are the words of an 'any' query (NULL for an 'all'
--- query, which is matched as a whole).
+-- (chunks, or documents when `documents`), best BM25 score for `lexemes`
+-- first, as ids and scores only, and whether each is exact: holds every one
+-- of `lexemes`. In the 'any' `keyword_match` `query` is any of `lexemes`, and
+-- a common word cannot crowd the rarer ones out (below); an 'all' query is
+-- matched as a whole (every row it matches is exact) and `lexemes` are its
+-- words.
 --
 -- Why SECURITY DEFINER: under row-level security the planner may not use an
 -- index condition whose operator is not LEAKPROOF before the policy's own
@@ -72,10 +72,10 @@ $$;
 -- argument), and also ANDs in the tenant's lexeme so the index reads only the
 -- tenant's postings. Callers join the ids back to the tables as the invoker,
 -- under row-level security, before returning anything.
-CREATE OR REPLACE FUNCTION platform_keyword_candidates(query tsquery, lexemes text[], wanted integer,
-                                                       scope uuid[], documents boolean,
+CREATE OR REPLACE FUNCTION platform_keyword_candidates(query tsquery, lexemes text[], keyword_match text,
+                                                       wanted integer, scope uuid[], documents boolean,
                                                        category text DEFAULT NULL)
-RETURNS TABLE (id uuid, score double precision)
+RETURNS TABLE (id uuid, score double precision, exact boolean)
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, @extschema@, pg_temp
 SET plan_cache_mode = force_custom_plan
@@ -102,6 +102,10 @@ DECLARE
     taken tsquery;
     ids uuid[] := '{}';
     scores double precision[] := '{}';
+    exacts boolean[] := '{}';
+    every_word tsquery;
+    average_length double precision;
+    weights double precision[];
 BEGIN
     IF query IS NULL OR numnode(query) = 0
        OR tenant = '00000000-0000-0000-0000-000000000000' THEN
@@ -117,36 +121,49 @@ BEGIN
                   HINT = 'Shorten the query, or have an operator raise platform.max_query_terms.';
     END IF;
     wanted := platform_checked_count('wanted', wanted, 1000);
+    IF keyword_match IS NULL OR keyword_match NOT IN ('any', 'all') THEN
+        RAISE EXCEPTION 'keyword_match must be ''any'' or ''all'', got %', coalesce(keyword_match, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Pass ''any'' or ''all'', as keyword_search() takes them.';
+    END IF;
+    lexemes := coalesce(lexemes, '{}');
     in_tenant := query && platform_tenant_tsquery(tenant);
-    IF NOT documents AND rank_limit > 0 AND cardinality(lexemes) > 0 THEN
+    -- NULL in the 'all' mode: every match is exact.
+    every_word := CASE WHEN keyword_match = 'any' THEN coalesce(platform_lexemes_all(lexemes), query) END;
+    SELECT w.average_length, w.weights INTO average_length, weights
+    FROM platform_keyword_weights(documents, lexemes) w;
+    IF keyword_match = 'any' AND NOT documents AND rank_limit > 0 AND cardinality(lexemes) > 0 THEN
         words := platform_lexemes_rarest_first(lexemes, documents);
     END IF;
     IF documents THEN
         RETURN QUERY
-        SELECT d.id, ts_rank(d.search_vector, query)::double precision AS score
+        SELECT d.id, platform_bm25(d.search_vector, lexemes, weights, average_length) AS score,
+               every_word IS NULL OR d.search_vector @@ every_word
         FROM knowledge_documents d
         WHERE d.tenant_id = tenant AND d.search_vector @@ in_tenant
           AND (platform_keyword_candidates.category IS NULL OR d.category = platform_keyword_candidates.category)
         ORDER BY score DESC, d.id LIMIT wanted;
     ELSIF rank_limit < 1 OR words IS NULL THEN
         RETURN QUERY
-        SELECT c.id, ts_rank(c.search_vector, query)::double precision AS score
+        SELECT c.id, platform_bm25(c.search_vector, lexemes, weights, average_length) AS score,
+               every_word IS NULL OR c.search_vector @@ every_word
         FROM knowledge_chunks c
         WHERE c.tenant_id = tenant AND c.search_vector @@ in_tenant
           AND (scope IS NULL OR c.document_id = ANY (scope))
         ORDER BY score DESC, c.id LIMIT wanted;
     ELSE
         -- At most rank_limit rows are ranked: first the rows with every
-        -- word (ts_rank's favourites), then rarest word first: the rows with
+        -- word, then rarest word first: the rows with
         -- the rarest word, then those with the next one but not the rarer
         -- ones (so no row is taken twice), until the limit. Each word may
         -- take its share of what is left (what a rarer word leaves unused
-        -- passes on), so that when the statistics cannot tell the words
-        -- apart (no ANALYZE yet) a common word cannot crowd out a rare one.
+        -- passes on), so that a common word cannot crowd out a rare one.
         IF cardinality(words) > 1 THEN
             taken := platform_lexemes_all(words);
-            SELECT coalesce(array_agg(t.id), '{}'), coalesce(array_agg(t.score), '{}') INTO ids, scores
-            FROM (SELECT c.id, ts_rank(c.search_vector, query)::double precision AS score
+            SELECT coalesce(array_agg(t.id), '{}'), coalesce(array_agg(t.score), '{}'),
+                   coalesce(array_agg(true), '{}')
+            INTO ids, scores, exacts
+            FROM (SELECT c.id, platform_bm25(c.search_vector, lexemes, weights, average_length) AS score
                   FROM knowledge_chunks c
                   WHERE c.tenant_id = tenant AND c.search_vector @@ (taken && in_tenant)
                     AND (scope IS NULL OR c.document_id = ANY (scope))
@@ -156,8 +173,11 @@ BEGIN
             word := words[word_number];
             words_left := cardinality(words) - word_number + 1;
             tier := platform_lexemes_any(ARRAY[word]);
-            SELECT ids || array_agg(t.id), scores || array_agg(t.score) INTO ids, scores
-            FROM (SELECT c.id, ts_rank(c.search_vector, query)::double precision AS score
+            -- After the first tier only a one-word query's rows hold every word.
+            SELECT ids || array_agg(t.id), scores || array_agg(t.score),
+                   exacts || array_agg(cardinality(words) = 1)
+            INTO ids, scores, exacts
+            FROM (SELECT c.id, platform_bm25(c.search_vector, lexemes, weights, average_length) AS score
                   FROM knowledge_chunks c
                   WHERE c.tenant_id = tenant
                     AND c.search_vector @@ (CASE WHEN taken IS NULL THEN tier ELSE tier && (!! taken) END && in_tenant)
@@ -167,13 +187,45 @@ BEGIN
             taken := CASE WHEN taken IS NULL THEN tier ELSE taken || tier END;
         END LOOP;
         RETURN QUERY
-        SELECT u.id, u.score FROM unnest(ids, scores) AS u(id, score)
+        SELECT u.id, u.score, u.exact FROM unnest(ids, scores, exacts) AS u(id, score, exact)
         ORDER BY u.score DESC, u.id LIMIT wanted;
     END IF;
 END
 $$;
 
--- The current tenant's chunks matching query_text, best ts_rank first.
+-- The keyword branch over the current tenant's chunks, as keyword_search
+-- and hybrid_search take it: ids best first with their BM25 scores and
+-- whether each holds every distinctive word, from the SECURITY DEFINER
+-- candidates (callers read the rows back as the invoker).
+CREATE OR REPLACE FUNCTION platform_keyword_branch(
+    query_text text, wanted integer, category text, document_ids uuid[],
+    text_search_config text, keyword_match text,
+    OUT ids uuid[], OUT scores double precision[], OUT exact boolean[]
+)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    config regconfig := platform_text_search_config(text_search_config,
+        platform_tenant_text_search_setting(get_current_tenant_id()));
+    scope uuid[] := platform_search_scope(category, document_ids);
+    query tsquery;
+    lexemes text[];
+BEGIN
+    wanted := platform_checked_count('match_count', wanted, 1000);
+    SELECT q.query, q.lexemes INTO query, lexemes
+    FROM platform_keyword_query(query_text, config, keyword_match, false) q;
+    IF query IS NULL THEN
+        RETURN;  -- no words left (blank, or stop words only): nothing matches
+    END IF;
+    SELECT array_agg(k.id ORDER BY k.score DESC, k.id), array_agg(k.score ORDER BY k.score DESC, k.id),
+           array_agg(k.exact ORDER BY k.score DESC, k.id)
+    INTO ids, scores, exact
+    FROM platform_keyword_candidates(query, lexemes, keyword_match, wanted, scope, false) k;
+END
+$$;
+
+-- The current tenant's chunks matching query_text, best BM25 score first.
 CREATE OR REPLACE FUNCTION keyword_search(
     query_text text,
     match_count integer DEFAULT 10,
@@ -182,40 +234,25 @@ CREATE OR REPLACE FUNCTION keyword_search(
     text_search_config text DEFAULT NULL,
     keyword_match text DEFAULT 'any'
 ) RETURNS TABLE (chunk_id uuid, document_id uuid, keyword_score double precision, rank bigint)
-LANGUAGE plpgsql STABLE
+LANGUAGE sql STABLE
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
-#variable_conflict use_column
-DECLARE
-    wanted integer := platform_checked_count('match_count', keyword_search.match_count, 1000);
-    config regconfig := platform_text_search_config(keyword_search.text_search_config,
-        platform_tenant_text_search_setting(get_current_tenant_id()));
-    scope uuid[] := platform_search_scope(keyword_search.category, keyword_search.document_ids);
-    query tsquery;
-    lexemes text[];
-    ids uuid[];
-    scores double precision[];
-BEGIN
-    SELECT q.query, q.lexemes INTO query, lexemes
-    FROM platform_keyword_query(query_text, config, keyword_search.keyword_match, false) q;
-    IF query IS NULL THEN
-        RETURN;  -- no words left (blank, or stop words only): nothing matches
-    END IF;
-    SELECT array_agg(k.id ORDER BY k.score DESC, k.id), array_agg(k.score ORDER BY k.score DESC, k.id)
-    INTO ids, scores
-    FROM platform_keyword_candidates(query, lexemes, wanted, scope, false) k;
     -- Read back as the invoker, so row-level security has the last word, and
     -- by primary key: a join would let the planner hash the tenant's rows.
-    RETURN QUERY
-    WITH visible AS MATERIALIZED (
-        SELECT c.id, c.document_id FROM knowledge_chunks c WHERE c.id = ANY (ids)
+    WITH branch AS MATERIALIZED (
+        SELECT b.ids, b.scores
+        FROM platform_keyword_branch(query_text, match_count, category, document_ids,
+                                     text_search_config, keyword_match) b
+    ),
+    visible AS MATERIALIZED (
+        SELECT c.id, c.document_id FROM knowledge_chunks c
+        WHERE c.id = ANY (ARRAY(SELECT unnest(branch.ids) FROM branch))
     )
     SELECT u.id, v.document_id, u.score, u.ordinality
-    FROM unnest(ids, scores) WITH ORDINALITY AS u(id, score, ordinality)
+    FROM branch, unnest(branch.ids, branch.scores) WITH ORDINALITY AS u(id, score, ordinality)
     JOIN visible v ON v.id = u.id
-    ORDER BY u.ordinality;
-END
+    ORDER BY u.ordinality
 $$;
 COMMENT ON FUNCTION keyword_search(text, integer, text, uuid[], text, text) IS
-    'The current tenant''s chunks matching a websearch-style query, best ts_rank first.';
+    'The current tenant''s chunks matching a websearch-style query, best BM25 score first.';
 

@@ -9,6 +9,11 @@
 DROP FUNCTION platform_keyword_query(text, regconfig, text, boolean);
 DROP FUNCTION platform_keyword_candidates(tsquery, integer, uuid[], boolean, text);
 DROP FUNCTION platform_or_lexemes_rarest_first(tsquery, boolean);
+-- Fusion takes which keyword candidates hold every distinctive word.
+DROP FUNCTION platform_fuse(uuid[], double precision[], uuid[], double precision[], text, integer,
+                            double precision, double precision, integer);
+DROP FUNCTION platform_hybrid_candidates(text, vector, integer, text, uuid[], text, text);
+DROP FUNCTION platform_document_candidates(text, vector, integer, text, text, text);
 -- grant_app_access() can leave verification_tokens out.
 DROP FUNCTION grant_app_access(regrole, boolean);
 DROP FUNCTION platform_execute_app_privileges(regrole, boolean, text);
@@ -48,6 +53,37 @@ CREATE TABLE user_credentials (
         CHECK (scheme IN ('argon2id', 'sha256', 'bcrypt', 'unrecognized'))
 );
 SELECT pg_extension_config_dump('user_credentials', '');
+
+-- Each tenant's keyword statistics, for BM25 (search/keyword_statistics.sql);
+-- counted at the end, once every search_vector is final.
+CREATE TABLE knowledge_keyword_totals (
+    tenant_id uuid PRIMARY KEY REFERENCES tenants (id) ON DELETE CASCADE,
+    chunks bigint NOT NULL,
+    chunk_length bigint NOT NULL,
+    documents bigint NOT NULL,
+    document_length bigint NOT NULL
+) WITH (fillfactor = 80);  -- room for HOT updates: every ingestion rewrites its row
+
+-- A word is a lexeme of the rows' search_vector (stemmed as each row's text
+-- search configuration stems it). A word no row holds any more is deleted.
+CREATE TABLE knowledge_lexeme_counts (
+    tenant_id uuid NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+    lexeme text NOT NULL,
+    chunks integer NOT NULL,     -- the tenant's chunks holding it
+    documents integer NOT NULL,  -- the tenant's documents holding it
+    PRIMARY KEY (tenant_id, lexeme)
+) WITH (fillfactor = 80);
+
+-- One tenant's change of the counts (a tenant's totals when lexeme is NULL),
+-- as the keyword triggers pass it on.
+CREATE TYPE platform_keyword_count AS (
+    tenant_id uuid,
+    lexeme text,
+    rows bigint,
+    length bigint
+);
+SELECT pg_extension_config_dump('knowledge_keyword_totals', 'WHERE false');
+SELECT pg_extension_config_dump('knowledge_lexeme_counts', 'WHERE false');
 
 -- @after-code
 
@@ -131,3 +167,8 @@ SELECT set_config('session_replication_role', 'replica', true);
 UPDATE users SET password_hash = 'platform:stored'
 WHERE password_hash IS NOT NULL AND password_hash <> 'platform:stored';
 SELECT set_config('session_replication_role', 'origin', true);
+
+-- The keyword statistics of every tenant, counted from the final rows. Holds
+-- a SHARE lock on knowledge_documents and knowledge_chunks until the upgrade
+-- commits (docs/upgrades.md).
+SELECT platform_rebuild_keyword_statistics();

@@ -72,6 +72,25 @@ pub fn without_nulls<T>(name: &'static str, items: Vec<Option<T>>) -> Result<Vec
         .collect()
 }
 
+/// Ok if two arrays that go in pairs are as long as each other.
+pub fn check_pairs(
+    first: &'static str,
+    first_len: usize,
+    second: &'static str,
+    second_len: usize,
+) -> Result<(), InputError> {
+    if first_len == second_len {
+        Ok(())
+    } else {
+        Err(InputError::Unpaired {
+            first,
+            second,
+            first_len,
+            second_len,
+        })
+    }
+}
+
 /// `got` if it is at most `limit`, else TooLarge.
 pub fn check_size(
     what: &'static str,

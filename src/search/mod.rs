@@ -5,10 +5,12 @@
 //! HNSW index; these functions only decide, check and fuse.
 //! Embeddings arrive as `real[]` through pgvector's implicit cast.
 
+pub mod bm25;
 pub mod chunking;
 pub mod fusion;
 pub mod input;
 pub mod keyword_query;
+pub mod keyword_ranking;
 pub mod text_search;
 
 use pgrx::prelude::*;
@@ -17,7 +19,8 @@ use crate::error::PlatformError;
 use crate::settings;
 use fusion::{fuse, Fusion, Weights};
 use input::{
-    check_choice, check_embedding, check_range, check_size, check_weight, without_nulls, InputError,
+    check_choice, check_embedding, check_pairs, check_range, check_size, check_weight,
+    without_nulls, InputError,
 };
 
 /// Raises a bad search or ingestion argument as its PlatformError.
@@ -64,14 +67,7 @@ fn candidates(
 ) -> Result<Vec<([u8; 16], f64)>, InputError> {
     let ids = without_nulls(names.0, ids.unwrap_or_default())?;
     let scores = without_nulls(names.1, scores.unwrap_or_default())?;
-    if ids.len() != scores.len() {
-        return Err(InputError::Unpaired {
-            first: names.0,
-            second: names.1,
-            first_len: ids.len(),
-            second_len: scores.len(),
-        });
-    }
+    check_pairs(names.0, ids.len(), names.1, scores.len())?;
     check_range(
         &format!("the number of {}", names.0),
         Some(ids.len() as i64),
@@ -82,10 +78,11 @@ fn candidates(
 }
 
 fn fusion_of(mode: Option<&str>, rrf_k: i32) -> Fusion {
-    match check_choice("fusion", mode, &["rrf", "convex"]) {
+    match check_choice("fusion", mode, &["rrf", "convex", "tmm"]) {
         Ok("rrf") => Fusion::ReciprocalRank {
             k: f64::from(rrf_k),
         },
+        Ok("tmm") => Fusion::TheoreticalConvex,
         Ok(_) => Fusion::Convex,
         Err(e) => raise(e, "platform_fuse"),
     }
@@ -93,14 +90,18 @@ fn fusion_of(mode: Option<&str>, rrf_k: i32) -> Fusion {
 
 /// The fused top `match_count` of two candidate lists given best first:
 /// vector candidates with their similarity (1 - cosine distance), keyword
-/// candidates with their ts_rank. `position` is the row's place in the result.
+/// candidates with their BM25 score and whether each holds every distinctive
+/// query word (`keyword_exact`, NULL: none does); those come first when
+/// platform.exact_matches_first is on and the keyword weight is not 0. `position` is the row's place in the
+/// result.
 #[allow(clippy::too_many_arguments)]
-#[pg_extern(immutable, parallel_safe, create_or_replace)]
+#[pg_extern(stable, parallel_safe, create_or_replace)]
 fn platform_fuse(
     vector_ids: Option<Vec<Option<pgrx::Uuid>>>,
     vector_scores: Option<Vec<Option<f64>>>,
     keyword_ids: Option<Vec<Option<pgrx::Uuid>>>,
     keyword_scores: Option<Vec<Option<f64>>>,
+    keyword_exact: Option<Vec<Option<bool>>>,
     fusion: Option<&str>,
     rrf_k: Option<i32>,
     vector_weight: Option<f64>,
@@ -132,12 +133,29 @@ fn platform_fuse(
         keyword_scores,
     )
     .unwrap_or_else(|e| raise(e, NAME));
+    let exact = keyword_exact.map(|flags| {
+        let flags = without_nulls("keyword_exact", flags).unwrap_or_else(|e| raise(e, NAME));
+        check_pairs("keyword_ids", keyword.len(), "keyword_exact", flags.len())
+            .unwrap_or_else(|e| raise(e, NAME));
+        flags
+    });
+    let first: Vec<[u8; 16]> = match exact {
+        // A keyword weight of 0 leaves the keyword branch out altogether.
+        Some(flags) if settings::exact_matches_first() && weights.keyword > 0.0 => keyword
+            .iter()
+            .zip(flags)
+            .filter(|(_, exact)| *exact)
+            .map(|((id, _), _)| *id)
+            .collect(),
+        _ => Vec::new(),
+    };
     let rows = fuse(
         &vector,
         &keyword,
         fusion,
         weights,
         match_count.unwrap_or(0).clamp(0, MAX_CANDIDATES as i32) as usize,
+        &first,
     );
     TableIterator::new(rows.into_iter().enumerate().map(|(index, row)| {
         (

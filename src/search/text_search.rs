@@ -102,12 +102,55 @@ macro_rules! returned_datum {
     };
 }
 
+/// An argument of a STRICT function read through the type's FromDatum.
+macro_rules! argument_from_datum {
+    ($name:ident) => {
+        unsafe impl<'fcx> ArgAbi<'fcx> for $name {
+            unsafe fn unbox_arg_unchecked(arg: pgrx::callconv::Arg<'_, 'fcx>) -> Self {
+                let index = arg.index();
+                unsafe {
+                    arg.unbox_arg_using_from_datum()
+                        .unwrap_or_else(|| panic!("argument {index} must not be null"))
+                }
+            }
+        }
+    };
+}
+
 returned_datum!(TsQuery, "tsquery", pg_sys::TSQUERYOID);
 
 /// A `tsvector` value.
 pub struct TsVector(pg_sys::Datum);
 
 returned_datum!(TsVector, "tsvector", pg_sys::TSVECTOROID);
+
+impl TsVector {
+    /// The value's bytes after its varlena header, detoasted (into the
+    /// current memory context, which outlives the call that reads them).
+    pub fn body(&self) -> &[u8] {
+        // SAFETY: the datum is a tsvector (a varlena); detoasting returns
+        // a pointer to its in-memory form, valid for the rest of the call.
+        unsafe {
+            let value = pg_sys::pg_detoast_datum_packed(self.0.cast_mut_ptr());
+            std::slice::from_raw_parts(
+                pgrx::varlena::vardata_any(value).cast::<u8>(),
+                pgrx::varlena::varsize_any_exhdr(value),
+            )
+        }
+    }
+}
+
+impl FromDatum for TsVector {
+    unsafe fn from_polymorphic_datum(
+        datum: pg_sys::Datum,
+        is_null: bool,
+        _typoid: pg_sys::Oid,
+    ) -> Option<Self> {
+        (!is_null).then_some(TsVector(datum))
+    }
+}
+
+argument_from_datum!(TsVector);
 
 /// A text search configuration, by its oid.
 pub struct RegConfig(pg_sys::Oid);
@@ -160,15 +203,7 @@ impl FromDatum for RegConfig {
     }
 }
 
-unsafe impl<'fcx> ArgAbi<'fcx> for RegConfig {
-    unsafe fn unbox_arg_unchecked(arg: pgrx::callconv::Arg<'_, 'fcx>) -> Self {
-        let index = arg.index();
-        unsafe {
-            arg.unbox_arg_using_from_datum()
-                .unwrap_or_else(|| panic!("argument {index} must not be null"))
-        }
-    }
-}
+argument_from_datum!(RegConfig);
 
 unsafe impl SqlTranslatable for RegConfig {
     const TYPE_IDENT: &'static str = pgrx::pgrx_resolved_type!(RegConfig);
@@ -217,16 +252,15 @@ fn platform_lexemes_all(lexemes: Vec<Option<String>>) -> Option<TsQuery> {
     TsQuery::of_lexemes(&lexemes, Combine::AllOf, "platform_lexemes_all")
 }
 
-/// The keyword query of a question, and for the 'any' mode the words it is
-/// made of (NULL in the 'all' mode, whose query is more than a list of words):
+/// The keyword query of a question, and the words its rows are scored by:
 ///   'all': websearch_to_tsquery, which never raises a syntax error: every
-///          word must match, quotes make phrases, -word excludes.
+///          word must match, quotes make phrases, -word excludes; scored by
+///          all of the question's words.
 ///   'any': rows holding any of the question's distinctive words: its words
-///          (stemmed, stop words dropped) that are not common in the chunks'
-///          (or, with `documents`, the documents') search_vector, or all of
-///          them if every one is. ts_rank has no inverse document frequency,
-///          so without the cut a row with "customer" and "error" would
-///          outrank the one row with the error code asked about.
+///          (stemmed, stop words dropped) that some of the tenant's chunks
+///          (or, with `documents`, documents) hold but not more than
+///          platform.common_word_share of them, or all of them if none is;
+///          scored by those.
 /// The query is NULL when the text has no words left.
 #[pg_extern(stable, create_or_replace)]
 #[search_path(pg_catalog, @extschema@, pg_temp)]
@@ -270,7 +304,7 @@ fn platform_keyword_query(
             }
             .map(TsQuery)
             .filter(|query| !query.is_empty());
-            (query, None)
+            (query, Some(words))
         }
         KeywordMatch::Any => {
             let common = common_lexemes(documents, &words);
@@ -301,7 +335,7 @@ fn lexemes_of(text: &str, config: &RegConfig) -> Vec<String> {
     .unwrap_or_default()
 }
 
-/// Which of `words` are common in the searched column, by
+/// Which of `words` narrow nothing in the tenant's rows, by
 /// platform_common_lexemes() (SECURITY DEFINER: it reads the statistics).
 fn common_lexemes(documents: bool, words: &[String]) -> Vec<String> {
     if words.is_empty() {

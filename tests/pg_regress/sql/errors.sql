@@ -192,8 +192,8 @@ SELECT * FROM regress.error_of($$SELECT chunk_text(repeat('x', 1000001), 1000, 0
 SELECT * FROM regress.error_of($$SELECT chunk_text(repeat('x', 80000), 40000, 39999)$$);
 -- Internal helpers an application role may execute: specific errors, never
 -- an internal one.
-SELECT * FROM regress.error_of($$SELECT * FROM platform_fuse(ARRAY[gen_random_uuid()], '{}', NULL, NULL, 'rrf', 60, 1, 1, 10)$$);
-SELECT * FROM regress.error_of($$SELECT * FROM platform_fuse(ARRAY[NULL::uuid], '{1}', NULL, NULL, 'rrf', 60, 1, 1, 10)$$);
+SELECT * FROM regress.error_of($$SELECT * FROM platform_fuse(ARRAY[gen_random_uuid()], '{}', NULL, NULL, NULL, 'rrf', 60, 1, 1, 10)$$);
+SELECT * FROM regress.error_of($$SELECT * FROM platform_fuse(ARRAY[NULL::uuid], '{1}', NULL, NULL, NULL, 'rrf', 60, 1, 1, 10)$$);
 SELECT * FROM regress.error_of($$SELECT platform_check_query_embedding(ARRAY[1, NULL]::real[])$$);
 SELECT * FROM regress.error_of($$SELECT platform_checked_count(NULL, 5, 10)$$);
 SELECT * FROM regress.error_of($$SELECT * FROM platform_keyword_query('x', NULL, 'any', false)$$);

@@ -55,6 +55,32 @@ SELECT kind, tenant_id, bucket, service, expected_cost_usd, actual_cost_usd, exp
 FROM platform_verify_cost_rollups();
 ROLLBACK;
 
+-- ========== keyword statistics ==========
+-- Each tenant's counts equal its chunks and documents (setup.sql and
+-- search.sql wrote them): no differences, and rebuilding changes nothing.
+SELECT * FROM platform_verify_keyword_statistics();
+SELECT tenant_id, chunks, chunk_length, documents, document_length
+FROM knowledge_keyword_totals WHERE tenant_id::text LIKE '_0000000-0000-4000-8000-000000000000'
+ORDER BY tenant_id;
+SELECT platform_rebuild_keyword_statistics('c0000000-0000-4000-8000-000000000000');
+SELECT platform_rebuild_keyword_statistics();
+SELECT * FROM platform_verify_keyword_statistics();
+SELECT tenant_id, chunks, chunk_length, documents, document_length
+FROM knowledge_keyword_totals WHERE tenant_id::text LIKE '_0000000-0000-4000-8000-000000000000'
+ORDER BY tenant_id;
+-- A count changed by hand is reported; TRUNCATE (an operator's) empties the
+-- counts of every tenant (both rolled back).
+BEGIN;
+UPDATE knowledge_lexeme_counts SET chunks = chunks + 1
+WHERE tenant_id = 'a0000000-0000-4000-8000-000000000000' AND lexeme = 'reset';
+SELECT * FROM platform_verify_keyword_statistics();
+ROLLBACK;
+BEGIN;
+TRUNCATE knowledge_documents CASCADE;
+SELECT * FROM platform_verify_keyword_statistics();
+SELECT count(*) AS words, coalesce(sum(chunks + documents), 0) AS counted FROM knowledge_lexeme_counts;
+ROLLBACK;
+
 -- ========== settings (src/settings.rs) ==========
 -- Every platform.* setting is registered once the library is loaded (any
 -- platform function loads it): listed with its bounds, superuser-only.

@@ -56,8 +56,9 @@ COMMIT;
 -- ========== keyword_search ==========
 BEGIN;
 SELECT set_tenant('a0000000-0000-4000-8000-000000000000') IS NOT NULL AS context_set;
--- Stemmed English (tenant a's configuration): "reset password" matches the
--- chunk with both words first, then the one with "reset".
+-- Stemmed English (tenant a's configuration), ranked by BM25 over tenant
+-- a's own chunks: "reset password" matches the chunk with both words first,
+-- then the one with "reset".
 SELECT rank, chunk_id, round(keyword_score::numeric, 4) AS keyword_score
 FROM keyword_search('reset password');
 -- A question: stop words are dropped.
@@ -68,23 +69,32 @@ SELECT rank, chunk_id, round(keyword_score::numeric, 4) AS keyword_score
 FROM keyword_search('reset password', keyword_match => 'all');
 SELECT rank, chunk_id, round(keyword_score::numeric, 4) AS keyword_score
 FROM keyword_search('"reset link"', keyword_match => 'all');
--- 'any' leaves out the words common in the table (over 2% of the rows by
--- ANALYZE's statistics, all tenants together): "settings" is in every one
--- of tenant c's chunks, so "reset settings" ranks by "reset" alone ...
+-- 'any' leaves out the words in more than platform.common_word_share of the
+-- tenant's own chunks (by default none: BM25 weighs them down) and the words
+-- none of them holds. With a share of 20%, "settings" (in two of tenant a's
+-- six chunks) is left out, so "invoices settings" ranks by "invoice" alone ...
+RESET ROLE;
+SET LOCAL platform.common_word_share = 0.2;
+SET ROLE platform_regress_app;
 SELECT rank, chunk_id, round(keyword_score::numeric, 4) AS keyword_score
-FROM keyword_search('reset settings');
+FROM keyword_search('invoices settings');
 -- ... unless every word is common: then all are kept.
 SELECT rank, chunk_id, round(keyword_score::numeric, 4) AS keyword_score
 FROM keyword_search('settings');
--- A word that occurs nowhere is kept (it is not common) and does no harm
--- next to other rare words ...
-SELECT rank, chunk_id, round(keyword_score::numeric, 4) AS keyword_score
-FROM keyword_search('password zebra');
--- ... but next to common words only, it is the only word kept, and nothing
--- matches although tenant a has "settings" (current behaviour, see the
--- report).
+-- A word that occurs nowhere is left out, so next to common words it leaves
+-- them all in: "settings zebra" finds the rows with "settings".
 SELECT rank, chunk_id, round(keyword_score::numeric, 4) AS keyword_score
 FROM keyword_search('settings zebra');
+RESET ROLE;
+SET LOCAL platform.common_word_share = 1;
+SET ROLE platform_regress_app;
+-- By default every word some chunk holds is searched, and ranked by BM25
+-- with tenant a's own counts: "invoice" (in one chunk) outweighs "settings"
+-- (in two).
+SELECT rank, chunk_id, round(keyword_score::numeric, 4) AS keyword_score
+FROM keyword_search('invoices settings');
+SELECT rank, chunk_id, round(keyword_score::numeric, 4) AS keyword_score
+FROM keyword_search('password zebra');
 -- A category filter. Stop words only: no rows.
 SELECT rank, chunk_id, round(keyword_score::numeric, 4) AS keyword_score
 FROM keyword_search('sent e-mail', category => 'billing');
@@ -94,9 +104,23 @@ SELECT count(*) AS stop_words_only FROM keyword_search('the and of');
 -- Convex fusion (the default): min-max normalised scores, equal weights.
 SELECT chunk_id, title, round(score::numeric, 3) AS score, vector_rank, keyword_rank
 FROM hybrid_search('reset password', regress.weights(0.2, 1, 0.6), 4);
--- Reciprocal Rank Fusion.
+-- Reciprocal Rank Fusion. Chunk 1 holds both words: it comes first although
+-- chunk 2 fuses higher (platform.exact_matches_first), then fused order.
 SELECT chunk_id, round(score::numeric, 5) AS score, vector_rank, keyword_rank
 FROM hybrid_search('reset password', regress.weights(0.2, 1, 0.6), 4, fusion => 'rrf');
+-- Theoretical min-max: each branch measured from the lowest score it can
+-- give (cosine similarity -1, BM25 0), so the weakest candidate keeps a part.
+SELECT chunk_id, round(score::numeric, 3) AS score, vector_rank, keyword_rank
+FROM hybrid_search('reset password', regress.weights(0.2, 1, 0.6), 4, fusion => 'tmm');
+-- With the rule off: fused order alone.
+RESET ROLE;
+SET LOCAL platform.exact_matches_first = off;
+SET ROLE platform_regress_app;
+SELECT chunk_id, round(score::numeric, 5) AS score, vector_rank, keyword_rank
+FROM hybrid_search('reset password', regress.weights(0.2, 1, 0.6), 4, fusion => 'rrf');
+RESET ROLE;
+SET LOCAL platform.exact_matches_first = on;
+SET ROLE platform_regress_app;
 -- Weights: keywords only count.
 SELECT chunk_id, round(score::numeric, 3) AS score, vector_rank, keyword_rank
 FROM hybrid_search('reset password', regress.weights(0.2, 1, 0.6), 4,

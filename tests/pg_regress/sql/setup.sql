@@ -225,9 +225,8 @@ INSERT INTO knowledge_chunks (id, tenant_id, document_id, position, content, emb
      'b7000000-0000-4000-8000-000000000001', 0,
      'Passwords need twelve characters; reset them every year.', regress.axis(1));
 -- Tenant c: 1,000 documents without embeddings and one chunk each, all
--- about "settings" (so that word is common in the table, in over 2% of the
--- rows, which keyword search's 'any' mode leaves out of a query) and every
--- 100th about a warranty (a rare word). Enough rows for a tenant index to
+-- about "settings" (a word in every row) and every 100th about a warranty
+-- (a rare word). Enough rows for a tenant index to
 -- cost clearly more than the GIN index (plans.sql). The chunks' embeddings
 -- repeat every 50 rows: HNSW stores a repeated vector once, which keeps
 -- this insert short.
