@@ -1991,7 +1991,8 @@ COMMENT ON FUNCTION hybrid_search(text, vector, integer, text, integer, integer,
 
 -- The document-level counterpart of hybrid_search, over knowledge_documents
 -- (their own embedding, and title + content for keywords), as the design
--- document's query searches documents. Same scan strategy and fusion.
+-- document's query searches documents. Same scan strategy, exact fallback
+-- and fusion.
 CREATE OR REPLACE FUNCTION platform_document_candidates(
     query_text text, query_embedding vector, candidates integer, category text,
     text_search_config text, keyword_match text,
@@ -2022,14 +2023,7 @@ BEGIN
         FROM (SELECT FROM knowledge_documents d
               WHERE d.embedding IS NOT NULL AND (wanted_category IS NULL OR d.category = wanted_category)
               LIMIT platform_exact_scan_limit()) AS counted;
-        IF small THEN
-            WITH scoped AS MATERIALIZED (
-                SELECT d.id, d.embedding <=> query_embedding AS distance FROM knowledge_documents d
-                WHERE d.embedding IS NOT NULL AND (wanted_category IS NULL OR d.category = wanted_category)
-            ), best AS (SELECT * FROM scoped s ORDER BY s.distance, s.id LIMIT candidates)
-            SELECT array_agg(b.id ORDER BY b.distance, b.id), array_agg(1 - b.distance ORDER BY b.distance, b.id)
-            INTO vector_ids, vector_scores FROM best b;
-        ELSE
+        IF NOT small THEN
             WITH nearest AS MATERIALIZED (
                 SELECT d.id, d.embedding <=> query_embedding AS distance FROM knowledge_documents d
                 WHERE d.embedding IS NOT NULL AND (wanted_category IS NULL OR d.category = wanted_category)
@@ -2037,6 +2031,16 @@ BEGIN
             )
             SELECT array_agg(n.id ORDER BY n.distance, n.id), array_agg(1 - n.distance ORDER BY n.distance, n.id)
             INTO vector_ids, vector_scores FROM nearest n;
+        END IF;
+        -- As in vector_search: when HNSW comes back short, the exact scan
+        -- answers instead, so a scope with enough rows returns them.
+        IF coalesce(cardinality(vector_ids), 0) < candidates THEN
+            WITH scoped AS MATERIALIZED (
+                SELECT d.id, d.embedding <=> query_embedding AS distance FROM knowledge_documents d
+                WHERE d.embedding IS NOT NULL AND (wanted_category IS NULL OR d.category = wanted_category)
+            ), best AS (SELECT * FROM scoped s ORDER BY s.distance, s.id LIMIT candidates)
+            SELECT array_agg(b.id ORDER BY b.distance, b.id), array_agg(1 - b.distance ORDER BY b.distance, b.id)
+            INTO vector_ids, vector_scores FROM best b;
         END IF;
     END IF;
     IF nullif(btrim(query_text), '') IS NOT NULL THEN

@@ -74,9 +74,9 @@ mod tests {
             count(
                 "SELECT cardinality(extconfig)::bigint FROM pg_extension WHERE extname = 'platform'"
             ),
-            // the 15 tables, the two cost rollups (registered without rows)
-            // and the password hashes
-            18
+            // the 15 tables, the password hashes, and the two cost rollups
+            // and two keyword statistics tables (registered without rows)
+            20
         );
     }
 
@@ -234,7 +234,11 @@ mod tests {
         )
         .unwrap();
         assert_eq!(all.0.as_deref(), Some("'quick' <-> 'fox' & !'dog'"));
-        assert_eq!(all.1, None);
+        // Every word, for scoring; the query is matched as a whole.
+        assert_eq!(
+            all.1,
+            Some(vec!["dog".into(), "fox".into(), "quick".into()])
+        );
         for mode in ["any", "all"] {
             let nothing = Spi::get_one_with_args::<bool>(
                 "SELECT query IS NULL FROM platform_keyword_query('the and of', 'english', $1, false)",

@@ -884,3 +884,63 @@ fn any_word_mode_ranks_a_bounded_number_of_rows_and_keeps_the_rare_ones() {
         assert_eq!(words, ["apple", "pear"], "{all}");
     }
 }
+
+#[test]
+fn when_hnsw_comes_back_short_the_exact_scan_answers() {
+    let crowd = provision_tenant("Crowd near the question");
+    let few = provision_tenant("Few documents");
+    let mut app = app();
+    // The crowd's documents and chunks lie nearer to the query than any of
+    // the other tenant's: the graph's first candidates are all the crowd's.
+    let spread = |tx: &mut Transaction, count: i32, first: f32, step: f32| {
+        let document = insert_spread_chunks(tx, "spread", count, 5, first, step);
+        tx.execute(
+            "INSERT INTO knowledge_documents (title, content, embedding)
+             SELECT 'doc ' || c.position, c.content, c.embedding FROM knowledge_chunks c
+             WHERE c.document_id = $1",
+            &[&document],
+        )
+        .unwrap();
+    };
+    as_tenant(&mut app, crowd, |tx| spread(tx, 400, 0.0, 0.0002));
+    as_tenant(&mut app, few, |tx| spread(tx, 30, 0.3, 0.01));
+    let query = axis_vector(0, 5, 0.01);
+    as_tenant(&mut app, few, |tx| {
+        let exact = |tx: &mut Transaction, table: &str| -> Vec<Uuid> {
+            tx.query(
+                &format!(
+                    "SELECT id FROM {table} WHERE embedding IS NOT NULL
+                     ORDER BY embedding <=> $1, id LIMIT 10"
+                ),
+                &[&query],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
+        };
+        let (chunks, documents) = (
+            exact(tx, "knowledge_chunks"),
+            exact(tx, "knowledge_documents"),
+        );
+        // HNSW for every scope, and an iterative scan that gives up at once.
+        tx.batch_execute(
+            "SET LOCAL platform.exact_scan_limit = 1; SET LOCAL hnsw.max_scan_tuples = 1",
+        )
+        .unwrap();
+        let found = ids(&tx
+            .query("SELECT chunk_id FROM vector_search($1, 10)", &[&query])
+            .unwrap());
+        assert_eq!(found, chunks, "vector_search");
+        let found: Vec<Uuid> = tx
+            .query(
+                "SELECT document_id FROM search_documents(NULL, $1, 10)",
+                &[&query],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        assert_eq!(found, documents, "search_documents");
+    });
+}
