@@ -122,14 +122,6 @@ STRICT STABLE PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'platform_bm25_wrapper';
 
--- platform::search::keyword_ranking::platform_bm25_bound (Rust)
-CREATE OR REPLACE FUNCTION "platform_bm25_bound"(
-	"weights" double precision[] /* Vec < Option < f64 > > */
-) RETURNS double precision /* f64 */
-STRICT STABLE PARALLEL SAFE
-LANGUAGE c /* Rust */
-AS 'MODULE_PATHNAME', 'platform_bm25_bound_wrapper';
-
 -- platform::search::keyword_ranking::platform_bm25_weights (Rust)
 CREATE OR REPLACE FUNCTION "platform_bm25_weights"(
 	"rows" bigint, /* i64 */

@@ -35,14 +35,6 @@ fn platform_bm25_weights(rows: i64, rows_with_word: Vec<Option<i64>>) -> Vec<f64
         .collect()
 }
 
-/// The best BM25 score any row could have for these weights, under the
-/// current platform.bm25_k1: the theoretical maximum fusion scales by.
-#[pg_extern(stable, parallel_safe, strict, create_or_replace)]
-fn platform_bm25_bound(weights: Vec<Option<f64>>) -> f64 {
-    let weights: Vec<f64> = weights.into_iter().flatten().collect();
-    bm25::score_bound(&weights, settings::bm25())
-}
-
 /// A row's BM25 score for the query's `lexemes` and their `weights`
 /// (platform_bm25_weights), with the tenant's average row length, under
 /// platform.bm25_k1 and platform.bm25_b.
