@@ -193,7 +193,7 @@ FROM record_cost_event('llm', 0.0021, provider => 'openai', model => 'gpt-4o',
                        tokens_used => 420, idempotency_key => 'demo-request-1');
 SELECT bucket_start, service, total_cost_usd, total_tokens, event_count
 FROM cost_summary(date_trunc('day', now()), date_trunc('day', now()) + interval '1 day', 'day');
-SELECT monthly_limit, spend, percent_used, projected_spend FROM budget_status();
+SELECT period, spend_limit, spend, percent_used, projected_spend FROM budget_status();
 COMMIT;
 SQL
 

@@ -29,6 +29,20 @@ DROP FUNCTION platform_app_privileges(regrole, boolean, text);
 -- users_for_email() returns no password hash any more.
 DROP FUNCTION users_for_email(text);
 
+-- ==================== Budgets: periods and hard caps (issue 15) ====================
+-- budget_status() reports a row per configured period (daily, weekly,
+-- monthly) under new column names; the alert helpers take the period;
+-- the expected budget months carry their days.
+DROP FUNCTION budget_status();
+DROP FUNCTION platform_fire_budget_alerts(uuid, timestamptz, numeric);
+DROP FUNCTION platform_budget_crossed(numeric, numeric, jsonb);
+DROP FUNCTION platform_cost_budget_periods_expected(uuid);
+-- Each budget month keeps its spend per local day (filled after the code,
+-- below). A nullable column without a default: no rewrite here.
+ALTER TABLE cost_budget_periods ADD COLUMN daily_spend numeric[];
+ALTER TYPE platform_cost_delta ADD ATTRIBUTE day_of_month integer;
+-- ==================== end of budgets ====================
+
 -- Values of tenant data unique per tenant instead of across tenants: a
 -- global constraint told one tenant, through a 23505, that another holds a
 -- value, and let it claim one first. Each builds its new unique index under
@@ -2181,17 +2195,108 @@ EXCEPTION WHEN invalid_parameter_value OR null_value_not_allowed THEN
 END
 $$;
 
--- tenants.settings.maxMonthlySpend in USD; NULL (no budget) when absent or
--- not a positive JSON number.
-CREATE OR REPLACE FUNCTION platform_budget_limit(settings jsonb) RETURNS numeric
+-- The budget periods, shortest first: a day, a week (Monday to Sunday, as
+-- cost_summary's weeks) and a month, each on the tenant's calendar in its zone.
+CREATE OR REPLACE FUNCTION platform_budget_periods() RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$ SELECT '{daily,weekly,monthly}'::text[] $$;
+
+-- The settings key of each period's limit: maxMonthlySpend is the design
+-- document's, the other two follow its name.
+CREATE OR REPLACE FUNCTION platform_budget_limit_key(period text) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$
-    SELECT CASE WHEN jsonb_typeof(settings->'maxMonthlySpend') = 'number'
-                 AND (settings->>'maxMonthlySpend')::numeric > 0
-                THEN (settings->>'maxMonthlySpend')::numeric END
+    SELECT CASE period WHEN 'daily' THEN 'maxDailySpend' WHEN 'weekly' THEN 'maxWeeklySpend'
+                       WHEN 'monthly' THEN 'maxMonthlySpend' END
 $$;
 
--- tenants.settings.budgetAlertThresholds: percents of the monthly limit at
+-- A period's limit in USD from settings (a tenant's); NULL (no budget for
+-- that period) when absent or not a positive JSON number. Writes of
+-- settings refuse anything else (platform_budget_settings_checked), but
+-- rows written before 0.3.0 may still hold it, and must not fail every
+-- cost write.
+CREATE OR REPLACE FUNCTION platform_budget_limit(settings jsonb, period text) RETURNS numeric
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+    SELECT CASE WHEN jsonb_typeof(settings->platform_budget_limit_key(period)) = 'number'
+                 AND (settings->>platform_budget_limit_key(period))::numeric > 0
+                THEN (settings->>platform_budget_limit_key(period))::numeric END
+$$;
+
+-- The monthly limit (settings.maxMonthlySpend), as 0.2.0 read it.
+CREATE OR REPLACE FUNCTION platform_budget_limit(settings jsonb) RETURNS numeric
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$ SELECT platform_budget_limit(settings, 'monthly') $$;
+
+-- Whether a period's limit is a hard cap (settings.hardSpendLimits lists
+-- it): reserve_spend() refuses what would pass it. Other limits only alert.
+CREATE OR REPLACE FUNCTION platform_budget_is_hard(settings jsonb, period text) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+    SELECT coalesce(jsonb_typeof(settings->'hardSpendLimits') = 'array'
+                    AND settings->'hardSpendLimits' ? period, false)
+$$;
+
+-- Whether settings configure a daily or weekly limit: the cost triggers
+-- look at those periods only then, so a tenant with a monthly budget alone
+-- pays for nothing more than in 0.2.0.
+CREATE OR REPLACE FUNCTION platform_has_short_budgets(settings jsonb) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$ SELECT coalesce(settings ?| '{maxDailySpend,maxWeeklySpend}', false) $$;
+
+-- The period of `period` that holds the instant `at`, in `zone`: its first
+-- instant and the first instant of the next one (local midnights).
+CREATE OR REPLACE FUNCTION platform_budget_period_bounds(
+    period text, at timestamptz, zone text, OUT starts timestamptz, OUT ends timestamptz)
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+    SELECT date_trunc(u.unit, at, zone),
+           (date_trunc(u.unit, at AT TIME ZONE zone) + u.step) AT TIME ZONE zone
+    FROM (SELECT CASE period WHEN 'daily' THEN 'day' WHEN 'weekly' THEN 'week' ELSE 'month' END AS unit,
+                 CASE period WHEN 'daily' THEN interval '1 day' WHEN 'weekly' THEN interval '1 week'
+                             ELSE interval '1 month' END AS step) u
+$$;
+
+-- Refuses budget settings that would not mean what they say, on the keys a
+-- write changes (a row written before 0.3.0 keeps working until its
+-- budget is touched): a limit that is not a positive JSON number (JSON null
+-- removes it), and hard limits that name no period.
+CREATE OR REPLACE FUNCTION platform_check_budget_settings(new_settings jsonb, old_settings jsonb)
+RETURNS void
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    period text;
+    key text;
+    value jsonb;
+BEGIN
+    FOREACH period IN ARRAY platform_budget_periods() LOOP
+        key := platform_budget_limit_key(period);
+        value := new_settings->key;
+        IF value IS DISTINCT FROM old_settings->key AND value IS NOT NULL
+           AND jsonb_typeof(value) <> 'null'
+           AND (jsonb_typeof(value) <> 'number' OR (value #>> '{}')::numeric <= 0) THEN
+            RAISE EXCEPTION 'settings.% must be a positive number of US dollars, got %', key, left(value::text, 64)
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = format('For example {"%s": 25}; remove the key (or set it to null) for no %s budget.',
+                                    key, period);
+        END IF;
+    END LOOP;
+    value := new_settings->'hardSpendLimits';
+    IF value IS DISTINCT FROM old_settings->'hardSpendLimits' AND value IS NOT NULL
+       AND jsonb_typeof(value) <> 'null'
+       AND (jsonb_typeof(value) <> 'array'
+            OR EXISTS (SELECT FROM jsonb_array_elements(value) e
+                       WHERE jsonb_typeof(e) <> 'string' OR NOT (e #>> '{}') = ANY (platform_budget_periods()))) THEN
+        RAISE EXCEPTION 'settings.hardSpendLimits must be an array of budget periods, got %', left(value::text, 64)
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'The periods are daily, weekly and monthly, for example {"hardSpendLimits": ["daily", "monthly"]}; each needs its limit (maxDailySpend, maxWeeklySpend, maxMonthlySpend).';
+    END IF;
+END
+$$;
+
+-- tenants.settings.budgetAlertThresholds: percents of each period's limit at
 -- which an alert fires, default 50, 80 and 100. Entries that are not numbers
 -- between 0 (exclusive) and 1000 are ignored rather than failing every write.
 -- PL/pgSQL, not SQL: a SQL function with a sub-SELECT is not inlined and
@@ -2213,19 +2318,24 @@ END
 $$;
 
 -- sql/costs/budgets.sql
--- Monthly budgets: tenants.settings.maxMonthlySpend (USD) per month in the
--- tenant's time zone, alerts at tenants.settings.budgetAlertThresholds
--- percent (default 50, 80, 100).
+-- Budgets per period: a daily, weekly (Monday to Sunday) and monthly limit
+-- per tenant, each on the tenant's calendar in its time zone, in
+-- tenants.settings: maxDailySpend, maxWeeklySpend and maxMonthlySpend (USD;
+-- the last is the design document's, read as in 0.2.0), alerts at
+-- budgetAlertThresholds percent of each (default 50, 80, 100), and
+-- hardSpendLimits naming the periods whose limit is a hard cap
+-- (reservations.sql). A tenant without any of them has no budget.
 --
 -- Exactly once: the cost triggers add a statement's spend to the month's
--- cost_budget_periods row and, while holding that row's lock, compare the
--- spend before and after it: writers of one tenant-month take turns, so each
--- crossing of a threshold is seen by exactly one of them, which calls
--- platform_fire_budget_alerts(). The alert's identity (tenant, period, period
--- start, threshold) is a unique index and the INSERT says ON CONFLICT DO
--- NOTHING, so a threshold reached again (after a delete) never fires twice.
--- A settings change (new limit or thresholds) fires what the current spend
--- already reached (cost_rollups.sql).
+-- cost_budget_periods row (its day among daily_spend) while holding the
+-- tenant's row (FOR NO KEY UPDATE: every cost writer of a tenant takes
+-- turns there, nobody else waits) and compare each period's spend before
+-- and after: each crossing of a threshold is seen by exactly one writer,
+-- which calls platform_fire_budget_alerts(). The alert's identity (tenant,
+-- period, period start, threshold) is a unique index and the INSERT says ON
+-- CONFLICT DO NOTHING, so a threshold reached again (after a delete) never
+-- fires twice. A settings change (new limit or thresholds) fires what the
+-- current spend already reached (cost_rollups.sql).
 --
 -- Every alert written is announced with pg_notify on the channel
 -- 'platform_budget_alerts' (delivered at commit, never for a rollback). Any
@@ -2235,75 +2345,164 @@ $$;
 -- worker that sends alerts; or the tenant's own budget_alerts row under its
 -- context), and a forged id reads nothing (docs/costs.md).
 
-CREATE OR REPLACE FUNCTION platform_fire_budget_alerts(tenant uuid, month_start timestamptz, spend numeric)
+-- Whether spend going from `before` to `after` crosses one of the
+-- thresholds of the period's limit. PL/pgSQL without queries: it runs for
+-- every statement.
+CREATE OR REPLACE FUNCTION platform_budget_crossed(before numeric, after numeric, settings jsonb, period text)
+RETURNS boolean
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    spend_limit constant numeric := platform_budget_limit(settings, period);
+    threshold numeric;
+BEGIN
+    IF spend_limit IS NULL OR after <= before THEN
+        RETURN false;
+    END IF;
+    FOREACH threshold IN ARRAY platform_budget_thresholds(settings) LOOP
+        IF before * 100 < spend_limit * threshold AND after * 100 >= spend_limit * threshold THEN
+            RETURN true;
+        END IF;
+    END LOOP;
+    RETURN false;
+END
+$$;
+
+-- Writes (once) the alerts of every threshold of the period's limit that
+-- `spend` has reached, and announces each one written. metadata.limit is
+-- the period's limit; a monthly alert also carries it as monthlyLimit, as
+-- 0.2.0's did.
+CREATE OR REPLACE FUNCTION platform_fire_budget_alerts(
+    tenant uuid, budget_period text, starts timestamptz, spend numeric, settings jsonb)
 RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
 DECLARE
-    settings jsonb;
-    monthly_limit numeric;
+    spend_limit constant numeric := platform_budget_limit(settings, budget_period);
     alert record;
 BEGIN
-    SELECT t.settings INTO settings FROM tenants t WHERE t.id = tenant;
-    monthly_limit := platform_budget_limit(settings);
-    IF monthly_limit IS NULL THEN
-        RETURN;  -- no budget
+    IF spend_limit IS NULL THEN
+        RETURN;  -- no budget for this period
     END IF;
     FOR alert IN
         INSERT INTO budget_alerts AS b
             (tenant_id, threshold, current_spend, period, period_start, severity, metadata)
-        SELECT tenant, threshold, spend, 'monthly', month_start,
+        SELECT tenant, threshold, spend, budget_period, starts,
                CASE WHEN threshold < 100 THEN 'warning' ELSE 'critical' END,
-               jsonb_build_object('monthlyLimit', monthly_limit)
+               jsonb_build_object('limit', spend_limit)
+               || CASE WHEN budget_period = 'monthly' THEN jsonb_build_object('monthlyLimit', spend_limit)
+                       ELSE '{}' END
         FROM unnest(platform_budget_thresholds(settings)) AS threshold
-        WHERE spend * 100 >= monthly_limit * threshold
+        WHERE spend * 100 >= spend_limit * threshold
         ORDER BY threshold
         ON CONFLICT (tenant_id, period, period_start, threshold) DO NOTHING
-        RETURNING b.id, b.threshold, b.severity
+        RETURNING b.id
     LOOP
         PERFORM pg_notify('platform_budget_alerts', json_build_object('alert_id', alert.id)::text);
     END LOOP;
 END
 $$;
 
--- The current month of the context's tenant (no row without a context): its
--- limit (NULL without a budget), spend so far, percent of the limit used, and the spend projected
--- for the whole month at the rate so far. One index lookup in
--- cost_budget_periods, never a sum over events. PL/pgSQL so that its plan
--- is cached per session (a SECURITY DEFINER SQL function is planned on
--- every call).
+-- The spend of `tenant` in the budget period that starts at `starts` in
+-- `zone`, from cost_budget_periods: the month's row, one
+-- day of it, or the seven days of a week over the (at most two) months it
+-- touches. Read by definer functions only (the table is theirs).
+CREATE OR REPLACE FUNCTION platform_budget_spend(tenant uuid, budget_period text, starts timestamptz, zone text)
+RETURNS numeric
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+    SELECT coalesce(sum(CASE WHEN budget_period = 'monthly' THEN p.spend
+                             ELSE p.daily_spend[extract(day FROM d.local_day)::int] END), 0)
+    FROM generate_series(starts AT TIME ZONE zone,
+                         starts AT TIME ZONE zone
+                             + CASE budget_period WHEN 'weekly' THEN interval '6 days' ELSE interval '0' END,
+                         interval '1 day') AS d(local_day)
+    JOIN cost_budget_periods p
+      ON p.tenant_id = tenant AND p.period_start = date_trunc('month', d.local_day) AT TIME ZONE zone
+$$;
+
+-- Fires the alerts of the tenant's daily and weekly budgets that spend
+-- added to the local days `days` (with what was added to each: a whole
+-- statement's, across months, so that a week's two months count as one)
+-- made cross a threshold. The caller holds the tenant's row, so the spend
+-- read here is final until it commits. The monthly budget is checked by the
+-- caller, from the row it has just updated.
+CREATE OR REPLACE FUNCTION platform_check_short_budgets(
+    tenant uuid, settings jsonb, days date[], added numeric[])
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    zone constant text := platform_tenant_time_zone(settings);
+    changed record;
+    after numeric;
+BEGIN
+    FOR changed IN
+        SELECT x.period, x.starts, sum(a.amount) AS amount
+        FROM unnest(days, added) AS a(day, amount),
+             LATERAL (VALUES ('daily', a.day::timestamp AT TIME ZONE zone),
+                             ('weekly', date_trunc('week', a.day::timestamp) AT TIME ZONE zone)) AS x(period, starts)
+        WHERE platform_budget_limit(settings, x.period) IS NOT NULL
+        GROUP BY 1, 2
+        HAVING sum(a.amount) > 0
+    LOOP
+        after := platform_budget_spend(tenant, changed.period, changed.starts, zone);
+        IF platform_budget_crossed(after - changed.amount, after, settings, changed.period) THEN
+            PERFORM platform_fire_budget_alerts(tenant, changed.period, changed.starts, after, settings);
+        END IF;
+    END LOOP;
+END
+$$;
+
+-- The context's tenant's budgets now (no row without a context): one row
+-- per configured period (daily, weekly, monthly; the month always, as in
+-- 0.2.0, with a NULL limit when there is none), each with its limit,
+-- whether it is a hard cap, the spend so far, the percent of the limit
+-- used, and the spend projected for the whole period at the rate so far.
+-- Index lookups in cost_budget_periods, never a sum over events. PL/pgSQL
+-- so that its plans are cached per session.
 CREATE OR REPLACE FUNCTION budget_status(
-    OUT period_start timestamptz, OUT period_end timestamptz, OUT time_zone text,
-    OUT monthly_limit numeric, OUT spend numeric, OUT event_count bigint,
+    OUT period text, OUT period_start timestamptz, OUT period_end timestamptz, OUT time_zone text,
+    OUT spend_limit numeric, OUT hard_limit boolean, OUT spend numeric, OUT event_count bigint,
     OUT percent_used numeric, OUT projected_spend numeric)
 RETURNS SETOF record
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
+DECLARE
+    tenant constant uuid := get_current_tenant_id();
+    settings jsonb;
 BEGIN
-    RETURN QUERY
-    WITH tenant AS (
-        SELECT t.id, platform_budget_limit(t.settings) AS monthly_limit,
-               platform_tenant_time_zone(t.settings) AS zone
-        FROM tenants t WHERE t.id = get_current_tenant_id()
-    ), month AS (
-        SELECT tenant.*, date_trunc('month', now(), tenant.zone) AS starts,
-               (date_trunc('month', now() AT TIME ZONE tenant.zone) + interval '1 month')
-                   AT TIME ZONE tenant.zone AS ends
-        FROM tenant
-    )
-    SELECT m.starts, m.ends, m.zone, m.monthly_limit, coalesce(p.spend, 0),
-           coalesce(p.event_count, 0),
-           round(coalesce(p.spend, 0) * 100 / m.monthly_limit, 2),
-           round(coalesce(p.spend, 0) * extract(epoch FROM m.ends - m.starts)
-                 / greatest(extract(epoch FROM now() - m.starts), 1), 6)
-    FROM month m
-    LEFT JOIN cost_budget_periods p ON p.tenant_id = m.id AND p.period_start = m.starts;
+    SELECT t.settings INTO settings FROM tenants t WHERE t.id = tenant;
+    IF NOT FOUND THEN
+        RETURN;  -- no tenant context: nothing to report
+    END IF;
+    time_zone := platform_tenant_time_zone(settings);
+    FOREACH period IN ARRAY platform_budget_periods() LOOP
+        spend_limit := platform_budget_limit(settings, period);
+        CONTINUE WHEN spend_limit IS NULL AND period <> 'monthly';
+        SELECT b.starts, b.ends INTO period_start, period_end
+        FROM platform_budget_period_bounds(period, now(), time_zone) b;
+        hard_limit := spend_limit IS NOT NULL AND platform_budget_is_hard(settings, period);
+        spend := platform_budget_spend(tenant, period, period_start, time_zone);
+        event_count := NULL;
+        IF period = 'monthly' THEN
+            SELECT coalesce(max(p.event_count), 0) INTO event_count FROM cost_budget_periods p
+            WHERE p.tenant_id = tenant AND p.period_start = budget_status.period_start;
+        END IF;
+        percent_used := round(spend * 100 / spend_limit, 2);
+        projected_spend := round(spend * extract(epoch FROM period_end - period_start)
+                                 / greatest(extract(epoch FROM now() - period_start), 1), 6);
+        RETURN NEXT;
+    END LOOP;
 END
 $$;
 COMMENT ON FUNCTION budget_status() IS
-    'The current tenant''s budget month: limit, spend, percent used, projected month-end spend.';
+    'The current tenant''s budget periods now: limit, hard or not, spend, percent used, projected spend.';
 
 -- One budget alert by id, with its tenant and what a notification about it
 -- needs: for the worker that LISTENs on 'platform_budget_alerts' and sends
@@ -2313,6 +2512,9 @@ COMMENT ON FUNCTION budget_status() IS
 -- id that names no alert reads nothing, so a forged notification is ignored;
 -- notifications_sent tells a notification already handled (the worker
 -- increments it under the tenant's context once it has sent the alert).
+-- monthly_limit is the limit of the alert's own period (its name is
+-- 0.2.0's, when every budget was monthly; kept so that the grant to the
+-- worker's role survives the upgrade).
 CREATE OR REPLACE FUNCTION budget_alert(alert_id uuid)
 RETURNS TABLE (id uuid, tenant_id uuid, period text, period_start timestamptz, threshold numeric,
                severity text, current_spend numeric, monthly_limit numeric,
@@ -2321,7 +2523,8 @@ LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
     SELECT b.id, b.tenant_id, b.period, b.period_start, b.threshold, b.severity, b.current_spend,
-           (b.metadata->>'monthlyLimit')::numeric, b.notifications_sent, b.triggered_at, b.resolved
+           coalesce(b.metadata->>'limit', b.metadata->>'monthlyLimit')::numeric,
+           b.notifications_sent, b.triggered_at, b.resolved
     FROM budget_alerts b
     WHERE b.id = budget_alert.alert_id
 $$;
@@ -2354,10 +2557,15 @@ COMMENT ON FUNCTION budget_alert(uuid) IS
 -- budget alerts: it replays history, it does not happen now.
 --
 -- Per tenant only: every statement locks the rows of its events' tenants in
--- tenants FOR SHARE before anything else, so a change of a tenant's time zone
--- (which holds that row while it recomputes the tenant's budget months)
--- waits for the tenant's writers in flight and holds off new ones, and
--- nobody else's.
+-- tenants FOR NO KEY UPDATE before anything else (in key order). The cost
+-- writers of one tenant therefore take turns, as they did on the budget
+-- month's row in 0.2.0, so each sees every period's spend (a day, a week
+-- across two months, a month) final while it compares it with the
+-- thresholds, and reserve_spend() sees it final while it checks a hard cap.
+-- A change of a tenant's time zone (which holds that row while it
+-- recomputes the tenant's budget months) waits for the tenant's writers in
+-- flight and holds off new ones. Nobody else waits: foreign keys to tenants
+-- take FOR KEY SHARE, which this lock leaves alone.
 
 -- The deltas are platform_cost_delta values (schema/tables.sql).
 
@@ -2373,28 +2581,21 @@ AS $$
        AND coalesce((SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = session_user), false)
 $$;
 
--- Whether spend going from `before` to `after` crosses one of the tenant's
--- thresholds. PL/pgSQL without queries: it runs for every statement.
-CREATE OR REPLACE FUNCTION platform_budget_crossed(before numeric, after numeric, settings jsonb)
-RETURNS boolean
-LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
-SET search_path = pg_catalog, @extschema@, pg_temp
+-- A month's spend per local day as cost_budget_periods keeps it: 31
+-- entries, day d at index d, zero where nothing was spent.
+CREATE OR REPLACE FUNCTION platform_daily_spend(days integer[], amounts numeric[]) RETURNS numeric[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$
-DECLARE
-    monthly_limit constant numeric := platform_budget_limit(settings);
-    threshold numeric;
-BEGIN
-    IF monthly_limit IS NULL OR after <= before THEN
-        RETURN false;
-    END IF;
-    FOREACH threshold IN ARRAY platform_budget_thresholds(settings) LOOP
-        IF before * 100 < monthly_limit * threshold AND after * 100 >= monthly_limit * threshold THEN
-            RETURN true;
-        END IF;
-    END LOOP;
-    RETURN false;
-END
+    SELECT ARRAY(SELECT coalesce(sum(a.amount), 0)
+                 FROM generate_series(1, 31) AS i
+                 LEFT JOIN unnest(days, amounts) AS a(day, amount) ON a.day = i
+                 GROUP BY i ORDER BY i)
 $$;
+
+-- Two such arrays added day by day.
+CREATE OR REPLACE FUNCTION platform_add_daily_spend(a numeric[], b numeric[]) RETURNS numeric[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$ SELECT ARRAY(SELECT a[i] + b[i] FROM generate_series(1, 31) AS i ORDER BY i) $$;
 
 -- Adds sign x deltas to both tables, then fires the budget alerts whose
 -- threshold the new spend crossed. Called by the trigger function below,
@@ -2412,33 +2613,61 @@ DECLARE
 BEGIN
     -- Budget months first (see the lock order above).
     FOR grown IN
-        WITH changed AS (
-            SELECT d.tenant_id, d.month_start, sign * sum(d.cost) AS cost,
+        WITH per_day AS (
+            SELECT d.tenant_id, d.month_start, d.day_of_month, sign * sum(d.cost) AS cost,
                    sign * sum(d.events) AS events
             FROM unnest(deltas) d
-            GROUP BY d.tenant_id, d.month_start
+            GROUP BY d.tenant_id, d.month_start, d.day_of_month
+        ), changed AS (
+            SELECT c.tenant_id, c.month_start, sum(c.cost) AS cost, sum(c.events) AS events,
+                   array_agg(c.day_of_month) AS days, array_agg(c.cost) AS day_costs
+            FROM per_day c
+            GROUP BY c.tenant_id, c.month_start
         ), upserted AS (
-            INSERT INTO cost_budget_periods AS p (tenant_id, period_start, spend, event_count)
-            SELECT c.tenant_id, c.month_start, c.cost, c.events FROM changed c
+            INSERT INTO cost_budget_periods AS p (tenant_id, period_start, spend, event_count, daily_spend)
+            SELECT c.tenant_id, c.month_start, c.cost, c.events, platform_daily_spend(c.days, c.day_costs)
+            FROM changed c
             ORDER BY c.tenant_id, c.month_start
             ON CONFLICT (tenant_id, period_start) DO UPDATE
                 SET spend = p.spend + excluded.spend,
-                    event_count = p.event_count + excluded.event_count
+                    event_count = p.event_count + excluded.event_count,
+                    daily_spend = platform_add_daily_spend(p.daily_spend, excluded.daily_spend)
             RETURNING p.ctid AS row_id, p.tenant_id, p.period_start, p.spend, p.event_count
         )
         SELECT u.*, c.cost AS delta, t.settings
         FROM upserted u
         JOIN changed c ON c.tenant_id = u.tenant_id AND c.month_start = u.period_start
         JOIN tenants t ON t.id = u.tenant_id
+        ORDER BY u.tenant_id, u.period_start
     LOOP
         IF grown.event_count = 0 THEN
             DELETE FROM cost_budget_periods WHERE ctid = grown.row_id;
-        ELSIF NOT replaying
-              AND platform_budget_crossed(grown.spend - grown.delta, grown.spend, grown.settings) THEN
-            -- Crossed here, under the row lock: no other writer saw this crossing.
-            PERFORM platform_fire_budget_alerts(grown.tenant_id, grown.period_start, grown.spend);
+        ELSIF NOT replaying AND sign > 0 THEN
+            -- Under the tenant's lock: no other writer saw these crossings.
+            IF platform_budget_crossed(grown.spend - grown.delta, grown.spend, grown.settings, 'monthly') THEN
+                PERFORM platform_fire_budget_alerts(grown.tenant_id, 'monthly', grown.period_start,
+                                                    grown.spend, grown.settings);
+            END IF;
         END IF;
     END LOOP;
+    -- Days and weeks, with the statement's days of each tenant together (a
+    -- week can span two months).
+    IF sign > 0 AND NOT replaying THEN
+        FOR grown IN
+            SELECT d.tenant_id, t.settings, array_agg(d.day) AS days, array_agg(d.cost) AS costs
+            FROM (SELECT x.tenant_id, x.month_start, x.day_of_month, sum(x.cost) AS cost
+                  FROM unnest(deltas) x GROUP BY 1, 2, 3) s
+            JOIN tenants t ON t.id = s.tenant_id AND platform_has_short_budgets(t.settings)
+            CROSS JOIN LATERAL (SELECT s.tenant_id,
+                                       (s.month_start AT TIME ZONE platform_tenant_time_zone(t.settings))::date
+                                           + (s.day_of_month - 1) AS day,
+                                       s.cost) d
+            GROUP BY d.tenant_id, t.settings
+            ORDER BY d.tenant_id
+        LOOP
+            PERFORM platform_check_short_budgets(grown.tenant_id, grown.settings, grown.days, grown.costs);
+        END LOOP;
+    END IF;
 
     WITH changed AS (
         SELECT d.tenant_id, d.hour, d.service, d.provider, d.model,
@@ -2490,11 +2719,11 @@ DECLARE
 BEGIN
     -- The events' tenants, in key order (see the lock order above).
     IF TG_OP = 'DELETE' THEN
-        PERFORM FROM tenants t WHERE t.id IN (SELECT e.tenant_id FROM old_rows e) ORDER BY t.id FOR SHARE;
+        PERFORM FROM tenants t WHERE t.id IN (SELECT e.tenant_id FROM old_rows e) ORDER BY t.id FOR NO KEY UPDATE;
     ELSIF TG_OP = 'UPDATE' THEN
         PERFORM FROM tenants t
         WHERE t.id IN (SELECT e.tenant_id FROM old_rows e UNION SELECT e.tenant_id FROM new_rows e)
-        ORDER BY t.id FOR SHARE;
+        ORDER BY t.id FOR NO KEY UPDATE;
     END IF;
     IF TG_OP = 'INSERT' THEN
         SELECT min("timestamp"), count(*) INTO oldest, inserted FROM new_rows;
@@ -2510,16 +2739,28 @@ BEGIN
             -- building and grouping a set, which halves the cost per statement.
             SELECT e.tenant_id, date_trunc('hour', e."timestamp", 'UTC') AS hour,
                    date_trunc('month', e."timestamp", platform_tenant_time_zone(t.settings)) AS month_start,
-                   e.service, e.provider, e.metadata->>'model' AS model, e.cost_usd,
+                   extract(day FROM e."timestamp" AT TIME ZONE platform_tenant_time_zone(t.settings))::int AS day,
+                   platform_tenant_time_zone(t.settings) AS zone, e.service, e.provider, e.metadata->>'model' AS model, e.cost_usd,
                    e.tokens_used, t.settings
-            INTO one FROM new_rows e JOIN tenants t ON t.id = e.tenant_id FOR SHARE OF t;
-            INSERT INTO cost_budget_periods AS p (tenant_id, period_start, spend, event_count)
-            VALUES (one.tenant_id, one.month_start, one.cost_usd, 1)
+            INTO one FROM new_rows e JOIN tenants t ON t.id = e.tenant_id FOR NO KEY UPDATE OF t;
+            INSERT INTO cost_budget_periods AS p (tenant_id, period_start, spend, event_count, daily_spend)
+            VALUES (one.tenant_id, one.month_start, one.cost_usd, 1,
+                    array_fill(0::numeric, ARRAY[one.day - 1]) || one.cost_usd
+                    || array_fill(0::numeric, ARRAY[31 - one.day]))
             ON CONFLICT (tenant_id, period_start) DO UPDATE
-                SET spend = p.spend + excluded.spend, event_count = p.event_count + 1
+                SET spend = p.spend + excluded.spend, event_count = p.event_count + 1,
+                    daily_spend[one.day] = p.daily_spend[one.day] + excluded.spend
             RETURNING p.spend INTO spend;
-            IF NOT replaying AND platform_budget_crossed(spend - one.cost_usd, spend, one.settings) THEN
-                PERFORM platform_fire_budget_alerts(one.tenant_id, one.month_start, spend);
+            IF NOT replaying THEN
+                IF platform_budget_crossed(spend - one.cost_usd, spend, one.settings, 'monthly') THEN
+                    PERFORM platform_fire_budget_alerts(one.tenant_id, 'monthly', one.month_start, spend,
+                                                        one.settings);
+                END IF;
+                IF platform_has_short_budgets(one.settings) THEN
+                    PERFORM platform_check_short_budgets(one.tenant_id, one.settings,
+                                                         ARRAY[(one.month_start AT TIME ZONE one.zone)::date + (one.day - 1)],
+                                                         ARRAY[one.cost_usd]);
+                END IF;
             END IF;
             INSERT INTO cost_rollups_hourly AS r
                 (tenant_id, hour, service, provider, model,
@@ -2533,16 +2774,17 @@ BEGIN
                     event_count = r.event_count + 1;
             RETURN NULL;
         END IF;
-        PERFORM FROM tenants t WHERE t.id IN (SELECT e.tenant_id FROM new_rows e) ORDER BY t.id FOR SHARE;
+        PERFORM FROM tenants t WHERE t.id IN (SELECT e.tenant_id FROM new_rows e) ORDER BY t.id FOR NO KEY UPDATE;
     ELSE
         PERFORM platform_apply_cost_deltas(ARRAY(
             SELECT d::platform_cost_delta FROM (
                 SELECT e.tenant_id, date_trunc('hour', e."timestamp", 'UTC'),
                        date_trunc('month', e."timestamp", platform_tenant_time_zone(t.settings)),
                        e.service, e.provider, e.metadata->>'model', sum(e.cost_usd),
-                       coalesce(sum(e.tokens_used), 0), count(e.tokens_used), count(*)
+                       coalesce(sum(e.tokens_used), 0), count(e.tokens_used), count(*),
+                       extract(day FROM e."timestamp" AT TIME ZONE platform_tenant_time_zone(t.settings))::int
                 FROM old_rows e JOIN tenants t ON t.id = e.tenant_id
-                GROUP BY 1, 2, 3, 4, 5, 6) d), -1);
+                GROUP BY 1, 2, 3, 4, 5, 6, 11) d), -1);
     END IF;
     IF TG_OP <> 'DELETE' THEN
         PERFORM platform_apply_cost_deltas(ARRAY(
@@ -2550,9 +2792,10 @@ BEGIN
                 SELECT e.tenant_id, date_trunc('hour', e."timestamp", 'UTC'),
                        date_trunc('month', e."timestamp", platform_tenant_time_zone(t.settings)),
                        e.service, e.provider, e.metadata->>'model', sum(e.cost_usd),
-                       coalesce(sum(e.tokens_used), 0), count(e.tokens_used), count(*)
+                       coalesce(sum(e.tokens_used), 0), count(e.tokens_used), count(*),
+                       extract(day FROM e."timestamp" AT TIME ZONE platform_tenant_time_zone(t.settings))::int
                 FROM new_rows e JOIN tenants t ON t.id = e.tenant_id
-                GROUP BY 1, 2, 3, 4, 5, 6) d), 1);
+                GROUP BY 1, 2, 3, 4, 5, 6, 11) d), 1);
     END IF;
     RETURN NULL;
 END
@@ -2587,15 +2830,20 @@ AS $$
 $$;
 
 CREATE OR REPLACE FUNCTION platform_cost_budget_periods_expected(
-    tenant uuid DEFAULT NULL, OUT tenant_id uuid, OUT period_start timestamptz, OUT spend numeric, OUT event_count bigint)
+    tenant uuid DEFAULT NULL, OUT tenant_id uuid, OUT period_start timestamptz, OUT spend numeric,
+    OUT event_count bigint, OUT daily_spend numeric[])
 RETURNS SETOF record
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
-    SELECT e.tenant_id, date_trunc('month', e."timestamp", platform_tenant_time_zone(t.settings)),
-           sum(e.cost_usd), count(*)
-    FROM cost_events e JOIN tenants t ON t.id = e.tenant_id
-    WHERE tenant IS NULL OR e.tenant_id = tenant
+    SELECT d.tenant_id, d.month_start, sum(d.spend), sum(d.events)::bigint,
+           platform_daily_spend(array_agg(d.day), array_agg(d.spend))
+    FROM (SELECT e.tenant_id, date_trunc('month', e."timestamp", platform_tenant_time_zone(t.settings)) AS month_start,
+                 extract(day FROM e."timestamp" AT TIME ZONE platform_tenant_time_zone(t.settings))::int AS day,
+                 sum(e.cost_usd) AS spend, count(*) AS events
+          FROM cost_events e JOIN tenants t ON t.id = e.tenant_id
+          WHERE tenant IS NULL OR e.tenant_id = tenant
+          GROUP BY 1, 2, 3) d
     GROUP BY 1, 2
 $$;
 
@@ -2627,6 +2875,14 @@ AS $$
     FULL JOIN cost_budget_periods p
       ON p.tenant_id = x.tenant_id AND p.period_start = x.period_start
     WHERE (x.spend, x.event_count) IS DISTINCT FROM (p.spend, p.event_count)
+    UNION ALL
+    -- A day of a month whose total is right but whose days are not.
+    SELECT 'budget day', x.tenant_id, x.period_start + (i - 1) * interval '1 day',
+           NULL, NULL, NULL, x.daily_spend[i], p.daily_spend[i], NULL, NULL, NULL, NULL
+    FROM platform_cost_budget_periods_expected() x
+    JOIN cost_budget_periods p ON p.tenant_id = x.tenant_id AND p.period_start = x.period_start
+    CROSS JOIN generate_series(1, 31) AS i
+    WHERE x.daily_spend[i] IS DISTINCT FROM p.daily_spend[i] OR cardinality(p.daily_spend) <> 31
 $$;
 COMMENT ON FUNCTION platform_verify_cost_rollups() IS
     'Every difference between the cost rollups and cost_events; none on a healthy database.';
@@ -2635,7 +2891,7 @@ COMMENT ON FUNCTION platform_verify_cost_rollups() IS
 -- disabled, or if platform_verify_cost_rollups() ever reports a difference),
 -- for one tenant or for all. It waits for, and holds off until commit, the
 -- writers of cost events of the tenants it recomputes: for one tenant by
--- locking its row (which the cost triggers lock FOR SHARE), so no other
+-- locking its row (which the cost triggers lock too), so no other
 -- tenant waits; for all by a lock on the whole table.
 CREATE OR REPLACE FUNCTION platform_rebuild_cost_rollups(tenant uuid DEFAULT NULL) RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
@@ -2655,35 +2911,61 @@ END
 $$;
 
 -- Settings that change what has been counted or what is due. A new time
--- zone moves the budget months: that tenant's are recomputed in the new zone.
--- A new limit or new thresholds can put this month's spend above a threshold
--- no event will cross any more: that alert fires now.
+-- zone moves the budget months and days: that tenant's are recomputed in
+-- the new zone. A new limit or new thresholds can put the current period's
+-- spend above a threshold no event will cross any more: that alert fires now.
 CREATE OR REPLACE FUNCTION platform_tenant_cost_settings_changed() RETURNS trigger
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
 DECLARE
     zone constant text := platform_tenant_time_zone(NEW.settings);  -- checked before the UPDATE
-    month_start constant timestamptz := date_trunc('month', now(), zone);
+    period text;
+    starts timestamptz;
     spend numeric;
 BEGIN
     IF zone IS DISTINCT FROM platform_tenant_time_zone(OLD.settings) THEN
         PERFORM platform_rebuild_cost_rollups(NEW.id);
     END IF;
-    SELECT p.spend INTO spend FROM cost_budget_periods p
-    WHERE p.tenant_id = NEW.id AND p.period_start = month_start;
-    IF spend > 0 AND NOT platform_replaying() THEN
-        PERFORM platform_fire_budget_alerts(NEW.id, month_start, spend);
+    IF platform_replaying() THEN
+        RETURN NULL;
     END IF;
+    FOREACH period IN ARRAY platform_budget_periods() LOOP
+        CONTINUE WHEN platform_budget_limit(NEW.settings, period) IS NULL;
+        starts := (platform_budget_period_bounds(period, now(), zone)).starts;
+        spend := platform_budget_spend(NEW.id, period, starts, zone);
+        IF spend > 0 THEN
+            PERFORM platform_fire_budget_alerts(NEW.id, period, starts, spend, NEW.settings);
+        END IF;
+    END LOOP;
     RETURN NULL;
 END
 $$;
 CREATE OR REPLACE TRIGGER tenants_cost_settings_changed AFTER UPDATE OF settings ON tenants
     FOR EACH ROW
     WHEN (platform_tenant_time_zone(OLD.settings) IS DISTINCT FROM platform_tenant_time_zone(NEW.settings)
+          OR OLD.settings->'maxDailySpend' IS DISTINCT FROM NEW.settings->'maxDailySpend'
+          OR OLD.settings->'maxWeeklySpend' IS DISTINCT FROM NEW.settings->'maxWeeklySpend'
           OR platform_budget_limit(OLD.settings) IS DISTINCT FROM platform_budget_limit(NEW.settings)
           OR OLD.settings->'budgetAlertThresholds' IS DISTINCT FROM NEW.settings->'budgetAlertThresholds')
     EXECUTE FUNCTION platform_tenant_cost_settings_changed();
+
+-- Budget settings that would not mean what they say are refused when they
+-- are written (platform_check_budget_settings).
+CREATE OR REPLACE FUNCTION platform_budget_settings_checked() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+BEGIN
+    PERFORM platform_check_budget_settings(NEW.settings,
+                                           CASE WHEN TG_OP = 'UPDATE' THEN OLD.settings END);
+    RETURN NEW;
+END
+$$;
+CREATE OR REPLACE TRIGGER tenants_budget_settings_checked BEFORE INSERT OR UPDATE OF settings ON tenants
+    FOR EACH ROW
+    WHEN (NEW.settings ?| '{maxDailySpend,maxWeeklySpend,maxMonthlySpend,hardSpendLimits}')
+    EXECUTE FUNCTION platform_budget_settings_checked();
 
 -- A zone PostgreSQL does not know would make every cost write of the tenant
 -- fail later (budget months are computed in it): refuse it when it is set.
@@ -3309,7 +3591,11 @@ BEGIN
         ('@extschema@.budget_alert(uuid)', 'operator'),
         ('@extschema@.platform_cost_events_changed()', 'operator'),
         ('@extschema@.platform_tenant_cost_settings_changed()', 'operator'),
-        ('@extschema@.platform_fire_budget_alerts(uuid, timestamptz, numeric)', 'operator'),
+        ('@extschema@.platform_fire_budget_alerts(uuid, text, timestamptz, numeric, jsonb)', 'operator'),
+        ('@extschema@.platform_budget_spend(uuid, text, timestamptz, text)', 'operator'),
+        ('@extschema@.platform_check_short_budgets(uuid, jsonb, date[], numeric[])', 'operator'),
+        ('@extschema@.platform_daily_spend(integer[], numeric[])', 'operator'),
+        ('@extschema@.platform_add_daily_spend(numeric[], numeric[])', 'operator'),
         ('@extschema@.platform_apply_cost_deltas(platform_cost_delta[], integer)', 'operator'),
         ('@extschema@.platform_cost_rollups_expected(uuid)', 'operator'),
         ('@extschema@.platform_cost_budget_periods_expected(uuid)', 'operator'),
@@ -3593,3 +3879,15 @@ SELECT set_config('session_replication_role', 'origin', true);
 -- a SHARE lock on knowledge_documents and knowledge_chunks until the upgrade
 -- commits (docs/upgrades.md).
 SELECT platform_rebuild_keyword_statistics();
+
+-- ==================== Budgets: periods and hard caps (issue 15) ====================
+-- Every budget month's days, computed from its events (one pass over
+-- cost_events; cost_budget_periods is locked ACCESS EXCLUSIVE since the
+-- ADD COLUMN above, so cost writes wait for the upgrade: docs/upgrades.md).
+UPDATE cost_budget_periods p SET daily_spend = x.daily_spend
+FROM platform_cost_budget_periods_expected() x
+WHERE x.tenant_id = p.tenant_id AND x.period_start = p.period_start;
+-- A month whose events are gone (it cannot have any spend left) starts from zeros.
+UPDATE cost_budget_periods SET daily_spend = platform_daily_spend('{}', '{}') WHERE daily_spend IS NULL;
+ALTER TABLE cost_budget_periods ALTER COLUMN daily_spend SET NOT NULL;
+-- ==================== end of budgets ====================

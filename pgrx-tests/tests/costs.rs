@@ -494,7 +494,11 @@ fn concurrent_writers_with_duplicates_fire_each_threshold_exactly_once() {
     );
     let mut app = app();
     let status = as_tenant(&mut app, tenant, |tx| {
-        text_rows(tx, "SELECT monthly_limit, spend, event_count, percent_used, time_zone FROM budget_status()", &[])
+        text_rows(
+            tx,
+            "SELECT spend_limit, spend, event_count, percent_used, time_zone FROM budget_status()",
+            &[],
+        )
     });
     assert_eq!(
         status,
@@ -536,7 +540,7 @@ fn thresholds_are_configurable_and_a_rollback_fires_nothing() {
         .collect();
     assert_eq!(fired, vec!["25.00".to_owned(), "90.00".to_owned()]);
     let status = as_tenant(&mut app, tenant, |tx| {
-        text_rows(tx, "SELECT monthly_limit, spend, percent_used, projected_spend >= spend FROM budget_status()", &[])
+        text_rows(tx, "SELECT spend_limit, spend, percent_used, projected_spend >= spend FROM budget_status()", &[])
     });
     assert_eq!(status, vec!["(10,9.500000000000,95.00,t)".to_owned()]);
     // A new threshold the spend already passed fires at once, and only it.
@@ -559,7 +563,7 @@ fn thresholds_are_configurable_and_a_rollback_fires_nothing() {
             .unwrap();
         text_rows(
             tx,
-            "SELECT monthly_limit, spend, percent_used FROM budget_status()",
+            "SELECT spend_limit, spend, percent_used FROM budget_status()",
             &[],
         )
     });
@@ -732,7 +736,8 @@ fn every_cost_function_sees_only_the_contexts_tenant() {
         "SELECT * FROM cost_budget_periods".to_owned(),
         "SELECT * FROM platform_verify_cost_rollups()".to_owned(),
         "SELECT platform_rebuild_cost_rollups()".to_owned(),
-        "SELECT platform_fire_budget_alerts(gen_random_uuid(), now(), 1000)".to_owned(),
+        "SELECT platform_fire_budget_alerts(gen_random_uuid(), 'monthly', now(), 1000, '{}')"
+            .to_owned(),
         "SET platform.cost_late_event_window = 0".to_owned(),
     ] {
         assert_sqlstate(
@@ -788,4 +793,224 @@ fn changing_the_time_zone_recomputes_budget_months() {
         "25 hours apart, the months split elsewhere"
     );
     assert_eq!(rollup_differences(&mut admin()), Vec::<String>::new());
+}
+
+/// Records events for `tenant` as a superuser under its context, with the
+/// late-event window lifted for the session: the triggers run as for the
+/// application (alerts fire), at any date. Every third event in a batch
+/// INSERT of up to 40 rows, the others one record_cost_event() each.
+fn record_events_anywhen(tenant: Uuid, from: &str, to: &str, count: i32, seed: f64) {
+    let mut admin = admin();
+    let mut tx = admin.transaction().unwrap();
+    tx.batch_execute("SET LOCAL platform.cost_late_event_window = 0")
+        .unwrap();
+    tx.execute("SELECT set_tenant($1)", &[&tenant]).unwrap();
+    tx.execute("SELECT setseed($1)", &[&seed]).unwrap();
+    let events = "SELECT $1::text::timestamptz + random() * ($2::text::timestamptz - $1::text::timestamptz) AS at,
+                         round((random() * 0.4)::numeric, 6) AS cost
+                  FROM generate_series(1, $3)";
+    tx.execute(
+        &format!("CREATE TEMP TABLE planned ON COMMIT DROP AS SELECT row_number() OVER () AS n, * FROM ({events}) e"),
+        &[&from, &to, &count],
+    )
+    .unwrap();
+    tx.batch_execute(
+        "DO $$
+         BEGIN
+             PERFORM record_cost_event('llm', p.cost, occurred_at => p.at) FROM planned p WHERE p.n % 3 <> 0;
+             FOR batch IN 0 .. (SELECT max(n) / 120 FROM planned) LOOP
+                 INSERT INTO cost_events (service, cost_usd, \"timestamp\")
+                 SELECT 'vision', p.cost, p.at FROM planned p WHERE p.n % 3 = 0 AND p.n / 120 = batch;
+             END LOOP;
+         END
+         $$",
+    )
+    .unwrap();
+    tx.commit().unwrap();
+}
+
+/// For each budget period, the spend the counters hold and the alerts
+/// written must be exactly what the raw events say: every local day, week
+/// and month's sum, and one alert per threshold that sum reached.
+fn assert_periods_match_the_events(tenant: Uuid, zone: &str) {
+    let mut admin = admin();
+    for (period, unit) in [("daily", "day"), ("weekly", "week"), ("monthly", "month")] {
+        let mismatches = text_rows(
+            &mut admin,
+            "SELECT r.starts, r.spend, platform_budget_spend($1, $2, r.starts, $4)
+             FROM (SELECT date_trunc($3, \"timestamp\", $4) AS starts, sum(cost_usd) AS spend
+                   FROM cost_events WHERE tenant_id = $1 GROUP BY 1) r
+             WHERE r.spend <> platform_budget_spend($1, $2, r.starts, $4)",
+            &[&tenant, &period, &unit, &zone],
+        );
+        assert_eq!(
+            mismatches,
+            Vec::<String>::new(),
+            "{zone} {period}: counters differ from the events"
+        );
+        let expected = text_rows(
+            &mut admin,
+            "SELECT r.starts, t.threshold
+             FROM (SELECT date_trunc($3, \"timestamp\", $4) AS starts, sum(cost_usd) AS spend
+                   FROM cost_events WHERE tenant_id = $1 GROUP BY 1) r,
+                  tenants s, unnest(platform_budget_thresholds(s.settings)) AS t(threshold)
+             WHERE s.id = $1 AND r.spend * 100 >= platform_budget_limit(s.settings, $2) * t.threshold
+             ORDER BY 1, 2",
+            &[&tenant, &period, &unit, &zone],
+        );
+        let fired = text_rows(
+            &mut admin,
+            "SELECT period_start, threshold FROM budget_alerts
+             WHERE tenant_id = $1 AND period = $2 ORDER BY 1, 2",
+            &[&tenant, &period],
+        );
+        assert_eq!(
+            fired, expected,
+            "{zone} {period}: one alert per threshold reached"
+        );
+        assert!(
+            !fired.is_empty(),
+            "{zone} {period}: the test reaches some threshold"
+        );
+    }
+    assert_eq!(rollup_differences(&mut admin), Vec::<String>::new());
+}
+
+#[test]
+fn daily_weekly_and_monthly_budgets_follow_the_tenants_calendar_across_dst() {
+    for (i, zone) in [
+        "America/New_York",
+        "Europe/Berlin",
+        "Asia/Kolkata",
+        "Australia/Lord_Howe",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let tenant = tenant_with_settings(
+            &format!("Periods {zone}"),
+            &format!(
+                r#"{{"timezone": "{zone}", "maxDailySpend": 3, "maxWeeklySpend": 12, "maxMonthlySpend": 40,
+                    "budgetAlertThresholds": [50, 100]}}"#
+            ),
+        );
+        // Around the changes of March/April and September to November 2026.
+        record_events_anywhen(
+            tenant,
+            "2026-03-04",
+            "2026-04-09",
+            500,
+            0.1 + i as f64 / 10.0,
+        );
+        record_events_anywhen(
+            tenant,
+            "2026-09-27",
+            "2026-11-05",
+            500,
+            0.5 + i as f64 / 10.0,
+        );
+        assert_periods_match_the_events(tenant, zone);
+    }
+}
+
+#[test]
+fn budget_status_reports_every_configured_period() {
+    let tenant = tenant_with_settings(
+        "Status",
+        r#"{"timezone": "Asia/Kathmandu", "maxDailySpend": 4, "maxWeeklySpend": 10, "hardSpendLimits": ["weekly"]}"#,
+    );
+    let mut app = app();
+    let rows = as_tenant(&mut app, tenant, |tx| {
+        tx.execute("SELECT record_cost_event('llm', 3)", &[])
+            .unwrap();
+        text_rows(
+            tx,
+            "SELECT period, spend_limit, hard_limit, spend, percent_used,
+                    period_start = (platform_budget_period_bounds(period, now(), 'Asia/Kathmandu')).starts,
+                    period_end = (platform_budget_period_bounds(period, now(), 'Asia/Kathmandu')).ends
+             FROM budget_status()",
+            &[],
+        )
+    });
+    assert_eq!(
+        rows,
+        vec![
+            "(daily,4,f,3.000000000000,75.00,t,t)".to_owned(),
+            "(weekly,10,t,3.000000000000,30.00,t,t)".to_owned(),
+            "(monthly,,f,3.000000000000,,t,t)".to_owned(),
+        ]
+    );
+    // A lower daily limit fires, at once, what today's spend already reached.
+    as_tenant(&mut app, tenant, |tx| {
+        tx.execute(
+            "UPDATE tenants SET settings = settings || '{\"maxDailySpend\": 3}'",
+            &[],
+        )
+        .unwrap();
+    });
+    assert_eq!(
+        text_rows(
+            &mut admin(),
+            "SELECT period, threshold FROM budget_alerts WHERE tenant_id = $1 ORDER BY 1, 2",
+            &[&tenant]
+        ),
+        vec![
+            "(daily,50.00)".to_owned(),
+            "(daily,80.00)".to_owned(),
+            "(daily,100.00)".to_owned(),
+        ]
+    );
+}
+
+#[test]
+fn concurrent_writers_fire_each_daily_and_weekly_threshold_exactly_once() {
+    const WRITERS: usize = 8;
+    const EVENTS: usize = 40;
+    let tenant = tenant_with_settings(
+        "Concurrent periods",
+        r#"{"maxDailySpend": 100, "maxWeeklySpend": 200, "timezone": "America/Los_Angeles"}"#,
+    );
+    let mut listener = app();
+    listener
+        .batch_execute("LISTEN platform_budget_alerts")
+        .unwrap();
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let mut client = app();
+                for _ in 0..EVENTS {
+                    as_tenant(&mut client, tenant, |tx| {
+                        tx.execute("SELECT record_cost_event('llm', 0.5)", &[])
+                            .unwrap();
+                    });
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().unwrap();
+    }
+    // 160 USD today, in a new tenant: the day's 50, 80 and 100 and the
+    // week's 50 and 80 percent, each once, at the spend that reached it.
+    let alerts = text_rows(
+        &mut admin(),
+        "SELECT period, threshold, current_spend FROM budget_alerts WHERE tenant_id = $1 ORDER BY 1, 2",
+        &[&tenant],
+    );
+    assert_eq!(
+        alerts,
+        vec![
+            "(daily,50.00,50.000000000000)".to_owned(),
+            "(daily,80.00,80.000000000000)".to_owned(),
+            "(daily,100.00,100.000000000000)".to_owned(),
+            "(weekly,50.00,100.000000000000)".to_owned(),
+            "(weekly,80.00,160.000000000000)".to_owned(),
+        ]
+    );
+    let notified = notifications_for(&mut listener, tenant);
+    assert_eq!(
+        notified.len(),
+        alerts.len(),
+        "one notification per alert: {notified:?}"
+    );
 }

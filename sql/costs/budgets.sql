@@ -1,16 +1,21 @@
--- Monthly budgets: tenants.settings.maxMonthlySpend (USD) per month in the
--- tenant's time zone, alerts at tenants.settings.budgetAlertThresholds
--- percent (default 50, 80, 100).
+-- Budgets per period: a daily, weekly (Monday to Sunday) and monthly limit
+-- per tenant, each on the tenant's calendar in its time zone, in
+-- tenants.settings: maxDailySpend, maxWeeklySpend and maxMonthlySpend (USD;
+-- the last is the design document's, read as in 0.2.0), alerts at
+-- budgetAlertThresholds percent of each (default 50, 80, 100), and
+-- hardSpendLimits naming the periods whose limit is a hard cap
+-- (reservations.sql). A tenant without any of them has no budget.
 --
 -- Exactly once: the cost triggers add a statement's spend to the month's
--- cost_budget_periods row and, while holding that row's lock, compare the
--- spend before and after it: writers of one tenant-month take turns, so each
--- crossing of a threshold is seen by exactly one of them, which calls
--- platform_fire_budget_alerts(). The alert's identity (tenant, period, period
--- start, threshold) is a unique index and the INSERT says ON CONFLICT DO
--- NOTHING, so a threshold reached again (after a delete) never fires twice.
--- A settings change (new limit or thresholds) fires what the current spend
--- already reached (cost_rollups.sql).
+-- cost_budget_periods row (its day among daily_spend) while holding the
+-- tenant's row (FOR NO KEY UPDATE: every cost writer of a tenant takes
+-- turns there, nobody else waits) and compare each period's spend before
+-- and after: each crossing of a threshold is seen by exactly one writer,
+-- which calls platform_fire_budget_alerts(). The alert's identity (tenant,
+-- period, period start, threshold) is a unique index and the INSERT says ON
+-- CONFLICT DO NOTHING, so a threshold reached again (after a delete) never
+-- fires twice. A settings change (new limit or thresholds) fires what the
+-- current spend already reached (cost_rollups.sql).
 --
 -- Every alert written is announced with pg_notify on the channel
 -- 'platform_budget_alerts' (delivered at commit, never for a rollback). Any
@@ -20,75 +25,164 @@
 -- worker that sends alerts; or the tenant's own budget_alerts row under its
 -- context), and a forged id reads nothing (docs/costs.md).
 
-CREATE OR REPLACE FUNCTION platform_fire_budget_alerts(tenant uuid, month_start timestamptz, spend numeric)
+-- Whether spend going from `before` to `after` crosses one of the
+-- thresholds of the period's limit. PL/pgSQL without queries: it runs for
+-- every statement.
+CREATE OR REPLACE FUNCTION platform_budget_crossed(before numeric, after numeric, settings jsonb, period text)
+RETURNS boolean
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    spend_limit constant numeric := platform_budget_limit(settings, period);
+    threshold numeric;
+BEGIN
+    IF spend_limit IS NULL OR after <= before THEN
+        RETURN false;
+    END IF;
+    FOREACH threshold IN ARRAY platform_budget_thresholds(settings) LOOP
+        IF before * 100 < spend_limit * threshold AND after * 100 >= spend_limit * threshold THEN
+            RETURN true;
+        END IF;
+    END LOOP;
+    RETURN false;
+END
+$$;
+
+-- Writes (once) the alerts of every threshold of the period's limit that
+-- `spend` has reached, and announces each one written. metadata.limit is
+-- the period's limit; a monthly alert also carries it as monthlyLimit, as
+-- 0.2.0's did.
+CREATE OR REPLACE FUNCTION platform_fire_budget_alerts(
+    tenant uuid, budget_period text, starts timestamptz, spend numeric, settings jsonb)
 RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
 DECLARE
-    settings jsonb;
-    monthly_limit numeric;
+    spend_limit constant numeric := platform_budget_limit(settings, budget_period);
     alert record;
 BEGIN
-    SELECT t.settings INTO settings FROM tenants t WHERE t.id = tenant;
-    monthly_limit := platform_budget_limit(settings);
-    IF monthly_limit IS NULL THEN
-        RETURN;  -- no budget
+    IF spend_limit IS NULL THEN
+        RETURN;  -- no budget for this period
     END IF;
     FOR alert IN
         INSERT INTO budget_alerts AS b
             (tenant_id, threshold, current_spend, period, period_start, severity, metadata)
-        SELECT tenant, threshold, spend, 'monthly', month_start,
+        SELECT tenant, threshold, spend, budget_period, starts,
                CASE WHEN threshold < 100 THEN 'warning' ELSE 'critical' END,
-               jsonb_build_object('monthlyLimit', monthly_limit)
+               jsonb_build_object('limit', spend_limit)
+               || CASE WHEN budget_period = 'monthly' THEN jsonb_build_object('monthlyLimit', spend_limit)
+                       ELSE '{}' END
         FROM unnest(platform_budget_thresholds(settings)) AS threshold
-        WHERE spend * 100 >= monthly_limit * threshold
+        WHERE spend * 100 >= spend_limit * threshold
         ORDER BY threshold
         ON CONFLICT (tenant_id, period, period_start, threshold) DO NOTHING
-        RETURNING b.id, b.threshold, b.severity
+        RETURNING b.id
     LOOP
         PERFORM pg_notify('platform_budget_alerts', json_build_object('alert_id', alert.id)::text);
     END LOOP;
 END
 $$;
 
--- The current month of the context's tenant (no row without a context): its
--- limit (NULL without a budget), spend so far, percent of the limit used, and the spend projected
--- for the whole month at the rate so far. One index lookup in
--- cost_budget_periods, never a sum over events. PL/pgSQL so that its plan
--- is cached per session (a SECURITY DEFINER SQL function is planned on
--- every call).
+-- The spend of `tenant` in the budget period that starts at `starts` in
+-- `zone`, from cost_budget_periods: the month's row, one
+-- day of it, or the seven days of a week over the (at most two) months it
+-- touches. Read by definer functions only (the table is theirs).
+CREATE OR REPLACE FUNCTION platform_budget_spend(tenant uuid, budget_period text, starts timestamptz, zone text)
+RETURNS numeric
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+    SELECT coalesce(sum(CASE WHEN budget_period = 'monthly' THEN p.spend
+                             ELSE p.daily_spend[extract(day FROM d.local_day)::int] END), 0)
+    FROM generate_series(starts AT TIME ZONE zone,
+                         starts AT TIME ZONE zone
+                             + CASE budget_period WHEN 'weekly' THEN interval '6 days' ELSE interval '0' END,
+                         interval '1 day') AS d(local_day)
+    JOIN cost_budget_periods p
+      ON p.tenant_id = tenant AND p.period_start = date_trunc('month', d.local_day) AT TIME ZONE zone
+$$;
+
+-- Fires the alerts of the tenant's daily and weekly budgets that spend
+-- added to the local days `days` (with what was added to each: a whole
+-- statement's, across months, so that a week's two months count as one)
+-- made cross a threshold. The caller holds the tenant's row, so the spend
+-- read here is final until it commits. The monthly budget is checked by the
+-- caller, from the row it has just updated.
+CREATE OR REPLACE FUNCTION platform_check_short_budgets(
+    tenant uuid, settings jsonb, days date[], added numeric[])
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    zone constant text := platform_tenant_time_zone(settings);
+    changed record;
+    after numeric;
+BEGIN
+    FOR changed IN
+        SELECT x.period, x.starts, sum(a.amount) AS amount
+        FROM unnest(days, added) AS a(day, amount),
+             LATERAL (VALUES ('daily', a.day::timestamp AT TIME ZONE zone),
+                             ('weekly', date_trunc('week', a.day::timestamp) AT TIME ZONE zone)) AS x(period, starts)
+        WHERE platform_budget_limit(settings, x.period) IS NOT NULL
+        GROUP BY 1, 2
+        HAVING sum(a.amount) > 0
+    LOOP
+        after := platform_budget_spend(tenant, changed.period, changed.starts, zone);
+        IF platform_budget_crossed(after - changed.amount, after, settings, changed.period) THEN
+            PERFORM platform_fire_budget_alerts(tenant, changed.period, changed.starts, after, settings);
+        END IF;
+    END LOOP;
+END
+$$;
+
+-- The context's tenant's budgets now (no row without a context): one row
+-- per configured period (daily, weekly, monthly; the month always, as in
+-- 0.2.0, with a NULL limit when there is none), each with its limit,
+-- whether it is a hard cap, the spend so far, the percent of the limit
+-- used, and the spend projected for the whole period at the rate so far.
+-- Index lookups in cost_budget_periods, never a sum over events. PL/pgSQL
+-- so that its plans are cached per session.
 CREATE OR REPLACE FUNCTION budget_status(
-    OUT period_start timestamptz, OUT period_end timestamptz, OUT time_zone text,
-    OUT monthly_limit numeric, OUT spend numeric, OUT event_count bigint,
+    OUT period text, OUT period_start timestamptz, OUT period_end timestamptz, OUT time_zone text,
+    OUT spend_limit numeric, OUT hard_limit boolean, OUT spend numeric, OUT event_count bigint,
     OUT percent_used numeric, OUT projected_spend numeric)
 RETURNS SETOF record
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
+DECLARE
+    tenant constant uuid := get_current_tenant_id();
+    settings jsonb;
 BEGIN
-    RETURN QUERY
-    WITH tenant AS (
-        SELECT t.id, platform_budget_limit(t.settings) AS monthly_limit,
-               platform_tenant_time_zone(t.settings) AS zone
-        FROM tenants t WHERE t.id = get_current_tenant_id()
-    ), month AS (
-        SELECT tenant.*, date_trunc('month', now(), tenant.zone) AS starts,
-               (date_trunc('month', now() AT TIME ZONE tenant.zone) + interval '1 month')
-                   AT TIME ZONE tenant.zone AS ends
-        FROM tenant
-    )
-    SELECT m.starts, m.ends, m.zone, m.monthly_limit, coalesce(p.spend, 0),
-           coalesce(p.event_count, 0),
-           round(coalesce(p.spend, 0) * 100 / m.monthly_limit, 2),
-           round(coalesce(p.spend, 0) * extract(epoch FROM m.ends - m.starts)
-                 / greatest(extract(epoch FROM now() - m.starts), 1), 6)
-    FROM month m
-    LEFT JOIN cost_budget_periods p ON p.tenant_id = m.id AND p.period_start = m.starts;
+    SELECT t.settings INTO settings FROM tenants t WHERE t.id = tenant;
+    IF NOT FOUND THEN
+        RETURN;  -- no tenant context: nothing to report
+    END IF;
+    time_zone := platform_tenant_time_zone(settings);
+    FOREACH period IN ARRAY platform_budget_periods() LOOP
+        spend_limit := platform_budget_limit(settings, period);
+        CONTINUE WHEN spend_limit IS NULL AND period <> 'monthly';
+        SELECT b.starts, b.ends INTO period_start, period_end
+        FROM platform_budget_period_bounds(period, now(), time_zone) b;
+        hard_limit := spend_limit IS NOT NULL AND platform_budget_is_hard(settings, period);
+        spend := platform_budget_spend(tenant, period, period_start, time_zone);
+        event_count := NULL;
+        IF period = 'monthly' THEN
+            SELECT coalesce(max(p.event_count), 0) INTO event_count FROM cost_budget_periods p
+            WHERE p.tenant_id = tenant AND p.period_start = budget_status.period_start;
+        END IF;
+        percent_used := round(spend * 100 / spend_limit, 2);
+        projected_spend := round(spend * extract(epoch FROM period_end - period_start)
+                                 / greatest(extract(epoch FROM now() - period_start), 1), 6);
+        RETURN NEXT;
+    END LOOP;
 END
 $$;
 COMMENT ON FUNCTION budget_status() IS
-    'The current tenant''s budget month: limit, spend, percent used, projected month-end spend.';
+    'The current tenant''s budget periods now: limit, hard or not, spend, percent used, projected spend.';
 
 -- One budget alert by id, with its tenant and what a notification about it
 -- needs: for the worker that LISTENs on 'platform_budget_alerts' and sends
@@ -98,6 +192,9 @@ COMMENT ON FUNCTION budget_status() IS
 -- id that names no alert reads nothing, so a forged notification is ignored;
 -- notifications_sent tells a notification already handled (the worker
 -- increments it under the tenant's context once it has sent the alert).
+-- monthly_limit is the limit of the alert's own period (its name is
+-- 0.2.0's, when every budget was monthly; kept so that the grant to the
+-- worker's role survives the upgrade).
 CREATE OR REPLACE FUNCTION budget_alert(alert_id uuid)
 RETURNS TABLE (id uuid, tenant_id uuid, period text, period_start timestamptz, threshold numeric,
                severity text, current_spend numeric, monthly_limit numeric,
@@ -106,7 +203,8 @@ LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
     SELECT b.id, b.tenant_id, b.period, b.period_start, b.threshold, b.severity, b.current_spend,
-           (b.metadata->>'monthlyLimit')::numeric, b.notifications_sent, b.triggered_at, b.resolved
+           coalesce(b.metadata->>'limit', b.metadata->>'monthlyLimit')::numeric,
+           b.notifications_sent, b.triggered_at, b.resolved
     FROM budget_alerts b
     WHERE b.id = budget_alert.alert_id
 $$;

@@ -23,10 +23,15 @@
 -- budget alerts: it replays history, it does not happen now.
 --
 -- Per tenant only: every statement locks the rows of its events' tenants in
--- tenants FOR SHARE before anything else, so a change of a tenant's time zone
--- (which holds that row while it recomputes the tenant's budget months)
--- waits for the tenant's writers in flight and holds off new ones, and
--- nobody else's.
+-- tenants FOR NO KEY UPDATE before anything else (in key order). The cost
+-- writers of one tenant therefore take turns, as they did on the budget
+-- month's row in 0.2.0, so each sees every period's spend (a day, a week
+-- across two months, a month) final while it compares it with the
+-- thresholds, and reserve_spend() sees it final while it checks a hard cap.
+-- A change of a tenant's time zone (which holds that row while it
+-- recomputes the tenant's budget months) waits for the tenant's writers in
+-- flight and holds off new ones. Nobody else waits: foreign keys to tenants
+-- take FOR KEY SHARE, which this lock leaves alone.
 
 -- The deltas are platform_cost_delta values (schema/tables.sql).
 
@@ -42,28 +47,21 @@ AS $$
        AND coalesce((SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = session_user), false)
 $$;
 
--- Whether spend going from `before` to `after` crosses one of the tenant's
--- thresholds. PL/pgSQL without queries: it runs for every statement.
-CREATE OR REPLACE FUNCTION platform_budget_crossed(before numeric, after numeric, settings jsonb)
-RETURNS boolean
-LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
-SET search_path = pg_catalog, @extschema@, pg_temp
+-- A month's spend per local day as cost_budget_periods keeps it: 31
+-- entries, day d at index d, zero where nothing was spent.
+CREATE OR REPLACE FUNCTION platform_daily_spend(days integer[], amounts numeric[]) RETURNS numeric[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$
-DECLARE
-    monthly_limit constant numeric := platform_budget_limit(settings);
-    threshold numeric;
-BEGIN
-    IF monthly_limit IS NULL OR after <= before THEN
-        RETURN false;
-    END IF;
-    FOREACH threshold IN ARRAY platform_budget_thresholds(settings) LOOP
-        IF before * 100 < monthly_limit * threshold AND after * 100 >= monthly_limit * threshold THEN
-            RETURN true;
-        END IF;
-    END LOOP;
-    RETURN false;
-END
+    SELECT ARRAY(SELECT coalesce(sum(a.amount), 0)
+                 FROM generate_series(1, 31) AS i
+                 LEFT JOIN unnest(days, amounts) AS a(day, amount) ON a.day = i
+                 GROUP BY i ORDER BY i)
 $$;
+
+-- Two such arrays added day by day.
+CREATE OR REPLACE FUNCTION platform_add_daily_spend(a numeric[], b numeric[]) RETURNS numeric[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$ SELECT ARRAY(SELECT a[i] + b[i] FROM generate_series(1, 31) AS i ORDER BY i) $$;
 
 -- Adds sign x deltas to both tables, then fires the budget alerts whose
 -- threshold the new spend crossed. Called by the trigger function below,
@@ -81,33 +79,61 @@ DECLARE
 BEGIN
     -- Budget months first (see the lock order above).
     FOR grown IN
-        WITH changed AS (
-            SELECT d.tenant_id, d.month_start, sign * sum(d.cost) AS cost,
+        WITH per_day AS (
+            SELECT d.tenant_id, d.month_start, d.day_of_month, sign * sum(d.cost) AS cost,
                    sign * sum(d.events) AS events
             FROM unnest(deltas) d
-            GROUP BY d.tenant_id, d.month_start
+            GROUP BY d.tenant_id, d.month_start, d.day_of_month
+        ), changed AS (
+            SELECT c.tenant_id, c.month_start, sum(c.cost) AS cost, sum(c.events) AS events,
+                   array_agg(c.day_of_month) AS days, array_agg(c.cost) AS day_costs
+            FROM per_day c
+            GROUP BY c.tenant_id, c.month_start
         ), upserted AS (
-            INSERT INTO cost_budget_periods AS p (tenant_id, period_start, spend, event_count)
-            SELECT c.tenant_id, c.month_start, c.cost, c.events FROM changed c
+            INSERT INTO cost_budget_periods AS p (tenant_id, period_start, spend, event_count, daily_spend)
+            SELECT c.tenant_id, c.month_start, c.cost, c.events, platform_daily_spend(c.days, c.day_costs)
+            FROM changed c
             ORDER BY c.tenant_id, c.month_start
             ON CONFLICT (tenant_id, period_start) DO UPDATE
                 SET spend = p.spend + excluded.spend,
-                    event_count = p.event_count + excluded.event_count
+                    event_count = p.event_count + excluded.event_count,
+                    daily_spend = platform_add_daily_spend(p.daily_spend, excluded.daily_spend)
             RETURNING p.ctid AS row_id, p.tenant_id, p.period_start, p.spend, p.event_count
         )
         SELECT u.*, c.cost AS delta, t.settings
         FROM upserted u
         JOIN changed c ON c.tenant_id = u.tenant_id AND c.month_start = u.period_start
         JOIN tenants t ON t.id = u.tenant_id
+        ORDER BY u.tenant_id, u.period_start
     LOOP
         IF grown.event_count = 0 THEN
             DELETE FROM cost_budget_periods WHERE ctid = grown.row_id;
-        ELSIF NOT replaying
-              AND platform_budget_crossed(grown.spend - grown.delta, grown.spend, grown.settings) THEN
-            -- Crossed here, under the row lock: no other writer saw this crossing.
-            PERFORM platform_fire_budget_alerts(grown.tenant_id, grown.period_start, grown.spend);
+        ELSIF NOT replaying AND sign > 0 THEN
+            -- Under the tenant's lock: no other writer saw these crossings.
+            IF platform_budget_crossed(grown.spend - grown.delta, grown.spend, grown.settings, 'monthly') THEN
+                PERFORM platform_fire_budget_alerts(grown.tenant_id, 'monthly', grown.period_start,
+                                                    grown.spend, grown.settings);
+            END IF;
         END IF;
     END LOOP;
+    -- Days and weeks, with the statement's days of each tenant together (a
+    -- week can span two months).
+    IF sign > 0 AND NOT replaying THEN
+        FOR grown IN
+            SELECT d.tenant_id, t.settings, array_agg(d.day) AS days, array_agg(d.cost) AS costs
+            FROM (SELECT x.tenant_id, x.month_start, x.day_of_month, sum(x.cost) AS cost
+                  FROM unnest(deltas) x GROUP BY 1, 2, 3) s
+            JOIN tenants t ON t.id = s.tenant_id AND platform_has_short_budgets(t.settings)
+            CROSS JOIN LATERAL (SELECT s.tenant_id,
+                                       (s.month_start AT TIME ZONE platform_tenant_time_zone(t.settings))::date
+                                           + (s.day_of_month - 1) AS day,
+                                       s.cost) d
+            GROUP BY d.tenant_id, t.settings
+            ORDER BY d.tenant_id
+        LOOP
+            PERFORM platform_check_short_budgets(grown.tenant_id, grown.settings, grown.days, grown.costs);
+        END LOOP;
+    END IF;
 
     WITH changed AS (
         SELECT d.tenant_id, d.hour, d.service, d.provider, d.model,
@@ -159,11 +185,11 @@ DECLARE
 BEGIN
     -- The events' tenants, in key order (see the lock order above).
     IF TG_OP = 'DELETE' THEN
-        PERFORM FROM tenants t WHERE t.id IN (SELECT e.tenant_id FROM old_rows e) ORDER BY t.id FOR SHARE;
+        PERFORM FROM tenants t WHERE t.id IN (SELECT e.tenant_id FROM old_rows e) ORDER BY t.id FOR NO KEY UPDATE;
     ELSIF TG_OP = 'UPDATE' THEN
         PERFORM FROM tenants t
         WHERE t.id IN (SELECT e.tenant_id FROM old_rows e UNION SELECT e.tenant_id FROM new_rows e)
-        ORDER BY t.id FOR SHARE;
+        ORDER BY t.id FOR NO KEY UPDATE;
     END IF;
     IF TG_OP = 'INSERT' THEN
         SELECT min("timestamp"), count(*) INTO oldest, inserted FROM new_rows;
@@ -179,16 +205,28 @@ BEGIN
             -- building and grouping a set, which halves the cost per statement.
             SELECT e.tenant_id, date_trunc('hour', e."timestamp", 'UTC') AS hour,
                    date_trunc('month', e."timestamp", platform_tenant_time_zone(t.settings)) AS month_start,
-                   e.service, e.provider, e.metadata->>'model' AS model, e.cost_usd,
+                   extract(day FROM e."timestamp" AT TIME ZONE platform_tenant_time_zone(t.settings))::int AS day,
+                   platform_tenant_time_zone(t.settings) AS zone, e.service, e.provider, e.metadata->>'model' AS model, e.cost_usd,
                    e.tokens_used, t.settings
-            INTO one FROM new_rows e JOIN tenants t ON t.id = e.tenant_id FOR SHARE OF t;
-            INSERT INTO cost_budget_periods AS p (tenant_id, period_start, spend, event_count)
-            VALUES (one.tenant_id, one.month_start, one.cost_usd, 1)
+            INTO one FROM new_rows e JOIN tenants t ON t.id = e.tenant_id FOR NO KEY UPDATE OF t;
+            INSERT INTO cost_budget_periods AS p (tenant_id, period_start, spend, event_count, daily_spend)
+            VALUES (one.tenant_id, one.month_start, one.cost_usd, 1,
+                    array_fill(0::numeric, ARRAY[one.day - 1]) || one.cost_usd
+                    || array_fill(0::numeric, ARRAY[31 - one.day]))
             ON CONFLICT (tenant_id, period_start) DO UPDATE
-                SET spend = p.spend + excluded.spend, event_count = p.event_count + 1
+                SET spend = p.spend + excluded.spend, event_count = p.event_count + 1,
+                    daily_spend[one.day] = p.daily_spend[one.day] + excluded.spend
             RETURNING p.spend INTO spend;
-            IF NOT replaying AND platform_budget_crossed(spend - one.cost_usd, spend, one.settings) THEN
-                PERFORM platform_fire_budget_alerts(one.tenant_id, one.month_start, spend);
+            IF NOT replaying THEN
+                IF platform_budget_crossed(spend - one.cost_usd, spend, one.settings, 'monthly') THEN
+                    PERFORM platform_fire_budget_alerts(one.tenant_id, 'monthly', one.month_start, spend,
+                                                        one.settings);
+                END IF;
+                IF platform_has_short_budgets(one.settings) THEN
+                    PERFORM platform_check_short_budgets(one.tenant_id, one.settings,
+                                                         ARRAY[(one.month_start AT TIME ZONE one.zone)::date + (one.day - 1)],
+                                                         ARRAY[one.cost_usd]);
+                END IF;
             END IF;
             INSERT INTO cost_rollups_hourly AS r
                 (tenant_id, hour, service, provider, model,
@@ -202,16 +240,17 @@ BEGIN
                     event_count = r.event_count + 1;
             RETURN NULL;
         END IF;
-        PERFORM FROM tenants t WHERE t.id IN (SELECT e.tenant_id FROM new_rows e) ORDER BY t.id FOR SHARE;
+        PERFORM FROM tenants t WHERE t.id IN (SELECT e.tenant_id FROM new_rows e) ORDER BY t.id FOR NO KEY UPDATE;
     ELSE
         PERFORM platform_apply_cost_deltas(ARRAY(
             SELECT d::platform_cost_delta FROM (
                 SELECT e.tenant_id, date_trunc('hour', e."timestamp", 'UTC'),
                        date_trunc('month', e."timestamp", platform_tenant_time_zone(t.settings)),
                        e.service, e.provider, e.metadata->>'model', sum(e.cost_usd),
-                       coalesce(sum(e.tokens_used), 0), count(e.tokens_used), count(*)
+                       coalesce(sum(e.tokens_used), 0), count(e.tokens_used), count(*),
+                       extract(day FROM e."timestamp" AT TIME ZONE platform_tenant_time_zone(t.settings))::int
                 FROM old_rows e JOIN tenants t ON t.id = e.tenant_id
-                GROUP BY 1, 2, 3, 4, 5, 6) d), -1);
+                GROUP BY 1, 2, 3, 4, 5, 6, 11) d), -1);
     END IF;
     IF TG_OP <> 'DELETE' THEN
         PERFORM platform_apply_cost_deltas(ARRAY(
@@ -219,9 +258,10 @@ BEGIN
                 SELECT e.tenant_id, date_trunc('hour', e."timestamp", 'UTC'),
                        date_trunc('month', e."timestamp", platform_tenant_time_zone(t.settings)),
                        e.service, e.provider, e.metadata->>'model', sum(e.cost_usd),
-                       coalesce(sum(e.tokens_used), 0), count(e.tokens_used), count(*)
+                       coalesce(sum(e.tokens_used), 0), count(e.tokens_used), count(*),
+                       extract(day FROM e."timestamp" AT TIME ZONE platform_tenant_time_zone(t.settings))::int
                 FROM new_rows e JOIN tenants t ON t.id = e.tenant_id
-                GROUP BY 1, 2, 3, 4, 5, 6) d), 1);
+                GROUP BY 1, 2, 3, 4, 5, 6, 11) d), 1);
     END IF;
     RETURN NULL;
 END
@@ -256,15 +296,20 @@ AS $$
 $$;
 
 CREATE OR REPLACE FUNCTION platform_cost_budget_periods_expected(
-    tenant uuid DEFAULT NULL, OUT tenant_id uuid, OUT period_start timestamptz, OUT spend numeric, OUT event_count bigint)
+    tenant uuid DEFAULT NULL, OUT tenant_id uuid, OUT period_start timestamptz, OUT spend numeric,
+    OUT event_count bigint, OUT daily_spend numeric[])
 RETURNS SETOF record
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
-    SELECT e.tenant_id, date_trunc('month', e."timestamp", platform_tenant_time_zone(t.settings)),
-           sum(e.cost_usd), count(*)
-    FROM cost_events e JOIN tenants t ON t.id = e.tenant_id
-    WHERE tenant IS NULL OR e.tenant_id = tenant
+    SELECT d.tenant_id, d.month_start, sum(d.spend), sum(d.events)::bigint,
+           platform_daily_spend(array_agg(d.day), array_agg(d.spend))
+    FROM (SELECT e.tenant_id, date_trunc('month', e."timestamp", platform_tenant_time_zone(t.settings)) AS month_start,
+                 extract(day FROM e."timestamp" AT TIME ZONE platform_tenant_time_zone(t.settings))::int AS day,
+                 sum(e.cost_usd) AS spend, count(*) AS events
+          FROM cost_events e JOIN tenants t ON t.id = e.tenant_id
+          WHERE tenant IS NULL OR e.tenant_id = tenant
+          GROUP BY 1, 2, 3) d
     GROUP BY 1, 2
 $$;
 
@@ -296,6 +341,14 @@ AS $$
     FULL JOIN cost_budget_periods p
       ON p.tenant_id = x.tenant_id AND p.period_start = x.period_start
     WHERE (x.spend, x.event_count) IS DISTINCT FROM (p.spend, p.event_count)
+    UNION ALL
+    -- A day of a month whose total is right but whose days are not.
+    SELECT 'budget day', x.tenant_id, x.period_start + (i - 1) * interval '1 day',
+           NULL, NULL, NULL, x.daily_spend[i], p.daily_spend[i], NULL, NULL, NULL, NULL
+    FROM platform_cost_budget_periods_expected() x
+    JOIN cost_budget_periods p ON p.tenant_id = x.tenant_id AND p.period_start = x.period_start
+    CROSS JOIN generate_series(1, 31) AS i
+    WHERE x.daily_spend[i] IS DISTINCT FROM p.daily_spend[i] OR cardinality(p.daily_spend) <> 31
 $$;
 COMMENT ON FUNCTION platform_verify_cost_rollups() IS
     'Every difference between the cost rollups and cost_events; none on a healthy database.';
@@ -304,7 +357,7 @@ COMMENT ON FUNCTION platform_verify_cost_rollups() IS
 -- disabled, or if platform_verify_cost_rollups() ever reports a difference),
 -- for one tenant or for all. It waits for, and holds off until commit, the
 -- writers of cost events of the tenants it recomputes: for one tenant by
--- locking its row (which the cost triggers lock FOR SHARE), so no other
+-- locking its row (which the cost triggers lock too), so no other
 -- tenant waits; for all by a lock on the whole table.
 CREATE OR REPLACE FUNCTION platform_rebuild_cost_rollups(tenant uuid DEFAULT NULL) RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
@@ -324,35 +377,61 @@ END
 $$;
 
 -- Settings that change what has been counted or what is due. A new time
--- zone moves the budget months: that tenant's are recomputed in the new zone.
--- A new limit or new thresholds can put this month's spend above a threshold
--- no event will cross any more: that alert fires now.
+-- zone moves the budget months and days: that tenant's are recomputed in
+-- the new zone. A new limit or new thresholds can put the current period's
+-- spend above a threshold no event will cross any more: that alert fires now.
 CREATE OR REPLACE FUNCTION platform_tenant_cost_settings_changed() RETURNS trigger
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
 DECLARE
     zone constant text := platform_tenant_time_zone(NEW.settings);  -- checked before the UPDATE
-    month_start constant timestamptz := date_trunc('month', now(), zone);
+    period text;
+    starts timestamptz;
     spend numeric;
 BEGIN
     IF zone IS DISTINCT FROM platform_tenant_time_zone(OLD.settings) THEN
         PERFORM platform_rebuild_cost_rollups(NEW.id);
     END IF;
-    SELECT p.spend INTO spend FROM cost_budget_periods p
-    WHERE p.tenant_id = NEW.id AND p.period_start = month_start;
-    IF spend > 0 AND NOT platform_replaying() THEN
-        PERFORM platform_fire_budget_alerts(NEW.id, month_start, spend);
+    IF platform_replaying() THEN
+        RETURN NULL;
     END IF;
+    FOREACH period IN ARRAY platform_budget_periods() LOOP
+        CONTINUE WHEN platform_budget_limit(NEW.settings, period) IS NULL;
+        starts := (platform_budget_period_bounds(period, now(), zone)).starts;
+        spend := platform_budget_spend(NEW.id, period, starts, zone);
+        IF spend > 0 THEN
+            PERFORM platform_fire_budget_alerts(NEW.id, period, starts, spend, NEW.settings);
+        END IF;
+    END LOOP;
     RETURN NULL;
 END
 $$;
 CREATE OR REPLACE TRIGGER tenants_cost_settings_changed AFTER UPDATE OF settings ON tenants
     FOR EACH ROW
     WHEN (platform_tenant_time_zone(OLD.settings) IS DISTINCT FROM platform_tenant_time_zone(NEW.settings)
+          OR OLD.settings->'maxDailySpend' IS DISTINCT FROM NEW.settings->'maxDailySpend'
+          OR OLD.settings->'maxWeeklySpend' IS DISTINCT FROM NEW.settings->'maxWeeklySpend'
           OR platform_budget_limit(OLD.settings) IS DISTINCT FROM platform_budget_limit(NEW.settings)
           OR OLD.settings->'budgetAlertThresholds' IS DISTINCT FROM NEW.settings->'budgetAlertThresholds')
     EXECUTE FUNCTION platform_tenant_cost_settings_changed();
+
+-- Budget settings that would not mean what they say are refused when they
+-- are written (platform_check_budget_settings).
+CREATE OR REPLACE FUNCTION platform_budget_settings_checked() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+BEGIN
+    PERFORM platform_check_budget_settings(NEW.settings,
+                                           CASE WHEN TG_OP = 'UPDATE' THEN OLD.settings END);
+    RETURN NEW;
+END
+$$;
+CREATE OR REPLACE TRIGGER tenants_budget_settings_checked BEFORE INSERT OR UPDATE OF settings ON tenants
+    FOR EACH ROW
+    WHEN (NEW.settings ?| '{maxDailySpend,maxWeeklySpend,maxMonthlySpend,hardSpendLimits}')
+    EXECUTE FUNCTION platform_budget_settings_checked();
 
 -- A zone PostgreSQL does not know would make every cost write of the tenant
 -- fail later (budget months are computed in it): refuse it when it is set.

@@ -422,13 +422,19 @@ CREATE TABLE cost_rollups_hourly (
     CONSTRAINT cost_rollups_hourly_hour_check CHECK (hour = date_trunc('hour', hour, 'UTC'))
 ) WITH (fillfactor = 80);  -- room for HOT updates: every event rewrites its row
 
--- Spend per tenant and budget month (in the tenant's time zone): one row to
--- lock and read, so budget checks and budget_status() never sum a month.
+-- Spend per tenant and budget month (in the tenant's time zone), with the
+-- month's spend per local day (daily_spend[d] for day d of the month, 31
+-- entries): one row to lock and read, so budget checks and budget_status()
+-- never sum events. A day is one entry, a month the row, a week (Monday to
+-- Sunday) the sum of its seven days over at most two rows. Days live in
+-- the month's row rather than rows of their own so that an event still
+-- costs one budget upsert.
 CREATE TABLE cost_budget_periods (
     tenant_id uuid NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
     period_start timestamptz NOT NULL,
     spend numeric NOT NULL,
     event_count bigint NOT NULL,
+    daily_spend numeric[] NOT NULL,
     PRIMARY KEY (tenant_id, period_start)
 ) WITH (fillfactor = 80);
 
@@ -444,5 +450,6 @@ CREATE TYPE platform_cost_delta AS (
     cost numeric,
     tokens bigint,
     token_events bigint,
-    events bigint
+    events bigint,
+    day_of_month integer       -- the local day of the budget month
 );

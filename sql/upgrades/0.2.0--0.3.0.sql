@@ -21,6 +21,20 @@ DROP FUNCTION platform_app_privileges(regrole, boolean, text);
 -- users_for_email() returns no password hash any more.
 DROP FUNCTION users_for_email(text);
 
+-- ==================== Budgets: periods and hard caps (issue 15) ====================
+-- budget_status() reports a row per configured period (daily, weekly,
+-- monthly) under new column names; the alert helpers take the period;
+-- the expected budget months carry their days.
+DROP FUNCTION budget_status();
+DROP FUNCTION platform_fire_budget_alerts(uuid, timestamptz, numeric);
+DROP FUNCTION platform_budget_crossed(numeric, numeric, jsonb);
+DROP FUNCTION platform_cost_budget_periods_expected(uuid);
+-- Each budget month keeps its spend per local day (filled after the code,
+-- below). A nullable column without a default: no rewrite here.
+ALTER TABLE cost_budget_periods ADD COLUMN daily_spend numeric[];
+ALTER TYPE platform_cost_delta ADD ATTRIBUTE day_of_month integer;
+-- ==================== end of budgets ====================
+
 -- Values of tenant data unique per tenant instead of across tenants: a
 -- global constraint told one tenant, through a 23505, that another holds a
 -- value, and let it claim one first. Each builds its new unique index under
@@ -172,3 +186,15 @@ SELECT set_config('session_replication_role', 'origin', true);
 -- a SHARE lock on knowledge_documents and knowledge_chunks until the upgrade
 -- commits (docs/upgrades.md).
 SELECT platform_rebuild_keyword_statistics();
+
+-- ==================== Budgets: periods and hard caps (issue 15) ====================
+-- Every budget month's days, computed from its events (one pass over
+-- cost_events; cost_budget_periods is locked ACCESS EXCLUSIVE since the
+-- ADD COLUMN above, so cost writes wait for the upgrade: docs/upgrades.md).
+UPDATE cost_budget_periods p SET daily_spend = x.daily_spend
+FROM platform_cost_budget_periods_expected() x
+WHERE x.tenant_id = p.tenant_id AND x.period_start = p.period_start;
+-- A month whose events are gone (it cannot have any spend left) starts from zeros.
+UPDATE cost_budget_periods SET daily_spend = platform_daily_spend('{}', '{}') WHERE daily_spend IS NULL;
+ALTER TABLE cost_budget_periods ALTER COLUMN daily_spend SET NOT NULL;
+-- ==================== end of budgets ====================

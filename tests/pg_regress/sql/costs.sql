@@ -107,9 +107,37 @@ SELECT duplicate FROM record_cost_event('llm', 12.5, provider => 'openai');
 SELECT period_start = date_trunc('month', now(), 'Europe/Berlin') AS this_month,
        period_end = (date_trunc('month', now() AT TIME ZONE 'Europe/Berlin') + interval '1 month')
                     AT TIME ZONE 'Europe/Berlin' AS ends_next_month,
-       time_zone, monthly_limit, spend, event_count, percent_used,
+       period, time_zone, spend_limit, hard_limit, spend, event_count, percent_used,
        projected_spend >= spend AS projection_covers_spend
 FROM budget_status();
+COMMIT;
+
+-- ========== daily and weekly budgets ==========
+-- Tenant c (search's tenant until now), in New York: 10 USD a day, 30 a
+-- week (Monday to Sunday), 100 a month, alerts at 50 and 100 percent.
+-- March 2025: the clocks go forward on Sunday the 9th (a day of 23 hours).
+BEGIN;
+SELECT set_tenant('c0000000-0000-4000-8000-000000000000');
+UPDATE tenants SET settings = coalesce(settings, '{}') ||
+    '{"timezone": "America/New_York", "maxDailySpend": 10, "maxWeeklySpend": 30,
+      "maxMonthlySpend": 100, "budgetAlertThresholds": [50, 100]}';
+COMMIT;
+BEGIN;
+SELECT set_tenant('c0000000-0000-4000-8000-000000000000');
+-- Saturday the 8th, 23:30 in New York (04:30 UTC on the 9th): that day's 6 USD.
+SELECT duplicate FROM record_cost_event('llm', 6, occurred_at => '2025-03-09 04:30:00+00');
+-- Sunday the 9th, 00:30 (EST) and 23:30 (EDT): 9 USD on one day of 23 hours.
+SELECT duplicate FROM record_cost_event('llm', 4, occurred_at => '2025-03-09 05:30:00+00');
+SELECT duplicate FROM record_cost_event('llm', 5, occurred_at => '2025-03-10 03:30:00+00');
+-- Monday the 10th starts a new week and a new day: 12 USD in one statement.
+INSERT INTO cost_events (service, cost_usd, "timestamp") VALUES
+    ('llm', 7, '2025-03-10 04:30:00+00'), ('vision', 5, '2025-03-10 15:00:00+00');
+-- Monday the 31st and Tuesday 1 April: a week across two months, 16 USD.
+INSERT INTO cost_events (service, cost_usd, "timestamp") VALUES
+    ('llm', 8, '2025-03-31 12:00:00+00'), ('llm', 8, '2025-04-01 12:00:00+00');
+-- Each alert once, with the start of its own period in New York.
+SELECT period, period_start, threshold, severity, current_spend, metadata
+FROM budget_alerts ORDER BY period_start, period, threshold;
 COMMIT;
 
 -- ========== tenant b: its own events, no budget ==========
@@ -123,7 +151,7 @@ SELECT count(*) AS visible_events FROM cost_events;
 -- 20:00 UTC is 01:30 the next day in Kolkata.
 SELECT * FROM cost_summary('2025-01-01 00:00:00+00', '2025-02-01 00:00:00+00');
 -- No maxMonthlySpend: no limit, no percentage.
-SELECT time_zone, monthly_limit, spend, event_count, percent_used FROM budget_status();
+SELECT period, time_zone, spend_limit, spend, event_count, percent_used FROM budget_status();
 SELECT count(*) AS alerts FROM budget_alerts;
 COMMIT;
 RESET ROLE;

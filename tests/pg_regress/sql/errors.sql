@@ -229,6 +229,12 @@ SELECT * FROM regress.error_of($$SELECT * FROM compute_cost_summary('2025-01-01'
 SELECT * FROM regress.error_of($$SELECT * FROM compute_cost_summary(NULL, '2025-01-01')$$);
 -- A tenant's time zone must exist (trigger on tenants.settings).
 SELECT * FROM regress.error_of($$UPDATE tenants SET settings = settings || '{"timezone": "Europe/Atlantis"}'$$);
+-- Budget limits are positive numbers; hard limits name periods.
+SELECT * FROM regress.error_of($$UPDATE tenants SET settings = settings || '{"maxDailySpend": -5}'$$);
+SELECT * FROM regress.error_of($$UPDATE tenants SET settings = settings || '{"maxWeeklySpend": "20"}'$$);
+SELECT * FROM regress.error_of($$UPDATE tenants SET settings = settings || '{"maxMonthlySpend": 0}'$$);
+SELECT * FROM regress.error_of($$UPDATE tenants SET settings = settings || '{"hardSpendLimits": ["yearly"]}'$$);
+SELECT * FROM regress.error_of($$UPDATE tenants SET settings = settings || '{"hardSpendLimits": "daily"}'$$);
 ROLLBACK;
 -- Without a context, the cost functions are 42501.
 SELECT * FROM regress.error_of($$SELECT * FROM record_cost_event('llm', 1)$$);
