@@ -80,6 +80,10 @@ BEGIN
         ('@extschema@.cost_summary(timestamptz, timestamptz, text, text, text)', 'application'),
         ('@extschema@.budget_status()', 'application'),
         ('@extschema@.budget_alert(uuid)', 'operator'),
+        ('@extschema@.reserve_spend(numeric)', 'application'),
+        ('@extschema@.settle_spend(uuid, text, numeric, text, text, integer, uuid, text, jsonb)', 'application'),
+        ('@extschema@.release_spend(uuid)', 'application'),
+        ('@extschema@.platform_locked_reservation(uuid, uuid, text)', 'operator'),
         ('@extschema@.platform_cost_events_changed()', 'operator'),
         ('@extschema@.platform_tenant_cost_settings_changed()', 'operator'),
         ('@extschema@.platform_fire_budget_alerts(uuid, text, timestamptz, numeric, jsonb)', 'operator'),
@@ -271,6 +275,8 @@ REVOKE ALL ON platform_active_queries, platform_index_usage FROM PUBLIC;
 -- The cost rollups hold sums across tenants and are reached only through
 -- SECURITY DEFINER functions: no privileges for anyone but the owner.
 REVOKE ALL ON cost_rollups_hourly, cost_budget_periods FROM PUBLIC;
+-- Spend reservations: reserve_spend, settle_spend and release_spend only.
+REVOKE ALL ON cost_reservations FROM PUBLIC;
 -- Keyword statistics: kept by triggers, read by the keyword search, both
 -- SECURITY DEFINER (search/keyword_statistics.sql).
 REVOKE ALL ON knowledge_keyword_totals, knowledge_lexeme_counts FROM PUBLIC;

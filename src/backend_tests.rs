@@ -157,6 +157,7 @@ mod tests {
              platform.bm25_k1 real superuser 0..10; \
              platform.common_word_share real superuser 0..1; \
              platform.cost_late_event_window integer superuser 0..2147483647; \
+             platform.cost_reservation_timeout integer superuser 1..604800; \
              platform.exact_matches_first bool superuser ..; \
              platform.exact_scan_limit integer superuser 0..2147483647; \
              platform.keyword_rank_limit integer superuser 0..1000000; \

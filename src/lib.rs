@@ -201,6 +201,16 @@ extension_sql_file!(
     ]
 );
 extension_sql_file!(
+    "../sql/costs/reservations.sql",
+    name = "cost_reservations",
+    requires = [
+        "cost_recording",
+        "budgets",
+        settings::platform_cost_reservation_timeout,
+        tenancy::context::platform_tenant_required_by
+    ]
+);
+extension_sql_file!(
     "../sql/costs/summaries.sql",
     name = "cost_summaries",
     requires = [

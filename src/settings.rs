@@ -59,6 +59,10 @@ static PASSWORD_MEMORY_KIB: GucSetting<i32> = GucSetting::<i32>::new(19_456);
 static PASSWORD_ITERATIONS: GucSetting<i32> = GucSetting::<i32>::new(2);
 /// In minutes (so `'35d'`, `'36h'` and `'90min'` all work); 0 turns the window off.
 static LATE_EVENT_WINDOW: GucSetting<i32> = GucSetting::<i32>::new(35 * MINUTES_PER_DAY);
+/// In seconds: how long a spend reservation holds its amount against a hard
+/// cap before it stops counting (an AI call that never came back).
+static RESERVATION_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(15 * 60);
+const SECONDS_PER_WEEK: i32 = 7 * 24 * 60 * 60;
 
 /// Called once per backend, from `_PG_init`.
 pub fn register() {
@@ -169,6 +173,17 @@ pub fn register() {
         GucFlags::UNIT_MIN,
     );
     GucRegistry::define_int_guc(
+        c"platform.cost_reservation_timeout",
+        c"How long a spend reservation counts against a hard cap unless settled or released.",
+        c"reserve_spend() holds its estimate for this long; after it the reservation stops \
+          counting and can no longer be settled (record the cost with record_cost_event).",
+        &RESERVATION_TIMEOUT,
+        1,
+        SECONDS_PER_WEEK,
+        GucContext::Suset,
+        GucFlags::UNIT_S,
+    );
+    GucRegistry::define_int_guc(
         c"platform.password_memory_kib",
         c"Memory, in KiB, of each Argon2id password hash and check.",
         c"New hashes (set_password, and the rehash at login) use it; a stored hash below it is \
@@ -277,6 +292,13 @@ fn platform_late_event_window() -> Option<Interval> {
     window_parts(LATE_EVENT_WINDOW.get()).map(|(days, micros)| {
         Interval::new(0, days, micros).expect("days and minutes of an i32 fit an interval")
     })
+}
+
+/// `platform.cost_reservation_timeout` as an interval.
+#[pg_extern(stable, parallel_safe, create_or_replace)]
+fn platform_cost_reservation_timeout() -> Interval {
+    Interval::new(0, 0, i64::from(RESERVATION_TIMEOUT.get()) * 1_000_000)
+        .expect("at most a week of seconds fits an interval")
 }
 
 #[cfg(test)]

@@ -228,6 +228,7 @@ fn one_tenants_cost_operations_never_stall_another_tenant() {
         "SELECT record_cost_event('llm', 1)",
         "SELECT compute_cost_summary(now() - interval '1 day', now() + interval '1 day')",
         "SELECT * FROM budget_status()",
+        "SELECT settle_spend(reservation_id, 'llm', 1) FROM reserve_spend(1)",
     ] {
         tx.execute(statement, &[])
             .unwrap_or_else(|e| panic!("{statement} while another tenant changes its zone: {e}"));

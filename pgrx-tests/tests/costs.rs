@@ -1014,3 +1014,393 @@ fn concurrent_writers_fire_each_daily_and_weekly_threshold_exactly_once() {
         "one notification per alert: {notified:?}"
     );
 }
+
+/// What one racer saw: each grant it settled, each refusal's SQLSTATE and
+/// the amount its message says was left.
+#[derive(Default)]
+struct RaceOutcome {
+    settled: usize,
+    released: usize,
+    refusals: Vec<(String, String)>,
+}
+
+/// The amount in "... leaves <x> USD, less than ...".
+fn amount_left(message: &str) -> f64 {
+    message
+        .split(" leaves ")
+        .nth(1)
+        .and_then(|rest| rest.split(" USD").next())
+        .and_then(|x| x.parse().ok())
+        .unwrap_or_else(|| panic!("no amount left in: {message}"))
+}
+
+/// `racers` connections reserve 0.25 USD `attempts` times each against a
+/// daily hard cap of 10 USD of which 7 are spent, settling each grant at
+/// its estimate (or releasing every third one when `release_some`), while
+/// another connection watches spend plus open reservations.
+fn race_for_the_last_of_a_budget(
+    name: &str,
+    racers: usize,
+    attempts: usize,
+    release_some: bool,
+) -> (Uuid, Vec<RaceOutcome>, f64) {
+    let tenant = tenant_with_settings(
+        name,
+        r#"{"maxDailySpend": 10, "maxMonthlySpend": 1000, "hardSpendLimits": ["daily", "monthly"]}"#,
+    );
+    let mut recorder = app();
+    as_tenant(&mut recorder, tenant, |tx| {
+        tx.execute("SELECT record_cost_event('llm', 7)", &[])
+            .unwrap();
+    });
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watching = done.clone();
+    let watcher = std::thread::spawn(move || {
+        let mut client = app();
+        let mut highest = 0.0_f64;
+        while !watching.load(std::sync::atomic::Ordering::Relaxed) {
+            let held: f64 = as_tenant(&mut client, tenant, |tx| {
+                tx.query_one(
+                    "SELECT (spend + reserved)::float8 FROM budget_status() WHERE period = 'daily'",
+                    &[],
+                )
+                .unwrap()
+                .get(0)
+            });
+            highest = highest.max(held);
+        }
+        highest
+    });
+    let start = std::sync::Arc::new(std::sync::Barrier::new(racers));
+    let outcomes: Vec<RaceOutcome> = (0..racers)
+        .map(|_| {
+            let start = start.clone();
+            std::thread::spawn(move || {
+                let mut client = app();
+                let mut outcome = RaceOutcome::default();
+                start.wait();
+                for attempt in 0..attempts {
+                    let granted = {
+                        let mut tx = client.transaction().unwrap();
+                        tx.execute("SELECT set_tenant($1)", &[&tenant]).unwrap();
+                        match tx.query_one("SELECT reservation_id FROM reserve_spend(0.25)", &[]) {
+                            Ok(row) => {
+                                tx.commit().unwrap();
+                                Some(row.get::<_, Uuid>(0))
+                            }
+                            Err(e) => {
+                                let db = e.as_db_error().expect("a database error");
+                                outcome
+                                    .refusals
+                                    .push((db.code().code().to_owned(), db.message().to_owned()));
+                                None
+                            }
+                        }
+                    };
+                    let Some(reservation) = granted else { continue };
+                    as_tenant(&mut client, tenant, |tx| {
+                        if release_some && attempt % 3 == 2 {
+                            let released: bool = tx
+                                .query_one(
+                                    "SELECT released FROM release_spend($1)",
+                                    &[&reservation],
+                                )
+                                .unwrap()
+                                .get(0);
+                            assert!(released);
+                            outcome.released += 1;
+                        } else {
+                            tx.execute(
+                                "SELECT * FROM settle_spend($1, 'llm', 0.25)",
+                                &[&reservation],
+                            )
+                            .unwrap();
+                            outcome.settled += 1;
+                        }
+                    });
+                }
+                outcome
+            })
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|racer| racer.join().unwrap())
+        .collect();
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let highest = watcher.join().unwrap();
+    (tenant, outcomes, highest)
+}
+
+#[test]
+fn racing_connections_never_pass_a_hard_cap() {
+    const RACERS: usize = 10;
+    for release_some in [false, true] {
+        let (tenant, outcomes, highest) =
+            race_for_the_last_of_a_budget(&format!("Race {release_some}"), RACERS, 6, release_some);
+        let settled: usize = outcomes.iter().map(|o| o.settled).sum();
+        let released: usize = outcomes.iter().map(|o| o.released).sum();
+        let refusals: Vec<&(String, String)> = outcomes.iter().flat_map(|o| &o.refusals).collect();
+        assert_eq!(
+            settled + released + refusals.len(),
+            RACERS * 6,
+            "every attempt answered"
+        );
+        // Every refusal is the cap's, and says truly that less than the
+        // estimate was left.
+        for (code, message) in &refusals {
+            assert_eq!(code, "PB001", "{message}");
+            assert!(
+                message.starts_with("the daily hard spend limit of 10 USD"),
+                "{message}"
+            );
+            assert!(
+                amount_left(message) < 0.25,
+                "a refusal with room left: {message}"
+            );
+        }
+        // No overshoot, at any moment the watcher looked, nor at the end;
+        // no lost reservation: every settled one is an event, every
+        // reservation is closed as its racer closed it.
+        assert!(highest <= 10.0, "spend plus reservations reached {highest}");
+        let mut admin = admin();
+        let spend: String = admin
+            .query_one(
+                "SELECT sum(cost_usd)::text FROM cost_events WHERE tenant_id = $1",
+                &[&tenant],
+            )
+            .unwrap()
+            .get(0);
+        assert_eq!(spend.parse::<f64>().unwrap(), 7.0 + 0.25 * settled as f64);
+        assert!(7.0 + 0.25 * settled as f64 <= 10.0);
+        if !release_some {
+            assert_eq!(settled, 12, "exactly the 3 USD left were granted");
+        }
+        assert_eq!(
+            text_rows(
+                &mut admin,
+                "SELECT state, count(*), count(e.id) FROM cost_reservations r
+                 LEFT JOIN cost_events e ON e.tenant_id = r.tenant_id AND e.id = r.event_id
+                  AND e.idempotency_key = 'reservation:' || r.id
+                 WHERE r.tenant_id = $1 GROUP BY 1 ORDER BY 1",
+                &[&tenant],
+            ),
+            [("released", released, 0), ("settled", settled, settled)]
+                .iter()
+                .filter(|(_, n, _)| *n > 0)
+                .map(|(state, n, events)| format!("({state},{n},{events})"))
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(rollup_differences(&mut admin), Vec::<String>::new());
+    }
+}
+
+#[test]
+fn settling_is_idempotent_and_every_wrong_use_is_refused() {
+    let tenant = tenant_with_settings(
+        "Settling",
+        r#"{"maxMonthlySpend": 5, "hardSpendLimits": ["monthly"]}"#,
+    );
+    let other = tenant_with_settings("Settling elsewhere", "{}");
+    let mut app = app();
+    let (reservation, remaining): (Uuid, String) = as_tenant(&mut app, tenant, |tx| {
+        let row = tx
+            .query_one(
+                "SELECT reservation_id, remaining_usd::text FROM reserve_spend(2)",
+                &[],
+            )
+            .unwrap();
+        (row.get(0), row.get(1))
+    });
+    assert_eq!(remaining, "3");
+    let settle =
+        "SELECT event_id, duplicate FROM settle_spend($1, 'llm', 1.5, 'openai', 'gpt-4o', 300)";
+    as_tenant(&mut app, tenant, |tx| {
+        // A settlement that fails its checks records nothing and leaves the
+        // reservation open.
+        assert_sqlstate(
+            attempt(tx, |tx| {
+                tx.execute("SELECT settle_spend($1, 'telepathy', 1)", &[&reservation])
+            }),
+            SqlState::INVALID_PARAMETER_VALUE,
+            "an unknown service",
+        );
+        assert_sqlstate(
+            attempt(tx, |tx| {
+                tx.execute("SELECT settle_spend($1, 'llm', -1)", &[&reservation])
+            }),
+            SqlState::INVALID_PARAMETER_VALUE,
+            "a negative cost",
+        );
+        let first = tx.query_one(settle, &[&reservation]).unwrap();
+        let again = tx.query_one(settle, &[&reservation]).unwrap();
+        assert_eq!(
+            again.get::<_, Uuid>(0),
+            first.get::<_, Uuid>(0),
+            "a retry returns the same event"
+        );
+        assert!(!first.get::<_, bool>(1) && again.get::<_, bool>(1));
+        for (statement, code) in [
+            (
+                "SELECT settle_spend($1, 'llm', 1.5, idempotency_key => 'another')",
+                "PB003",
+            ),
+            ("SELECT release_spend($1)", "PB003"),
+        ] {
+            assert_sqlstate(
+                attempt(tx, |tx| tx.execute(statement, &[&reservation])),
+                SqlState::from_code(code),
+                statement,
+            );
+        }
+    });
+    // Another tenant cannot see, settle or release it.
+    as_tenant(&mut app, other, |tx| {
+        for statement in [
+            "SELECT settle_spend($1, 'llm', 1)",
+            "SELECT release_spend($1)",
+        ] {
+            assert_sqlstate(
+                attempt(tx, |tx| tx.execute(statement, &[&reservation])),
+                SqlState::NO_DATA_FOUND,
+                statement,
+            );
+        }
+    });
+    as_tenant(&mut app, tenant, |tx| {
+        // Released: gives its amount back once, and cannot be settled.
+        let released: Uuid = tx
+            .query_one("SELECT reservation_id FROM reserve_spend(3)", &[])
+            .unwrap()
+            .get(0);
+        assert_sqlstate(
+            attempt(tx, |tx| tx.execute("SELECT reserve_spend(0.51)", &[])),
+            SqlState::from_code("PB001"),
+            "5 USD: 1.5 spent, 3 reserved, 0.5 left",
+        );
+        let firsts: Vec<bool> = (0..2)
+            .map(|_| {
+                tx.query_one("SELECT released FROM release_spend($1)", &[&released])
+                    .unwrap()
+                    .get(0)
+            })
+            .collect();
+        assert_eq!(firsts, vec![true, false]);
+        assert_sqlstate(
+            attempt(tx, |tx| {
+                tx.execute("SELECT settle_spend($1, 'llm', 1)", &[&released])
+            }),
+            SqlState::from_code("PB003"),
+            "settling a released reservation",
+        );
+        tx.execute("SELECT reserve_spend(3.5)", &[])
+            .expect("the released amount is free again");
+        for (statement, code) in [
+            (
+                "SELECT reserve_spend(-0.01)",
+                SqlState::INVALID_PARAMETER_VALUE,
+            ),
+            (
+                "SELECT reserve_spend('NaN')",
+                SqlState::INVALID_PARAMETER_VALUE,
+            ),
+            (
+                "SELECT reserve_spend('Infinity')",
+                SqlState::INVALID_PARAMETER_VALUE,
+            ),
+            (
+                "SELECT reserve_spend(NULL)",
+                SqlState::INVALID_PARAMETER_VALUE,
+            ),
+            (
+                "SELECT settle_spend(gen_random_uuid(), 'llm', 1)",
+                SqlState::NO_DATA_FOUND,
+            ),
+            ("SELECT release_spend(NULL)", SqlState::NO_DATA_FOUND),
+        ] {
+            assert_sqlstate(
+                attempt(tx, |tx| tx.execute(statement, &[])),
+                code,
+                statement,
+            );
+        }
+    });
+    // REPEATABLE READ would read reservations from before the tenant's turn.
+    {
+        let mut tx = app.transaction().unwrap();
+        tx.batch_execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            .unwrap();
+        tx.execute("SELECT set_tenant($1)", &[&tenant]).unwrap();
+        assert_sqlstate(
+            tx.execute("SELECT reserve_spend(0)", &[]),
+            SqlState::INVALID_TRANSACTION_STATE,
+            "reserve_spend in REPEATABLE READ",
+        );
+    }
+    // Without a context.
+    let mut tx = app.transaction().unwrap();
+    assert_sqlstate(
+        tx.execute("SELECT reserve_spend(1)", &[]),
+        SqlState::INSUFFICIENT_PRIVILEGE,
+        "reserve_spend without a tenant",
+    );
+}
+
+#[test]
+fn an_unsettled_reservation_expires_and_stops_counting() {
+    let tenant = tenant_with_settings(
+        "Expiring",
+        r#"{"maxWeeklySpend": 1, "hardSpendLimits": ["weekly"], "timezone": "Asia/Kolkata"}"#,
+    );
+    // The timeout is a superuser's setting: a superuser session acting for
+    // the tenant, as the application would.
+    let mut operator = admin();
+    let reservation: Uuid = as_tenant(&mut operator, tenant, |tx| {
+        tx.batch_execute("SET LOCAL platform.cost_reservation_timeout = '1s'")
+            .unwrap();
+        let row = tx
+            .query_one("SELECT reservation_id, expires_at - now() = interval '1 second' FROM reserve_spend(1)", &[])
+            .unwrap();
+        assert!(
+            row.get::<_, bool>(1),
+            "expires after platform.cost_reservation_timeout"
+        );
+        row.get(0)
+    });
+    let mut app = app();
+    as_tenant(&mut app, tenant, |tx| {
+        assert_sqlstate(
+            attempt(tx, |tx| tx.execute("SELECT reserve_spend(0.01)", &[])),
+            SqlState::from_code("PB001"),
+            "the week's 1 USD is reserved",
+        );
+    });
+    std::thread::sleep(Duration::from_millis(1300));
+    as_tenant(&mut app, tenant, |tx| {
+        assert_eq!(
+            text_rows(
+                tx,
+                "SELECT reserved, remaining FROM budget_status() WHERE period = 'weekly'",
+                &[]
+            ),
+            vec!["(0,1)".to_owned()],
+            "an expired reservation holds nothing"
+        );
+        tx.execute("SELECT reserve_spend(0.75)", &[])
+            .expect("room again");
+        assert_sqlstate(
+            attempt(tx, |tx| {
+                tx.execute("SELECT settle_spend($1, 'llm', 1)", &[&reservation])
+            }),
+            SqlState::from_code("PB002"),
+            "settling an expired reservation",
+        );
+    });
+    assert_eq!(
+        text_rows(
+            &mut admin(),
+            "SELECT state, count(*) FROM cost_reservations WHERE tenant_id = $1 GROUP BY 1 ORDER BY 1",
+            &[&tenant]
+        ),
+        vec!["(expired,1)".to_owned(), "(open,1)".to_owned()]
+    );
+}

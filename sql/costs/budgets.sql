@@ -141,14 +141,16 @@ $$;
 -- The context's tenant's budgets now (no row without a context): one row
 -- per configured period (daily, weekly, monthly; the month always, as in
 -- 0.2.0, with a NULL limit when there is none), each with its limit,
--- whether it is a hard cap, the spend so far, the percent of the limit
--- used, and the spend projected for the whole period at the rate so far.
+-- whether it is a hard cap, the spend so far, what open reservations hold
+-- (reservations.sql) and what the limit leaves after both, the percent of
+-- the limit spent, and the spend projected for the whole period at the
+-- rate so far.
 -- Index lookups in cost_budget_periods, never a sum over events. PL/pgSQL
 -- so that its plans are cached per session.
 CREATE OR REPLACE FUNCTION budget_status(
     OUT period text, OUT period_start timestamptz, OUT period_end timestamptz, OUT time_zone text,
-    OUT spend_limit numeric, OUT hard_limit boolean, OUT spend numeric, OUT event_count bigint,
-    OUT percent_used numeric, OUT projected_spend numeric)
+    OUT spend_limit numeric, OUT hard_limit boolean, OUT spend numeric, OUT reserved numeric,
+    OUT remaining numeric, OUT event_count bigint, OUT percent_used numeric, OUT projected_spend numeric)
 RETURNS SETOF record
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, @extschema@, pg_temp
@@ -162,6 +164,8 @@ BEGIN
         RETURN;  -- no tenant context: nothing to report
     END IF;
     time_zone := platform_tenant_time_zone(settings);
+    SELECT coalesce(sum(r.estimated_cost_usd), 0) INTO reserved FROM cost_reservations r
+    WHERE r.tenant_id = tenant AND r.state = 'open' AND r.expires_at > now();
     FOREACH period IN ARRAY platform_budget_periods() LOOP
         spend_limit := platform_budget_limit(settings, period);
         CONTINUE WHEN spend_limit IS NULL AND period <> 'monthly';
@@ -169,6 +173,7 @@ BEGIN
         FROM platform_budget_period_bounds(period, now(), time_zone) b;
         hard_limit := spend_limit IS NOT NULL AND platform_budget_is_hard(settings, period);
         spend := platform_budget_spend(tenant, period, period_start, time_zone);
+        remaining := greatest(spend_limit - spend - reserved, 0);
         event_count := NULL;
         IF period = 'monthly' THEN
             SELECT coalesce(max(p.event_count), 0) INTO event_count FROM cost_budget_periods p
@@ -182,7 +187,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION budget_status() IS
-    'The current tenant''s budget periods now: limit, hard or not, spend, percent used, projected spend.';
+    'The current tenant''s budget periods now: limit, hard or not, spend, reserved, remaining, percent used, projected spend.';
 
 -- One budget alert by id, with its tenant and what a notification about it
 -- needs: for the worker that LISTENs on 'platform_budget_alerts' and sends

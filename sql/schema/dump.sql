@@ -28,3 +28,8 @@ SELECT pg_extension_config_dump('knowledge_lexeme_counts', 'WHERE false');
 -- Password hashes are tenant data like any other: dumped (a restore brings
 -- every login back), and a dump is therefore as secret as the database.
 SELECT pg_extension_config_dump('user_credentials', '');
+
+-- Spend reservations are tenant data (which call was granted what, and the
+-- event that settled it): dumped. An open one restored after it expired
+-- counts for nothing.
+SELECT pg_extension_config_dump('cost_reservations', '');

@@ -56,6 +56,11 @@ CREATE INDEX budget_alert_triggered_idx ON budget_alerts (triggered_at);
 CREATE UNIQUE INDEX budget_alert_identity_idx
     ON budget_alerts (period_start, tenant_id, period, threshold);
 
+-- Spend reservations: a tenant's open ones, summed under its lock by every
+-- reserve_spend() (settled and released ones leave the index).
+CREATE INDEX cost_reservations_open_idx ON cost_reservations (tenant_id, expires_at)
+    WHERE state = 'open';
+
 -- AI personalities: the tenant's default, active personality.
 CREATE INDEX ai_personality_default_idx ON ai_personalities (tenant_id, is_default, is_active);
 

@@ -438,6 +438,30 @@ CREATE TABLE cost_budget_periods (
     PRIMARY KEY (tenant_id, period_start)
 ) WITH (fillfactor = 80);
 
+-- ==================== SPEND RESERVATIONS (internal) ====================
+-- What reserve_spend() granted against the tenant's hard caps before an AI
+-- call (costs/reservations.sql): open until settled (with the cost event
+-- that recorded the call) or released, and counting against the caps until
+-- then or until expires_at. Reached only through SECURITY DEFINER
+-- functions, so an application can neither forge nor drop one.
+CREATE TABLE cost_reservations (
+    tenant_id uuid NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+    id uuid NOT NULL DEFAULT gen_random_uuid(),
+    estimated_cost_usd numeric(24, 12) NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    expires_at timestamptz NOT NULL,
+    state text NOT NULL DEFAULT 'open',
+    closed_at timestamptz,
+    -- The cost event that settled it, and that event's idempotency key.
+    event_id uuid,
+    idempotency_key text,
+    PRIMARY KEY (tenant_id, id),
+    CONSTRAINT cost_reservations_state_check
+        CHECK (state IN ('open', 'settled', 'released', 'expired')),
+    CONSTRAINT cost_reservations_estimate_check
+        CHECK (estimated_cost_usd >= 0 AND estimated_cost_usd <> 'NaN'::numeric)
+);
+
 -- One group of cost events' contribution to both tables (a delta), as the
 -- cost triggers pass it on.
 CREATE TYPE platform_cost_delta AS (

@@ -33,6 +33,27 @@ DROP FUNCTION platform_cost_budget_periods_expected(uuid);
 -- below). A nullable column without a default: no rewrite here.
 ALTER TABLE cost_budget_periods ADD COLUMN daily_spend numeric[];
 ALTER TYPE platform_cost_delta ADD ATTRIBUTE day_of_month integer;
+-- Spend reservations against hard caps (costs/reservations.sql): a new,
+-- empty table, internal like the rollups.
+CREATE TABLE cost_reservations (
+    tenant_id uuid NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+    id uuid NOT NULL DEFAULT gen_random_uuid(),
+    estimated_cost_usd numeric(24, 12) NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    expires_at timestamptz NOT NULL,
+    state text NOT NULL DEFAULT 'open',
+    closed_at timestamptz,
+    event_id uuid,
+    idempotency_key text,
+    PRIMARY KEY (tenant_id, id),
+    CONSTRAINT cost_reservations_state_check
+        CHECK (state IN ('open', 'settled', 'released', 'expired')),
+    CONSTRAINT cost_reservations_estimate_check
+        CHECK (estimated_cost_usd >= 0 AND estimated_cost_usd <> 'NaN'::numeric)
+);
+CREATE INDEX cost_reservations_open_idx ON cost_reservations (tenant_id, expires_at)
+    WHERE state = 'open';
+SELECT pg_extension_config_dump('cost_reservations', '');
 -- ==================== end of budgets ====================
 
 -- Values of tenant data unique per tenant instead of across tenants: a

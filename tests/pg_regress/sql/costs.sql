@@ -140,6 +140,32 @@ SELECT period, period_start, threshold, severity, current_spend, metadata
 FROM budget_alerts ORDER BY period_start, period, threshold;
 COMMIT;
 
+-- ========== hard caps: reservations ==========
+-- Tenant c's daily limit becomes a hard cap; today nothing is spent yet.
+BEGIN;
+SELECT set_tenant('c0000000-0000-4000-8000-000000000000');
+UPDATE tenants SET settings = settings || '{"hardSpendLimits": ["daily"]}';
+-- 10 USD a day: a call estimated at 4 USD is granted, 6 are left.
+SELECT reservation_id AS first_reservation, remaining_usd,
+       expires_at = now() + interval '15 minutes' AS expires_by_the_timeout
+FROM reserve_spend(4) \gset
+\echo remaining after the first reservation: :remaining_usd, expires after the timeout: :expires_by_the_timeout
+SELECT remaining_usd FROM reserve_spend(5);
+-- 4 + 5 reserved: 1.5 more is refused with PB001 (see errors.sql), 1 fits.
+SELECT remaining_usd FROM reserve_spend(1);
+SELECT period, spend_limit, hard_limit, spend, reserved, remaining
+FROM budget_status() WHERE period = 'daily';
+-- The first call cost 3.25: settled, recorded, its reservation closed.
+SELECT duplicate FROM settle_spend(:'first_reservation', 'llm', 3.25, provider => 'openai',
+                                   model => 'gpt-4o', tokens_used => 900);
+-- A retry of the settlement: the same event, duplicate.
+SELECT duplicate FROM settle_spend(:'first_reservation', 'llm', 3.25, provider => 'openai',
+                                   model => 'gpt-4o', tokens_used => 900);
+SELECT service, cost_usd, metadata, idempotency_key = 'reservation:' || :'first_reservation' AS keyed
+FROM cost_events WHERE "timestamp" >= now() - interval '1 minute';
+SELECT spend, reserved, remaining FROM budget_status() WHERE period = 'daily';
+ROLLBACK;
+
 -- ========== tenant b: its own events, no budget ==========
 BEGIN;
 SELECT set_tenant('b0000000-0000-4000-8000-000000000000');

@@ -227,6 +227,23 @@ SELECT * FROM regress.error_of($$SELECT * FROM cost_summary('2000-01-01', '2025-
 SELECT * FROM regress.error_of($$SELECT * FROM compute_cost_summary('2025-02-01', '2025-01-01')$$);
 SELECT * FROM regress.error_of($$SELECT * FROM compute_cost_summary('2025-01-01', '2025-01-01')$$);
 SELECT * FROM regress.error_of($$SELECT * FROM compute_cost_summary(NULL, '2025-01-01')$$);
+-- Spend reservations: bad estimates, a hard cap reached, unknown or closed
+-- reservations.
+SELECT * FROM regress.error_of($$SELECT * FROM reserve_spend(-1)$$);
+SELECT * FROM regress.error_of($$SELECT * FROM reserve_spend('NaN')$$);
+SELECT * FROM regress.error_of($$SELECT * FROM reserve_spend(NULL)$$);
+SELECT * FROM regress.error_of($$SELECT * FROM reserve_spend(1e15)$$);
+SELECT * FROM regress.error_of($$SELECT * FROM settle_spend('00000000-0000-4000-8000-00000000beef', 'llm', 1)$$);
+SELECT * FROM regress.error_of($$SELECT * FROM release_spend(NULL)$$);
+SAVEPOINT capped;
+-- Tenant a spent 12.5 USD today (costs.sql); a hard cap of 14 a day.
+UPDATE tenants SET settings = settings || '{"maxDailySpend": 14, "hardSpendLimits": ["daily"]}';
+SELECT reservation_id AS capped_reservation FROM reserve_spend(1) \gset
+SELECT * FROM regress.error_of($$SELECT * FROM reserve_spend(1)$$);
+SELECT released FROM release_spend(:'capped_reservation');
+SELECT sqlstate, replace(message, :'capped_reservation', '<id>') AS message, hint
+FROM regress.error_of(format($$SELECT * FROM settle_spend(%L, 'llm', 1)$$, :'capped_reservation'));
+ROLLBACK TO SAVEPOINT capped;
 -- A tenant's time zone must exist (trigger on tenants.settings).
 SELECT * FROM regress.error_of($$UPDATE tenants SET settings = settings || '{"timezone": "Europe/Atlantis"}'$$);
 -- Budget limits are positive numbers; hard limits name periods.
