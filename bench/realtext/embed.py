@@ -28,8 +28,9 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import minilm  # noqa: E402
 
-# Texts embedded between two shards written: what an interruption can lose.
-SHARD_TEXTS = 500
+# Texts embedded between two shards written: what an interruption can lose, and how often
+# progress is printed (on a busy 2-core machine 200 chunks take a few minutes).
+SHARD_TEXTS = 200
 
 
 def text_key(text):
