@@ -506,6 +506,7 @@ fn methods() -> Vec<Method> {
         Method::function("keyword_search", ""),
         Method::function("vector_search", ""),
         Method::function("search_documents", ""),
+        Method::function("hybrid_search", "keyword_ranking => 'bm25'"),
     ]
 }
 
