@@ -126,11 +126,29 @@ fn read_vectors(path: &str, rows: usize, dimensions: usize) -> Vec<f32> {
         .collect()
 }
 
-/// A model's vector in the extension's column: zero-padded to its dimensions,
-/// which leaves cosine distances and inner products as they were.
+/// A query's vector in the extension's column: zero-padded to its
+/// dimensions, which leaves cosine distances and inner products as they were.
 fn padded(vector: &[f32]) -> Vec<f32> {
     let mut out = vector.to_vec();
     out.resize(DIM, 0.0);
+    out
+}
+
+/// The value a stored row's vector holds in one padding coordinate of its
+/// own tenant's (see `stored`).
+const TENANT_MARK: f32 = 1e-3;
+
+/// A stored row's vector (a chunk's or a document's): zero-padded, but for
+/// the padding coordinate of its tenant, set to TENANT_MARK. The large size
+/// gives several tenants the same text, and pgvector's HNSW index keeps
+/// identical vectors as one element, so without the mark its graph would
+/// hold each distinct text once instead of each row, and be much smaller
+/// and faster than an index of that many rows. Queries are zero-padded, so
+/// every inner product is unchanged, and every stored norm grows by the same
+/// factor, which scales every cosine similarity alike: no ranking changes.
+fn stored(vector: &[f32], tenant: usize) -> Vec<f32> {
+    let mut out = padded(vector);
+    out[vector.len() + tenant] = TENANT_MARK;
     out
 }
 
@@ -148,8 +166,8 @@ impl RealText {
         )
         .unwrap();
         assert!(
-            vectors.dimensions <= DIM,
-            "the model's vectors are wider than the column"
+            vectors.dimensions + tenants.len() <= DIM,
+            "the model's vectors and a padding coordinate per tenant do not fit the column"
         );
 
         let mut documents = Vec::new();
@@ -264,7 +282,7 @@ impl KnowledgeBase for RealText {
             title: doc.title.clone(),
             content: doc.content.clone(),
             category: doc.category.clone(),
-            embedding: padded(&mean),
+            embedding: stored(&mean, doc.tenant),
         }
     }
     fn chunk_count(&self) -> usize {
@@ -276,7 +294,7 @@ impl KnowledgeBase for RealText {
             document,
             position: c - self.documents[document].first_chunk,
             content: self.chunk_text[c].clone(),
-            embedding: padded(self.chunk_vector(c)),
+            embedding: stored(self.chunk_vector(c), self.documents[document].tenant),
         }
     }
 }
@@ -951,7 +969,7 @@ impl Report<'_> {
         writeln!(
             out,
             "Text: {}, Debian package descriptions of {}; seed {}. Queries: {} ({} tuning, {} held-out; {} found verbatim in their target). \
-             Embeddings: {}, {} dimensions zero-padded to {DIM}. {}. Every method runs as the application role \
+             Embeddings: {}, {} dimensions zero-padded to {DIM} (stored rows with {TENANT_MARK} in a padding coordinate of their tenant's, which keeps rows of different tenants with the same text apart in the HNSW index and changes no ranking). {}. Every method runs as the application role \
              (non-superuser, inside `set_tenant`) with match_count {MATCH_COUNT}, latency measured at the client, \
              and is judged by document: a query's rank is its target's place among the distinct documents of the rows returned.\n",
             packages.join(", "),
