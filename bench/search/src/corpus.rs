@@ -401,3 +401,39 @@ impl Corpus {
         }
     }
 }
+
+impl crate::load::KnowledgeBase for Corpus {
+    fn tenant_names(&self) -> Vec<String> {
+        (1..=self.tenants.len())
+            .map(|n| format!("Tenant {n}"))
+            .collect()
+    }
+    fn document_count(&self) -> usize {
+        self.docs.len()
+    }
+    fn document(&self, d: usize) -> crate::load::DocumentRow {
+        let doc = &self.docs[d];
+        let content: Vec<String> = (doc.first_chunk..doc.first_chunk + doc.chunks)
+            .map(|c| self.chunk_text(c))
+            .collect();
+        crate::load::DocumentRow {
+            tenant: doc.tenant,
+            title: self.doc_title(d),
+            content: content.join("\n\n"),
+            category: self.category(d),
+            embedding: self.doc_embedding(d),
+        }
+    }
+    fn chunk_count(&self) -> usize {
+        self.chunk_doc.len()
+    }
+    fn chunk(&self, c: usize) -> crate::load::ChunkRow {
+        let d = self.chunk_doc[c];
+        crate::load::ChunkRow {
+            document: d,
+            position: c - self.docs[d].first_chunk,
+            content: self.chunk_text(c),
+            embedding: self.chunk_embedding(c),
+        }
+    }
+}

@@ -1,6 +1,7 @@
-//! Loading the corpus: a fresh database with the extension, tenants, then
-//! documents and chunks by binary COPY with the search indexes dropped, then
-//! the indexes rebuilt and timed.
+//! Loading a knowledge base (the generated corpus or the real-text one): a
+//! fresh database with the extension, tenants, then documents and chunks by
+//! binary COPY with the search indexes dropped, then the indexes rebuilt and
+//! timed.
 
 use std::time::Instant;
 
@@ -10,7 +11,33 @@ use postgres::types::{Kind, Type};
 use postgres::Client;
 use uuid::Uuid;
 
-use crate::corpus::Corpus;
+/// What a benchmark loads: tenants, their documents, and the documents'
+/// chunks, numbered from 0 (the ids in the database derive from the numbers,
+/// see `id`). Rows are made on demand, so that a corpus too large to hold in
+/// memory with its embeddings can compute them while it is loaded.
+pub trait KnowledgeBase {
+    fn tenant_names(&self) -> Vec<String>;
+    fn document_count(&self) -> usize;
+    fn document(&self, document: usize) -> DocumentRow;
+    fn chunk_count(&self) -> usize;
+    fn chunk(&self, chunk: usize) -> ChunkRow;
+}
+
+pub struct DocumentRow {
+    pub tenant: usize,
+    pub title: String,
+    pub content: String,
+    pub category: String,
+    pub embedding: Vec<f32>,
+}
+
+pub struct ChunkRow {
+    pub document: usize,
+    /// The chunk's place in its document, from 0.
+    pub position: usize,
+    pub content: String,
+    pub embedding: Vec<f32>,
+}
 
 pub const APP_ROLE: &str = "search_bench_app";
 
@@ -56,7 +83,7 @@ pub fn create_database(server: &mut Client, dbname: &str) {
     }
 }
 
-pub fn load(db: &mut Client, corpus: &Corpus) -> Vec<IndexBuild> {
+pub fn load(db: &mut Client, corpus: &dyn KnowledgeBase) -> Vec<IndexBuild> {
     db.batch_execute("CREATE EXTENSION platform CASCADE")
         .unwrap();
     db.execute("SELECT grant_app_access($1::text::regrole)", &[&APP_ROLE])
@@ -72,11 +99,13 @@ pub fn load(db: &mut Client, corpus: &Corpus) -> Vec<IndexBuild> {
     for (name, _) in INDEXES {
         db.batch_execute(&format!("DROP INDEX {name}")).unwrap();
     }
-    let tenant_ids: Vec<Uuid> = (0..corpus.tenants.len()).map(|t| id(1, t)).collect();
+    let tenant_names = corpus.tenant_names();
+    let tenant_ids: Vec<Uuid> = (0..tenant_names.len()).map(|t| id(1, t)).collect();
     db.execute(
         "INSERT INTO tenants (id, name, api_key)
-         SELECT t, 'Tenant ' || n, 'pk_bench_' || md5(n::text) FROM unnest($1::uuid[]) WITH ORDINALITY AS u(t, n)",
-        &[&tenant_ids],
+         SELECT t, name, 'pk_bench_' || md5(n::text)
+         FROM unnest($1::uuid[], $2::text[]) WITH ORDINALITY AS u(t, name, n)",
+        &[&tenant_ids, &tenant_names],
     )
     .unwrap();
     let vector_type: u32 = db
@@ -86,6 +115,7 @@ pub fn load(db: &mut Client, corpus: &Corpus) -> Vec<IndexBuild> {
     let vector = Type::new("vector".into(), vector_type, Kind::Simple, "public".into());
 
     let started = Instant::now();
+    let mut document_tenant = Vec::with_capacity(corpus.document_count());
     {
         let sink = db
             .copy_in("COPY knowledge_documents (id, tenant_id, title, content, category, embedding) FROM STDIN BINARY")
@@ -99,18 +129,17 @@ pub fn load(db: &mut Client, corpus: &Corpus) -> Vec<IndexBuild> {
             vector.clone(),
         ];
         let mut writer = BinaryCopyInWriter::new(sink, &types);
-        for (d, doc) in corpus.docs.iter().enumerate() {
-            let content: Vec<String> = (doc.first_chunk..doc.first_chunk + doc.chunks)
-                .map(|c| corpus.chunk_text(c))
-                .collect();
+        for d in 0..corpus.document_count() {
+            let row = corpus.document(d);
+            document_tenant.push(row.tenant);
             writer
                 .write(&[
                     &id(2, d),
-                    &id(1, doc.tenant),
-                    &corpus.doc_title(d),
-                    &content.join("\n\n"),
-                    &corpus.category(d),
-                    &Vector::from(corpus.doc_embedding(d)),
+                    &id(1, row.tenant),
+                    &row.title,
+                    &row.content,
+                    &row.category,
+                    &Vector::from(row.embedding),
                 ])
                 .unwrap();
         }
@@ -134,16 +163,16 @@ pub fn load(db: &mut Client, corpus: &Corpus) -> Vec<IndexBuild> {
             Type::INT4,
         ];
         let mut writer = BinaryCopyInWriter::new(sink, &types);
-        for (c, &d) in corpus.chunk_doc.iter().enumerate() {
-            let doc = &corpus.docs[d];
+        for c in 0..corpus.chunk_count() {
+            let row = corpus.chunk(c);
             writer
                 .write(&[
                     &id(3, c),
-                    &id(1, doc.tenant),
-                    &id(2, d),
-                    &corpus.chunk_text(c),
-                    &Vector::from(corpus.chunk_embedding(c)),
-                    &((c - doc.first_chunk) as i32),
+                    &id(1, document_tenant[row.document]),
+                    &id(2, row.document),
+                    &row.content,
+                    &Vector::from(row.embedding),
+                    &(row.position as i32),
                 ])
                 .unwrap();
         }

@@ -6,9 +6,15 @@
 //! connecting as postgres to BENCH_HOST:BENCH_PORT (bench/search.sh starts a
 //! throw-away cluster and runs this). Writes OUT_DIR/search-SIZE.md (tables)
 //! and OUT_DIR/search-SIZE.json (figures for bench/plot_search.py).
+//!
+//!   search_bench realtext load|measure DATA_DIR [OUT_DIR]
+//!
+//! runs the benchmark on real text instead (realtext.rs,
+//! bench/search_realtext.sh).
 
 mod corpus;
 mod load;
+mod realtext;
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -445,6 +451,10 @@ fn buckets(corpus: &Corpus) -> Vec<(&'static str, Vec<usize>)> {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("realtext") {
+        realtext::main(&args[2..]);
+        return;
+    }
     let size = SIZES
         .iter()
         .find(|s| Some(s.name) == args.get(1).map(String::as_str))
