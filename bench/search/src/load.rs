@@ -93,7 +93,8 @@ pub fn load(db: &mut Client, corpus: &dyn KnowledgeBase) -> Vec<IndexBuild> {
     db.batch_execute(&format!(
         "SELECT platform_exact_scan_limit();
          GRANT SET ON PARAMETER platform.exact_scan_limit, platform.keyword_rank_limit,
-                                platform.common_word_share TO {APP_ROLE}"
+                                platform.common_word_share, platform.exact_matches_first,
+                                platform.bm25_k1, platform.bm25_b TO {APP_ROLE}"
     ))
     .unwrap();
     for (name, _) in INDEXES {

@@ -433,7 +433,6 @@ impl Method {
     /// The same method with `name = value` set for each query's transaction
     /// (an operator-level setting; the loader lets the application role set
     /// the extension's search settings).
-    #[allow(dead_code)]
     fn with_setting(mut self, name: &str, value: &str) -> Method {
         self.name = format!("{} [{name} = {value}]", self.name);
         self.settings.push((name.to_owned(), value.to_owned()));
@@ -489,7 +488,7 @@ const KEYWORD_ONLY: &str = "
     ORDER BY ts_rank(search_vector, query) DESC, id LIMIT {count}";
 
 /// Everything measured, in the order reported. A variant is one more line:
-/// `Method::function("hybrid_search", "keyword_ranking => 'bm25'")`; one
+/// `Method::function("hybrid_search", "fusion => 'tmm'")`; one
 /// the installed extension does not have is skipped with a message.
 fn methods() -> Vec<Method> {
     use Returns::*;
@@ -518,13 +517,22 @@ fn methods() -> Vec<Method> {
             Chunks,
         ),
         Method::function("hybrid_search", ""),
+        Method::function("hybrid_search", "").with_setting("platform.exact_matches_first", "off"),
         Method::function("hybrid_search", "keyword_match => 'all'"),
-        Method::function("hybrid_search", "fusion => 'rrf'"),
+        Method::function("hybrid_search", "vector_weight => 1.5"),
         Method::function("hybrid_search", "vector_weight => 2"),
+        Method::function("hybrid_search", "vector_weight => 3"),
+        Method::function("hybrid_search", "fusion => 'tmm'"),
+        Method::function("hybrid_search", "fusion => 'tmm', vector_weight => 2"),
+        Method::function("hybrid_search", "fusion => 'tmm', vector_weight => 3"),
+        Method::function("hybrid_search", "fusion => 'tmm', keyword_weight => 2"),
+        Method::function("hybrid_search", "fusion => 'rrf'"),
+        Method::function("hybrid_search", "fusion => 'rrf', vector_weight => 2"),
+        Method::function("hybrid_search", "candidates => 80"),
         Method::function("keyword_search", ""),
         Method::function("vector_search", ""),
         Method::function("search_documents", ""),
-        Method::function("hybrid_search", "keyword_ranking => 'bm25'"),
+        Method::function("search_documents", "fusion => 'tmm'"),
     ]
 }
 
