@@ -6,11 +6,13 @@
 # vector and keyword search and the extension's searches in one run, as the
 # application role, on a fresh PostgreSQL 16 cluster.
 #
-# Usage: bench/search_realtext.sh [small|large] [prepare]
+# Usage: bench/search_realtext.sh [small|large] [prepare|load]
 #   small    15,040 chunks, 30 tenants
 #   large    188,433 chunks over 100 tenants sharing documents (26,406 distinct
 #            chunk texts to embed)
 #   prepare  only download, build and embed (no PostgreSQL)
+#   load     prepare, load into a cluster and leave it running (for profiling
+#            by hand), without measuring
 #
 # Everything downloaded or computed goes under PLATFORM_BENCH_CACHE (default
 # /var/cache/platform-bench), never into the checkout, and is reused:
@@ -51,7 +53,7 @@ case "$SIZE" in
   large) memory="-c shared_buffers=4GB" ;;
   *) echo "size must be small or large" >&2; exit 2 ;;
 esac
-case "$STEP" in all|prepare) ;; *) echo "second argument: prepare, or nothing" >&2; exit 2 ;; esac
+case "$STEP" in all|prepare|load) ;; *) echo "second argument: prepare, load, or nothing" >&2; exit 2 ;; esac
 
 CACHE="${PLATFORM_BENCH_CACHE:-/var/cache/platform-bench}"
 PORT="${BENCH_PORT:-29950}"
@@ -160,4 +162,11 @@ export BENCH_HOST=127.0.0.1 BENCH_PORT="$PORT"
 timed load "$bench" realtext load "$data"
 renice -n 0 -p $$ "$(head -1 "$work/pg/postmaster.pid")" >/dev/null
 
+if [ "$STEP" = load ]; then
+  # Kept for profiling by hand; scripts/cluster.sh's cluster_stop removes it.
+  trap - EXIT
+  echo "loaded and left running: $work/pg on port $PORT (database postgres)"
+  echo "  stop: source scripts/env.sh; source scripts/cluster.sh; cluster_stop 16 $work/pg; rm -rf $work"
+  exit 0
+fi
 BENCH_PHASES="$phases" "$bench" realtext measure "$data" "$OUT"

@@ -204,6 +204,12 @@ STRICT STABLE PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'platform_cost_reservation_timeout_wrapper';
 
+-- platform::settings::platform_exact_match_word_share (Rust)
+CREATE OR REPLACE FUNCTION "platform_exact_match_word_share"() RETURNS real /* f32 */
+STRICT STABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'platform_exact_match_word_share_wrapper';
+
 -- platform::settings::platform_exact_scan_limit (Rust)
 CREATE OR REPLACE FUNCTION "platform_exact_scan_limit"() RETURNS INT /* i32 */
 STRICT STABLE PARALLEL SAFE
@@ -229,7 +235,7 @@ CREATE OR REPLACE FUNCTION "platform_fuse"(
 	"keyword_rank" bigint,  /* Option < i64 > */
 	"position" bigint  /* i64 */
 )
-STABLE PARALLEL SAFE
+IMMUTABLE PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'platform_fuse_wrapper';
 
@@ -1706,10 +1712,13 @@ $$;
 -- The GIN half of keyword search: the current tenant's rows matching `query`
 -- (chunks, or documents when `documents`), best BM25 score for `lexemes`
 -- first, as ids and scores only, and whether each is exact: holds every one
--- of `lexemes`. In the 'any' `keyword_match` `query` is any of `lexemes`, and
--- a common word cannot crowd the rarer ones out (below); an 'all' query is
--- matched as a whole (every row it matches is exact) and `lexemes` are its
--- words.
+-- of `lexemes` when none of them is in more than
+-- platform.exact_match_word_share of the tenant's rows (a query of rare
+-- words, such as an error code, names what it wants; a question in common
+-- words does not). In the 'any' `keyword_match` `query` is any of `lexemes`,
+-- and a common word cannot crowd the rarer ones out (below); an 'all' query
+-- is matched as a whole (every row it matches holds every word) and
+-- `lexemes` are its words.
 --
 -- Why SECURITY DEFINER: under row-level security the planner may not use an
 -- index condition whose operator is not LEAKPROOF before the policy's own
@@ -1753,6 +1762,7 @@ DECLARE
     scores double precision[] := '{}';
     exacts boolean[] := '{}';
     every_word tsquery;
+    distinctive boolean;
     average_length double precision;
     weights double precision[];
 BEGIN
@@ -1777,8 +1787,11 @@ BEGIN
     END IF;
     lexemes := coalesce(lexemes, '{}');
     in_tenant := query && platform_tenant_tsquery(tenant);
-    -- NULL in the 'all' mode: every match is exact.
+    -- NULL in the 'all' mode: every match holds every word.
     every_word := CASE WHEN keyword_match = 'any' THEN coalesce(platform_lexemes_all(lexemes), query) END;
+    distinctive := cardinality(lexemes) > 0 AND NOT EXISTS (
+        SELECT FROM platform_lexeme_frequencies(documents, lexemes) f
+        WHERE f.frequency > platform_exact_match_word_share());
     SELECT w.average_length, w.weights INTO average_length, weights
     FROM platform_keyword_weights(documents, lexemes) w;
     IF keyword_match = 'any' AND NOT documents AND rank_limit > 0 AND cardinality(lexemes) > 0 THEN
@@ -1787,7 +1800,7 @@ BEGIN
     IF documents THEN
         RETURN QUERY
         SELECT d.id, platform_bm25(d.search_vector, lexemes, weights, average_length) AS score,
-               every_word IS NULL OR d.search_vector @@ every_word
+               distinctive AND (every_word IS NULL OR d.search_vector @@ every_word)
         FROM knowledge_documents d
         WHERE d.tenant_id = tenant AND d.search_vector @@ in_tenant
           AND (platform_keyword_candidates.category IS NULL OR d.category = platform_keyword_candidates.category)
@@ -1795,7 +1808,7 @@ BEGIN
     ELSIF rank_limit < 1 OR words IS NULL THEN
         RETURN QUERY
         SELECT c.id, platform_bm25(c.search_vector, lexemes, weights, average_length) AS score,
-               every_word IS NULL OR c.search_vector @@ every_word
+               distinctive AND (every_word IS NULL OR c.search_vector @@ every_word)
         FROM knowledge_chunks c
         WHERE c.tenant_id = tenant AND c.search_vector @@ in_tenant
           AND (scope IS NULL OR c.document_id = ANY (scope))
@@ -1810,7 +1823,7 @@ BEGIN
         IF cardinality(words) > 1 THEN
             taken := platform_lexemes_all(words);
             SELECT coalesce(array_agg(t.id), '{}'), coalesce(array_agg(t.score), '{}'),
-                   coalesce(array_agg(true), '{}')
+                   coalesce(array_agg(distinctive), '{}')
             INTO ids, scores, exacts
             FROM (SELECT c.id, platform_bm25(c.search_vector, lexemes, weights, average_length) AS score
                   FROM knowledge_chunks c
@@ -1824,7 +1837,7 @@ BEGIN
             tier := platform_lexemes_any(ARRAY[word]);
             -- After the first tier only a one-word query's rows hold every word.
             SELECT ids || array_agg(t.id), scores || array_agg(t.score),
-                   exacts || array_agg(cardinality(words) = 1)
+                   exacts || array_agg(distinctive AND cardinality(words) = 1)
             INTO ids, scores, exacts
             FROM (SELECT c.id, platform_bm25(c.search_vector, lexemes, weights, average_length) AS score
                   FROM knowledge_chunks c
@@ -4089,8 +4102,12 @@ SELECT set_config('session_replication_role', 'origin', true);
 -- pg_upgrade refuses tables with regconfig columns (their oids differ
 -- between major versions). One rewrite of each table, which computes its
 -- search_vector again and rebuilds its indexes, HNSW included, under an
--- ACCESS EXCLUSIVE lock until the upgrade commits (docs/upgrades.md).
+-- ACCESS EXCLUSIVE lock until the upgrade commits (docs/upgrades.md). The
+-- same rewrite brings the embeddings back into their rows
+-- (schema/tables.sql).
 ALTER TABLE knowledge_documents
+    ALTER COLUMN embedding SET STORAGE MAIN,
+    SET (toast_tuple_target = 8160),
     DROP COLUMN search_vector,
     ALTER COLUMN text_search_config TYPE text USING platform_text_search_config_name(text_search_config),
     ADD COLUMN search_vector tsvector GENERATED ALWAYS AS (
@@ -4100,6 +4117,8 @@ ALTER TABLE knowledge_documents
     ) STORED;
 CREATE INDEX knowledge_search_idx ON knowledge_documents USING gin (search_vector);
 ALTER TABLE knowledge_chunks
+    ALTER COLUMN embedding SET STORAGE MAIN,
+    SET (toast_tuple_target = 8160),
     DROP COLUMN search_vector,
     ALTER COLUMN text_search_config TYPE text USING platform_text_search_config_name(text_search_config),
     ADD COLUMN search_vector tsvector GENERATED ALWAYS AS (

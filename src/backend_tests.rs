@@ -74,9 +74,10 @@ mod tests {
             count(
                 "SELECT cardinality(extconfig)::bigint FROM pg_extension WHERE extname = 'platform'"
             ),
-            // the 15 tables, the password hashes, and the two cost rollups
-            // and two keyword statistics tables (registered without rows)
-            20
+            // the 15 tables, the password hashes, the spend reservations,
+            // and the two cost rollups and two keyword statistics tables
+            // (registered without rows)
+            21
         );
     }
 
@@ -158,7 +159,7 @@ mod tests {
              platform.common_word_share real superuser 0..1; \
              platform.cost_late_event_window integer superuser 0..2147483647; \
              platform.cost_reservation_timeout integer superuser 1..604800; \
-             platform.exact_matches_first bool superuser ..; \
+             platform.exact_match_word_share real superuser 0..1; \
              platform.exact_scan_limit integer superuser 0..2147483647; \
              platform.keyword_rank_limit integer superuser 0..1000000; \
              platform.max_chunks_per_document integer superuser 1..10000000; \

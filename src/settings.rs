@@ -42,9 +42,10 @@ static KEYWORD_RANK_LIMIT: GucSetting<i32> = GucSetting::<i32>::new(300);
 /// word's repetitions saturate, and how much a long row is discounted.
 static BM25_K1: GucSetting<f64> = GucSetting::<f64>::new(1.2);
 static BM25_B: GucSetting<f64> = GucSetting::<f64>::new(0.75);
-/// Whether hybrid search puts the rows holding every distinctive query word
-/// first.
-static EXACT_MATCHES_FIRST: GucSetting<bool> = GucSetting::<bool>::new(true);
+/// Hybrid search puts the rows holding every query word first when each of
+/// the words is in at most this share of the tenant's rows: a query of rare
+/// words (an error code, a product name) names what it wants.
+static EXACT_MATCH_WORD_SHARE: GucSetting<f64> = GucSetting::<f64>::new(0.05);
 /// Most characters a text may have where a function works through it
 /// (chunk_text's input and output, ingest_document's content, a search's
 /// query text): bounds memory and time per call.
@@ -121,11 +122,14 @@ pub fn register() {
         GucContext::Suset,
         GucFlags::default(),
     );
-    GucRegistry::define_bool_guc(
-        c"platform.exact_matches_first",
-        c"Hybrid search ranks the rows holding every distinctive query word first.",
-        c"Among themselves, and after them the other rows, in fused order. Off: fused order only.",
-        &EXACT_MATCHES_FIRST,
+    GucRegistry::define_float_guc(
+        c"platform.exact_match_word_share",
+        c"Hybrid search ranks rows holding every query word first when no word is in more than this share of the tenant's rows.",
+        c"Those rows come first among themselves in fused order, then the others. 0 turns the rule \
+          off; 1 applies it to every query.",
+        &EXACT_MATCH_WORD_SHARE,
+        0.0,
+        1.0,
         GucContext::Suset,
         GucFlags::default(),
     );
@@ -235,9 +239,10 @@ pub fn bm25() -> bm25::Parameters {
     }
 }
 
-/// `platform.exact_matches_first`.
-pub fn exact_matches_first() -> bool {
-    EXACT_MATCHES_FIRST.get()
+/// `platform.exact_match_word_share`.
+#[pg_extern(stable, parallel_safe, create_or_replace)]
+fn platform_exact_match_word_share() -> f32 {
+    EXACT_MATCH_WORD_SHARE.get() as f32
 }
 
 /// `platform.max_text_length`, in characters.

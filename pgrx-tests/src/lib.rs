@@ -157,7 +157,7 @@ pub fn db() -> &'static TestDb {
                 "SELECT platform_exact_scan_limit();
                  GRANT SET ON PARAMETER platform.exact_scan_limit, platform.keyword_rank_limit,
                                         platform.common_word_share,
-                                        platform.exact_matches_first TO {}",
+                                        platform.exact_match_word_share TO {}",
                 db.app_role
             ))
             .expect("GRANT SET ON PARAMETER");

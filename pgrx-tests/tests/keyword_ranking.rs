@@ -364,7 +364,7 @@ fn an_exact_match_of_rare_words_ranks_first_whatever_the_embedding_says() {
         };
         assert_eq!(position(tx), Some(0));
         tx.execute(
-            "SELECT set_config('platform.exact_matches_first', 'off', true)",
+            "SELECT set_config('platform.exact_match_word_share', '0', true)",
             &[],
         )
         .unwrap();

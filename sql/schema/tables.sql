@@ -248,6 +248,18 @@ CREATE TABLE knowledge_chunks (
     CONSTRAINT knowledge_chunks_position_check CHECK (position >= 0)
 );
 
+-- Embeddings stay in their row: a 1024-dimension vector (4 KB) is over the
+-- 2 KB at which PostgreSQL otherwise moves a value out to the TOAST table,
+-- and an exact scan of a tenant's rows would then fetch every vector from
+-- there (docs/search.md has the measurement). STORAGE MAIN keeps a vector
+-- inline, and a toast_tuple_target of a full page stops the row from being
+-- shortened below that: long texts move out first, and a vector only as a
+-- last resort, in a row that would not fit a page otherwise.
+ALTER TABLE knowledge_documents ALTER COLUMN embedding SET STORAGE MAIN;
+ALTER TABLE knowledge_documents SET (toast_tuple_target = 8160);
+ALTER TABLE knowledge_chunks ALTER COLUMN embedding SET STORAGE MAIN;
+ALTER TABLE knowledge_chunks SET (toast_tuple_target = 8160);
+
 -- ==================== COST TRACKING ====================
 
 -- numeric(24, 12): twelve decimals store a single token's cost exactly

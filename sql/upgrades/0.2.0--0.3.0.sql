@@ -162,8 +162,12 @@ SELECT set_config('session_replication_role', 'origin', true);
 -- pg_upgrade refuses tables with regconfig columns (their oids differ
 -- between major versions). One rewrite of each table, which computes its
 -- search_vector again and rebuilds its indexes, HNSW included, under an
--- ACCESS EXCLUSIVE lock until the upgrade commits (docs/upgrades.md).
+-- ACCESS EXCLUSIVE lock until the upgrade commits (docs/upgrades.md). The
+-- same rewrite brings the embeddings back into their rows
+-- (schema/tables.sql).
 ALTER TABLE knowledge_documents
+    ALTER COLUMN embedding SET STORAGE MAIN,
+    SET (toast_tuple_target = 8160),
     DROP COLUMN search_vector,
     ALTER COLUMN text_search_config TYPE text USING platform_text_search_config_name(text_search_config),
     ADD COLUMN search_vector tsvector GENERATED ALWAYS AS (
@@ -173,6 +177,8 @@ ALTER TABLE knowledge_documents
     ) STORED;
 CREATE INDEX knowledge_search_idx ON knowledge_documents USING gin (search_vector);
 ALTER TABLE knowledge_chunks
+    ALTER COLUMN embedding SET STORAGE MAIN,
+    SET (toast_tuple_target = 8160),
     DROP COLUMN search_vector,
     ALTER COLUMN text_search_config TYPE text USING platform_text_search_config_name(text_search_config),
     ADD COLUMN search_vector tsvector GENERATED ALWAYS AS (

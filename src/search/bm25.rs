@@ -317,7 +317,10 @@ mod tests {
             "an average row holding it once scores its weight"
         );
         assert!(twice > once && hundred > twice);
-        assert!(hundred < 1.0 * (LUCENE.k1 + 1.0), "bounded by weight * (k1 + 1)");
+        assert!(
+            hundred < 1.0 * (LUCENE.k1 + 1.0),
+            "bounded by weight * (k1 + 1)"
+        );
         let long = word_score(1, 400, 100.0, 1.0, LUCENE);
         assert!(long < once);
         let no_length_norm = Parameters { k1: 1.2, b: 0.0 };

@@ -90,12 +90,11 @@ fn fusion_of(mode: Option<&str>, rrf_k: i32) -> Fusion {
 
 /// The fused top `match_count` of two candidate lists given best first:
 /// vector candidates with their similarity (1 - cosine distance), keyword
-/// candidates with their BM25 score and whether each holds every distinctive
-/// query word (`keyword_exact`, NULL: none does); those come first when
-/// platform.exact_matches_first is on and the keyword weight is not 0. `position` is the row's place in the
-/// result.
+/// candidates with their BM25 score and whether each is an exact match
+/// (`keyword_exact`, NULL: none is); those come first unless the keyword
+/// weight is 0. `position` is the row's place in the result.
 #[allow(clippy::too_many_arguments)]
-#[pg_extern(stable, parallel_safe, create_or_replace)]
+#[pg_extern(immutable, parallel_safe, create_or_replace)]
 fn platform_fuse(
     vector_ids: Option<Vec<Option<pgrx::Uuid>>>,
     vector_scores: Option<Vec<Option<f64>>>,
@@ -141,7 +140,7 @@ fn platform_fuse(
     });
     let first: Vec<[u8; 16]> = match exact {
         // A keyword weight of 0 leaves the keyword branch out altogether.
-        Some(flags) if settings::exact_matches_first() && weights.keyword > 0.0 => keyword
+        Some(flags) if weights.keyword > 0.0 => keyword
             .iter()
             .zip(flags)
             .filter(|(_, exact)| *exact)

@@ -517,7 +517,12 @@ fn methods() -> Vec<Method> {
             Chunks,
         ),
         Method::function("hybrid_search", ""),
-        Method::function("hybrid_search", "").with_setting("platform.exact_matches_first", "off"),
+        Method::function("hybrid_search", "").with_setting("platform.exact_match_word_share", "0"),
+        Method::function("hybrid_search", "")
+            .with_setting("platform.exact_match_word_share", "0.01"),
+        Method::function("hybrid_search", "")
+            .with_setting("platform.exact_match_word_share", "0.2"),
+        Method::function("hybrid_search", "").with_setting("platform.exact_match_word_share", "1"),
         Method::function("hybrid_search", "keyword_match => 'all'"),
         Method::function("hybrid_search", "vector_weight => 1.5"),
         Method::function("hybrid_search", "vector_weight => 2"),

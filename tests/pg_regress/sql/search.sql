@@ -105,7 +105,11 @@ SELECT count(*) AS stop_words_only FROM keyword_search('the and of');
 SELECT chunk_id, title, round(score::numeric, 3) AS score, vector_rank, keyword_rank
 FROM hybrid_search('reset password', regress.weights(0.2, 1, 0.6), 4);
 -- Reciprocal Rank Fusion. Chunk 1 holds both words: it comes first although
--- chunk 2 fuses higher (platform.exact_matches_first), then fused order.
+-- chunk 2 fuses higher, then fused order (platform.exact_match_word_share:
+-- for this test both words count as rare).
+RESET ROLE;
+SET LOCAL platform.exact_match_word_share = 1;
+SET ROLE platform_regress_app;
 SELECT chunk_id, round(score::numeric, 5) AS score, vector_rank, keyword_rank
 FROM hybrid_search('reset password', regress.weights(0.2, 1, 0.6), 4, fusion => 'rrf');
 -- Theoretical min-max: each branch measured from the lowest score it can
@@ -114,12 +118,12 @@ SELECT chunk_id, round(score::numeric, 3) AS score, vector_rank, keyword_rank
 FROM hybrid_search('reset password', regress.weights(0.2, 1, 0.6), 4, fusion => 'tmm');
 -- With the rule off: fused order alone.
 RESET ROLE;
-SET LOCAL platform.exact_matches_first = off;
+SET LOCAL platform.exact_match_word_share = 0;
 SET ROLE platform_regress_app;
 SELECT chunk_id, round(score::numeric, 5) AS score, vector_rank, keyword_rank
 FROM hybrid_search('reset password', regress.weights(0.2, 1, 0.6), 4, fusion => 'rrf');
 RESET ROLE;
-SET LOCAL platform.exact_matches_first = on;
+RESET platform.exact_match_word_share;
 SET ROLE platform_regress_app;
 -- Weights: keywords only count.
 SELECT chunk_id, round(score::numeric, 3) AS score, vector_rank, keyword_rank
