@@ -2957,7 +2957,7 @@ BEGIN
             RAISE EXCEPTION 'cost event at % is older than the late-event window of %',
                     oldest, late_window
                 USING ERRCODE = 'invalid_parameter_value',
-                      HINT = 'Events older than platform.cost_late_event_window are refused so closed months stay as reported; a superuser can backfill in a session with SET row_security = off.';
+                      HINT = 'Closed periods stay as reported. To import history, an operator connects as a superuser and runs BEGIN; SET LOCAL row_security = off; INSERT INTO cost_events (tenant_id, service, cost_usd, "timestamp", ...) VALUES (...); COMMIT; budgets count the events, no alerts fire for them (docs/costs.md, Late events).';
         END IF;
         IF inserted = 1 THEN
             -- One event (record_cost_event, a single-row INSERT): the same two

@@ -1622,3 +1622,77 @@ fn widget_budgets_count_their_events_and_no_other_tenants_widget_can_be_named() 
     assert_eq!(text_rows(&mut admin, alerts, &[&tenant]).len(), 0);
     assert_eq!(rollup_differences(&mut admin), Vec::<String>::new());
 }
+
+#[test]
+fn a_late_event_alerts_for_its_own_past_period_and_history_imports_as_the_hint_says() {
+    let tenant = tenant_with_settings(
+        "Late periods",
+        r#"{"timezone": "Europe/Berlin", "maxDailySpend": 2, "budgetAlertThresholds": [100]}"#,
+    );
+    let mut app = app();
+    // Inside the window, ten days late: its own day crosses its limit, and
+    // that day's alert fires (now); today's budget is untouched.
+    let today: String = as_tenant(&mut app, tenant, |tx| {
+        tx.execute(
+            "SELECT record_cost_event('llm', 2.5, occurred_at => now() - interval '10 days')",
+            &[],
+        )
+        .unwrap();
+        tx.query_one(
+            "SELECT spend::text FROM budget_status() WHERE period = 'daily'",
+            &[],
+        )
+        .unwrap()
+        .get(0)
+    });
+    assert_eq!(today.parse::<f64>().unwrap(), 0.0);
+    let alerts =
+        "SELECT period, period_start, threshold FROM budget_alerts WHERE tenant_id = $1 ORDER BY 2";
+    let mut admin = admin();
+    assert_eq!(
+        text_rows(&mut admin, alerts, &[&tenant]),
+        text_rows(
+            &mut admin,
+            "SELECT 'daily', date_trunc('day', now() - interval '10 days', 'Europe/Berlin'), 100.00",
+            &[]
+        )
+    );
+    // Past the window: refused, with a hint that says how to import it.
+    let hint = as_tenant(&mut app, tenant, |tx| {
+        let error = attempt(tx, |tx| {
+            tx.execute(
+                "SELECT record_cost_event('llm', 5, occurred_at => now() - interval '90 days')",
+                &[],
+            )
+        })
+        .unwrap_err();
+        let db = error.as_db_error().unwrap();
+        assert_eq!(db.code(), &SqlState::INVALID_PARAMETER_VALUE);
+        db.hint().unwrap().to_owned()
+    });
+    assert!(
+        hint.contains("BEGIN; SET LOCAL row_security = off; INSERT INTO cost_events (tenant_id,"),
+        "{hint}"
+    );
+    // Doing what it says: counted in its period, no alert for it.
+    let mut tx = admin.transaction().unwrap();
+    tx.batch_execute("SET LOCAL row_security = off").unwrap();
+    tx.execute(
+        "INSERT INTO cost_events (tenant_id, service, cost_usd, \"timestamp\")
+         VALUES ($1, 'llm', 5, now() - interval '90 days')",
+        &[&tenant],
+    )
+    .unwrap();
+    tx.commit().unwrap();
+    assert_eq!(text_rows(&mut admin, alerts, &[&tenant]).len(), 1);
+    let day_spend: String = admin
+        .query_one(
+            "SELECT platform_budget_spend($1, NULL, 'daily',
+                    date_trunc('day', now() - interval '90 days', 'Europe/Berlin'), 'Europe/Berlin')::text",
+            &[&tenant],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(day_spend.parse::<f64>().unwrap(), 5.0);
+    assert_eq!(rollup_differences(&mut admin), Vec::<String>::new());
+}
