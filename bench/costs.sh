@@ -5,7 +5,10 @@
 #      and whether the results are equal);
 #   2. ingest rate, single-row and batched, into cost_events (with the rollup
 #      triggers) against an identical table without them;
-#   3. budget_status() latency (p50, p99).
+#   3. budget_status() latency (p50, p99);
+#   4. reserve_spend() and settle_spend() latency (p50, p99) on the largest
+#      tenant with hard caps, each pair in a transaction of its own, with and
+#      without a widget's cap; and ingest of single rows that name a widget.
 #
 # Usage: bench/costs.sh [events] [tenants]
 #   default 10000000 events over 100 tenants (Zipf, s = 1: the largest tenant
@@ -51,6 +54,10 @@ INSERT INTO tenants (id, name, api_key, settings)
 SELECT md5('bench-tenant-' || k)::uuid, 'Tenant ' || k, 'pk_bench_' || md5(k::text),
        jsonb_build_object('maxMonthlySpend', 1000 + k, 'timezone', 'UTC')
 FROM generate_series(1, :tenants) k;
+-- One widget per tenant, for per-widget ingest and caps.
+INSERT INTO widgets (id, tenant_id, name, domain_whitelist)
+SELECT md5('bench-widget-' || k)::uuid, md5('bench-tenant-' || k)::uuid, 'Chat ' || k, '[]'
+FROM generate_series(1, :tenants) k;
 -- Zipf: tenant k gets a share proportional to 1/k. width_bucket() maps a
 -- uniform random number onto the cumulative shares.
 CREATE TEMP TABLE zipf AS
@@ -86,7 +93,8 @@ CREATE TABLE cost_events_plain (LIKE cost_events INCLUDING ALL);
 INSERT INTO cost_events_plain SELECT * FROM cost_events;
 ALTER TABLE cost_events_plain
     ADD FOREIGN KEY (tenant_id) REFERENCES tenants (id) ON DELETE CASCADE,
-    ADD FOREIGN KEY (tenant_id, session_id) REFERENCES sessions (tenant_id, id) ON DELETE SET NULL (session_id);
+    ADD FOREIGN KEY (tenant_id, session_id) REFERENCES sessions (tenant_id, id) ON DELETE SET NULL (session_id),
+    ADD FOREIGN KEY (tenant_id, widget_id) REFERENCES widgets (tenant_id, id) ON DELETE SET NULL (widget_id);
 VACUUM ANALYZE;
 
 -- Server-side timing of one query, run as the calling role, with the tenant,
@@ -111,6 +119,33 @@ BEGIN
                         round(percentile_disc(0.95) WITHIN GROUP (ORDER BY t)::numeric, 3),
                         round(percentile_disc(0.99) WITHIN GROUP (ORDER BY t)::numeric, 3)
                  FROM unnest(took) t;
+END
+\$\$;
+-- reserve_spend() then settle_spend() of what it reserved, \$3 times,
+-- each pair in a transaction of its own (as an application's calls are)
+-- under the tenant's context: milliseconds of each call into a temporary
+-- table, after three untimed pairs. widget NULL: the tenant's caps alone.
+CREATE PROCEDURE bench.reserve_settle(tenant uuid, widget uuid, runs integer)
+LANGUAGE plpgsql AS \$\$
+DECLARE
+    started timestamptz;
+    reservation uuid;
+    reserving float8;
+BEGIN
+    CREATE TEMP TABLE IF NOT EXISTS reserve_settle (widget boolean, reserve float8, settle float8);
+    FOR i IN 1 .. runs + 3 LOOP
+        PERFORM set_tenant(tenant);
+        started := clock_timestamp();
+        SELECT r.reservation_id INTO reservation FROM reserve_spend(0.05, widget) r;
+        reserving := extract(epoch FROM clock_timestamp() - started)::float8 * 1000;
+        started := clock_timestamp();
+        PERFORM settle_spend(reservation, 'llm', 0.0021, 'openai', 'gpt-4o', 420);
+        IF i > 3 THEN
+            INSERT INTO reserve_settle
+            VALUES (widget IS NOT NULL, reserving, extract(epoch FROM clock_timestamp() - started)::float8 * 1000);
+        END IF;
+        COMMIT;
+    END LOOP;
 END
 \$\$;
 GRANT USAGE ON SCHEMA bench TO $APP;
@@ -178,12 +213,39 @@ result[kolkata-raw]="$(timing "$kolkata_raw" "$month_start" "$month_end" "$RUNS"
 result[kolkata-summary]="$(timing "$kolkata_summary" "$month_start" "$month_end" "$RUNS")"
 result[budget]="$(timing 'SELECT * FROM budget_status()' "$month_start" "$month_end" $((RUNS * 40)))"
 
+echo "== reserve_spend() and settle_spend() (largest tenant, hard daily and monthly caps; its widget's daily cap)"
+# Caps far above the spend, so every reservation is granted and checked.
+psql_as postgres -d "$DB" -c "UPDATE tenants SET settings = settings
+    || '{\"maxDailySpend\": 1e9, \"maxMonthlySpend\": 1e10, \"hardSpendLimits\": [\"daily\", \"monthly\"]}'
+    WHERE id = '$tenant'" \
+  -c "UPDATE widgets SET settings = '{\"maxDailySpend\": 1e8, \"hardSpendLimits\": [\"daily\"]}'
+    WHERE id = md5('bench-widget-1')::uuid" >/dev/null
+pairs=$((RUNS * 40))
+for w in tenant widget; do
+  widget=NULL; [ "$w" = widget ] && widget="md5('bench-widget-1')::uuid"
+  # set_tenant() warns outside a transaction block; inside a procedure
+  # that commits, each of its transactions sets the context again.
+  result[reserve-$w]="$(psql_as "$APP" -d "$DB" -At -c "SET client_min_messages = error" \
+    -c "CALL bench.reserve_settle('$tenant', $widget, $pairs)" \
+    -c "SELECT round(percentile_disc(0.5) WITHIN GROUP (ORDER BY reserve)::numeric, 3) || ' '
+               || round(percentile_disc(0.99) WITHIN GROUP (ORDER BY reserve)::numeric, 3) || ' '
+               || round(percentile_disc(0.5) WITHIN GROUP (ORDER BY settle)::numeric, 3) || ' '
+               || round(percentile_disc(0.99) WITHIN GROUP (ORDER BY settle)::numeric, 3)
+        FROM reserve_settle")"
+done
+
 echo "== ingest: cost_events (rollup triggers) against cost_events_plain (none)"
 for table in cost_events cost_events_plain; do
   cat > "$work/single-$table.sql" <<SQL
 \\set k random_zipfian(1, $TENANTS, 1.01)
 INSERT INTO $table (tenant_id, service, provider, tokens_used, cost_usd, metadata, "timestamp")
 VALUES (md5('bench-tenant-' || :k)::uuid, 'llm', 'openai', 420, 0.0021, '{"model": "gpt-4o"}', now());
+SQL
+  cat > "$work/widget-$table.sql" <<SQL
+\\set k random_zipfian(1, $TENANTS, 1.01)
+INSERT INTO $table (tenant_id, service, provider, tokens_used, cost_usd, metadata, "timestamp", widget_id)
+VALUES (md5('bench-tenant-' || :k)::uuid, 'llm', 'openai', 420, 0.0021, '{"model": "gpt-4o"}', now(),
+        md5('bench-widget-' || :k)::uuid);
 SQL
   cat > "$work/batch-$table.sql" <<SQL
 INSERT INTO $table (tenant_id, service, provider, tokens_used, cost_usd, metadata, "timestamp")
@@ -206,6 +268,7 @@ for round in 1 2 3; do
   for table in cost_events_plain cost_events; do
     runs[single-$table]+="$(rate "single-$table") "
     runs[batch-$table]+="$(rate "batch-$table") "
+    runs[widget-$table]+="$(rate "widget-$table") "
     runs[async-$table]+="$(rate "single-$table" PGOPTIONS=-csynchronous_commit=off) "
   done
 done
@@ -233,10 +296,21 @@ printf '| %-58s | %9s | %9s | %s |\n' "tenant-month, cost_summary in Asia/Kolkat
 b="${result[budget]}"
 printf '| %-58s | %9s | %9s | %s |\n' "budget_status()" "$(field "$b" 1)" "$(field "$b" 2)" "p99 $(field "$b" 3) ms"
 echo
+echo "reserve_spend() and settle_spend(): $pairs pairs each, one transaction per pair, largest tenant"
+printf '| %-58s | %9s | %9s |\n' "call" "p50 (ms)" "p99 (ms)"
+printf '|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..60})" "----------:" "----------:"
+for w in tenant widget; do
+  r="${result[reserve-$w]}"
+  label="tenant's caps"; [ "$w" = widget ] && label="tenant's and widget's caps"
+  printf '| %-58s | %9s | %9s |\n' "reserve_spend(), $label" "$(field "$r" 1)" "$(field "$r" 2)"
+  printf '| %-58s | %9s | %9s |\n' "settle_spend(), $label" "$(field "$r" 3)" "$(field "$r" 4)"
+done
+echo
 printf '| %-58s | %12s | %12s | %s |\n' "ingest (rows/s)" "plain" "triggers" "triggers / plain"
 printf '|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..60})" "-------------:" "-------------:" "---"
-for kind in single batch async; do
+for kind in single widget batch async; do
   label="single-row INSERT, one per transaction"
+  [ "$kind" = widget ] && label="single-row INSERT naming a widget, one per transaction"
   [ "$kind" = batch ] && label="INSERT ... SELECT of 1,000 rows per transaction"
   [ "$kind" = async ] && label="single-row INSERT, synchronous_commit = off"
   p="${result[$kind-cost_events_plain]}"; t="${result[$kind-cost_events]}"

@@ -37,6 +37,10 @@ DROP FUNCTION budget_status();
 DROP FUNCTION platform_fire_budget_alerts(uuid, timestamptz, numeric);
 DROP FUNCTION platform_budget_crossed(numeric, numeric, jsonb);
 DROP FUNCTION platform_cost_budget_periods_expected(uuid);
+-- record_cost_event() takes the widget the event is spent for;
+-- platform_verify_cost_rollups() names the widget of a difference.
+DROP FUNCTION record_cost_event(text, numeric, text, text, integer, uuid, text, timestamptz, jsonb);
+DROP FUNCTION platform_verify_cost_rollups();
 -- Each budget month keeps its spend per local day (filled after the code,
 -- below). A nullable column without a default: no rewrite here.
 ALTER TABLE cost_budget_periods ADD COLUMN daily_spend numeric[];
@@ -53,7 +57,10 @@ CREATE TABLE cost_reservations (
     closed_at timestamptz,
     event_id uuid,
     idempotency_key text,
+    widget_id uuid,
     PRIMARY KEY (tenant_id, id),
+    CONSTRAINT cost_reservations_widget_fkey FOREIGN KEY (tenant_id, widget_id)
+        REFERENCES widgets (tenant_id, id) ON DELETE SET NULL (widget_id),
     CONSTRAINT cost_reservations_state_check
         CHECK (state IN ('open', 'settled', 'released', 'expired')),
     CONSTRAINT cost_reservations_estimate_check
@@ -62,6 +69,42 @@ CREATE TABLE cost_reservations (
 CREATE INDEX cost_reservations_open_idx ON cost_reservations (tenant_id, expires_at)
     WHERE state = 'open';
 SELECT pg_extension_config_dump('cost_reservations', '');
+-- Per-widget budgets: each event keeps the widget it was spent for (a
+-- nullable column without a default: no rewrite). Adding the foreign key
+-- and the partial index each read cost_events once, under the ACCESS
+-- EXCLUSIVE lock the ADD COLUMN takes until the upgrade commits
+-- (docs/upgrades.md); no event has a widget yet, so neither writes.
+ALTER TABLE cost_events
+    ADD COLUMN widget_id uuid,
+    ADD CONSTRAINT cost_events_widget_fkey FOREIGN KEY (tenant_id, widget_id)
+        REFERENCES widgets (tenant_id, id) ON DELETE SET NULL (widget_id);
+CREATE INDEX cost_widget_idx ON cost_events (tenant_id, widget_id) WHERE widget_id IS NOT NULL;
+ALTER TYPE platform_cost_delta ADD ATTRIBUTE widget_id uuid;
+-- Alerts of a widget's budget: the widget joins the alert's identity, so the
+-- tenant's identity index becomes partial (every existing alert is the
+-- tenant's and keeps its identity; budget_alerts holds a few rows per
+-- tenant and period, rebuilt in moments).
+ALTER TABLE budget_alerts
+    ADD COLUMN widget_id uuid,
+    ADD CONSTRAINT budget_alerts_widget_fkey FOREIGN KEY (tenant_id, widget_id)
+        REFERENCES widgets (tenant_id, id) ON DELETE CASCADE;
+DROP INDEX budget_alert_identity_idx;
+CREATE UNIQUE INDEX budget_alert_identity_idx
+    ON budget_alerts (period_start, tenant_id, period, threshold) WHERE widget_id IS NULL;
+CREATE UNIQUE INDEX budget_alert_widget_identity_idx
+    ON budget_alerts (period_start, tenant_id, widget_id, period, threshold) WHERE widget_id IS NOT NULL;
+-- Spend per widget and budget month: new and empty (no event has a widget
+-- yet), internal like cost_budget_periods.
+CREATE TABLE cost_widget_budget_periods (
+    tenant_id uuid NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+    widget_id uuid NOT NULL,
+    period_start timestamptz NOT NULL,
+    spend numeric NOT NULL,
+    event_count bigint NOT NULL,
+    daily_spend numeric[] NOT NULL,
+    PRIMARY KEY (tenant_id, widget_id, period_start)
+) WITH (fillfactor = 80);
+SELECT pg_extension_config_dump('cost_widget_budget_periods', 'WHERE false');
 -- ==================== end of budgets ====================
 
 -- Values of tenant data unique per tenant instead of across tenants: a
@@ -2357,6 +2400,25 @@ BEGIN
 END
 $$;
 
+-- A widget's budgets (widgets.settings: the same keys as a tenant's,
+-- maxDailySpend, maxWeeklySpend, maxMonthlySpend, hardSpendLimits,
+-- budgetAlertThresholds) as settings the budget functions read: its own
+-- limits and hard caps, its thresholds or else the tenant's, and the
+-- tenant's zone, since a widget's periods are its tenant's calendar.
+CREATE OR REPLACE FUNCTION platform_widget_budget_settings(widget_settings jsonb, tenant_settings jsonb)
+RETURNS jsonb
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+    SELECT jsonb_strip_nulls(jsonb_build_object(
+               'timezone', tenant_settings->'timezone',
+               'maxDailySpend', widget_settings->'maxDailySpend',
+               'maxWeeklySpend', widget_settings->'maxWeeklySpend',
+               'maxMonthlySpend', widget_settings->'maxMonthlySpend',
+               'hardSpendLimits', widget_settings->'hardSpendLimits',
+               'budgetAlertThresholds', coalesce(widget_settings->'budgetAlertThresholds',
+                                                 tenant_settings->'budgetAlertThresholds')))
+$$;
+
 -- sql/costs/budgets.sql
 -- Budgets per period: a daily, weekly (Monday to Sunday) and monthly limit
 -- per tenant, each on the tenant's calendar in its time zone, in
@@ -2410,68 +2472,110 @@ END
 $$;
 
 -- Writes (once) the alerts of every threshold of the period's limit that
--- `spend` has reached, and announces each one written. metadata.limit is
--- the period's limit; a monthly alert also carries it as monthlyLimit, as
--- 0.2.0's did.
+-- `spend` has reached, and announces each one written: the tenant's own
+-- budget when widget is NULL, else that widget's (settings are then
+-- platform_widget_budget_settings()). metadata.limit is the period's limit;
+-- a monthly alert of the tenant also carries it as monthlyLimit, as 0.2.0's
+-- did.
 CREATE OR REPLACE FUNCTION platform_fire_budget_alerts(
-    tenant uuid, budget_period text, starts timestamptz, spend numeric, settings jsonb)
+    tenant uuid, widget uuid, budget_period text, starts timestamptz, spend numeric, settings jsonb)
 RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
 DECLARE
     spend_limit constant numeric := platform_budget_limit(settings, budget_period);
-    alert record;
+    alert_id uuid;
 BEGIN
     IF spend_limit IS NULL THEN
         RETURN;  -- no budget for this period
     END IF;
-    FOR alert IN
-        INSERT INTO budget_alerts AS b
-            (tenant_id, threshold, current_spend, period, period_start, severity, metadata)
-        SELECT tenant, threshold, spend, budget_period, starts,
-               CASE WHEN threshold < 100 THEN 'warning' ELSE 'critical' END,
-               jsonb_build_object('limit', spend_limit)
-               || CASE WHEN budget_period = 'monthly' THEN jsonb_build_object('monthlyLimit', spend_limit)
-                       ELSE '{}' END
-        FROM unnest(platform_budget_thresholds(settings)) AS threshold
-        WHERE spend * 100 >= spend_limit * threshold
-        ORDER BY threshold
-        ON CONFLICT (tenant_id, period, period_start, threshold) DO NOTHING
-        RETURNING b.id
-    LOOP
-        PERFORM pg_notify('platform_budget_alerts', json_build_object('alert_id', alert.id)::text);
-    END LOOP;
+    -- Two statements: each scope has its own identity index, and ON
+    -- CONFLICT names the one it means.
+    IF widget IS NULL THEN
+        FOR alert_id IN
+            INSERT INTO budget_alerts AS b
+                (tenant_id, threshold, current_spend, period, period_start, severity, metadata)
+            SELECT tenant, threshold, spend, budget_period, starts,
+                   CASE WHEN threshold < 100 THEN 'warning' ELSE 'critical' END,
+                   jsonb_build_object('limit', spend_limit)
+                   || CASE WHEN budget_period = 'monthly' THEN jsonb_build_object('monthlyLimit', spend_limit)
+                           ELSE '{}' END
+            FROM unnest(platform_budget_thresholds(settings)) AS threshold
+            WHERE spend * 100 >= spend_limit * threshold
+            ORDER BY threshold
+            ON CONFLICT (period_start, tenant_id, period, threshold) WHERE widget_id IS NULL DO NOTHING
+            RETURNING b.id
+        LOOP
+            PERFORM pg_notify('platform_budget_alerts', json_build_object('alert_id', alert_id)::text);
+        END LOOP;
+    ELSE
+        FOR alert_id IN
+            INSERT INTO budget_alerts AS b
+                (tenant_id, widget_id, threshold, current_spend, period, period_start, severity, metadata)
+            SELECT tenant, widget, threshold, spend, budget_period, starts,
+                   CASE WHEN threshold < 100 THEN 'warning' ELSE 'critical' END,
+                   jsonb_build_object('limit', spend_limit)
+            FROM unnest(platform_budget_thresholds(settings)) AS threshold
+            WHERE spend * 100 >= spend_limit * threshold
+            ORDER BY threshold
+            ON CONFLICT (period_start, tenant_id, widget_id, period, threshold) WHERE widget_id IS NOT NULL
+                DO NOTHING
+            RETURNING b.id
+        LOOP
+            PERFORM pg_notify('platform_budget_alerts', json_build_object('alert_id', alert_id)::text);
+        END LOOP;
+    END IF;
 END
 $$;
 
--- The spend of `tenant` in the budget period that starts at `starts` in
--- `zone`, from cost_budget_periods: the month's row, one
+-- The spend of `tenant` (of its widget `widget`, when not NULL) in the
+-- budget period that starts at `starts` in `zone`, from
+-- cost_budget_periods (cost_widget_budget_periods): the month's row, one
 -- day of it, or the seven days of a week over the (at most two) months it
--- touches. Read by definer functions only (the table is theirs).
-CREATE OR REPLACE FUNCTION platform_budget_spend(tenant uuid, budget_period text, starts timestamptz, zone text)
+-- touches. Read by definer functions only (the tables are theirs).
+-- PL/pgSQL so that each of the two plans is cached.
+CREATE OR REPLACE FUNCTION platform_budget_spend(
+    tenant uuid, widget uuid, budget_period text, starts timestamptz, zone text)
 RETURNS numeric
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
-    SELECT coalesce(sum(CASE WHEN budget_period = 'monthly' THEN p.spend
-                             ELSE p.daily_spend[extract(day FROM d.local_day)::int] END), 0)
-    FROM generate_series(starts AT TIME ZONE zone,
-                         starts AT TIME ZONE zone
-                             + CASE budget_period WHEN 'weekly' THEN interval '6 days' ELSE interval '0' END,
-                         interval '1 day') AS d(local_day)
-    JOIN cost_budget_periods p
-      ON p.tenant_id = tenant AND p.period_start = date_trunc('month', d.local_day) AT TIME ZONE zone
+DECLARE
+    first_day constant timestamp := starts AT TIME ZONE zone;
+    last_day constant timestamp := first_day + CASE budget_period WHEN 'weekly' THEN interval '6 days'
+                                                                  ELSE interval '0' END;
+    spend numeric;
+BEGIN
+    IF widget IS NULL THEN
+        SELECT coalesce(sum(CASE WHEN budget_period = 'monthly' THEN p.spend
+                                 ELSE p.daily_spend[extract(day FROM d.local_day)::int] END), 0)
+        INTO spend
+        FROM generate_series(first_day, last_day, interval '1 day') AS d(local_day)
+        JOIN cost_budget_periods p
+          ON p.tenant_id = tenant AND p.period_start = date_trunc('month', d.local_day) AT TIME ZONE zone;
+    ELSE
+        SELECT coalesce(sum(CASE WHEN budget_period = 'monthly' THEN p.spend
+                                 ELSE p.daily_spend[extract(day FROM d.local_day)::int] END), 0)
+        INTO spend
+        FROM generate_series(first_day, last_day, interval '1 day') AS d(local_day)
+        JOIN cost_widget_budget_periods p
+          ON p.tenant_id = tenant AND p.widget_id = widget
+         AND p.period_start = date_trunc('month', d.local_day) AT TIME ZONE zone;
+    END IF;
+    RETURN spend;
+END
 $$;
 
--- Fires the alerts of the tenant's daily and weekly budgets that spend
+-- Fires the alerts of the daily and weekly budgets of the tenant (of its
+-- widget `widget`, when not NULL, with that widget's settings) that spend
 -- added to the local days `days` (with what was added to each: a whole
 -- statement's, across months, so that a week's two months count as one)
 -- made cross a threshold. The caller holds the tenant's row, so the spend
 -- read here is final until it commits. The monthly budget is checked by the
 -- caller, from the row it has just updated.
 CREATE OR REPLACE FUNCTION platform_check_short_budgets(
-    tenant uuid, settings jsonb, days date[], added numeric[])
+    tenant uuid, widget uuid, settings jsonb, days date[], added numeric[])
 RETURNS void
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, @extschema@, pg_temp
@@ -2490,24 +2594,26 @@ BEGIN
         GROUP BY 1, 2
         HAVING sum(a.amount) > 0
     LOOP
-        after := platform_budget_spend(tenant, changed.period, changed.starts, zone);
+        after := platform_budget_spend(tenant, widget, changed.period, changed.starts, zone);
         IF platform_budget_crossed(after - changed.amount, after, settings, changed.period) THEN
-            PERFORM platform_fire_budget_alerts(tenant, changed.period, changed.starts, after, settings);
+            PERFORM platform_fire_budget_alerts(tenant, widget, changed.period, changed.starts, after, settings);
         END IF;
     END LOOP;
 END
 $$;
 
--- The context's tenant's budgets now (no row without a context): one row
--- per configured period (daily, weekly, monthly; the month always, as in
--- 0.2.0, with a NULL limit when there is none), each with its limit,
--- whether it is a hard cap, the spend so far, what open reservations hold
--- (reservations.sql) and what the limit leaves after both, the percent of
--- the limit spent, and the spend projected for the whole period at the
--- rate so far.
+-- The context's tenant's budgets now (no row without a context), or those
+-- of its widget `widget_id`: one row per configured period (daily, weekly,
+-- monthly; the month always, as in 0.2.0, with a NULL limit when there is
+-- none), each with its limit, whether it is a hard cap, the spend so far,
+-- what open reservations hold (reservations.sql; a widget's: those made
+-- for it) and what the limit leaves after both, the percent of the limit
+-- spent, and the spend projected for the whole period at the rate so far.
+-- A widget the tenant does not have is P0002.
 -- Index lookups in cost_budget_periods, never a sum over events. PL/pgSQL
 -- so that its plans are cached per session.
 CREATE OR REPLACE FUNCTION budget_status(
+    widget_id uuid DEFAULT NULL,
     OUT period text, OUT period_start timestamptz, OUT period_end timestamptz, OUT time_zone text,
     OUT spend_limit numeric, OUT hard_limit boolean, OUT spend numeric, OUT reserved numeric,
     OUT remaining numeric, OUT event_count bigint, OUT percent_used numeric, OUT projected_spend numeric)
@@ -2517,27 +2623,44 @@ SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
 DECLARE
     tenant constant uuid := get_current_tenant_id();
+    widget constant uuid := budget_status.widget_id;
+    tenant_settings jsonb;
     settings jsonb;
 BEGIN
-    SELECT t.settings INTO settings FROM tenants t WHERE t.id = tenant;
+    SELECT t.settings INTO tenant_settings FROM tenants t WHERE t.id = tenant;
     IF NOT FOUND THEN
         RETURN;  -- no tenant context: nothing to report
     END IF;
-    time_zone := platform_tenant_time_zone(settings);
+    time_zone := platform_tenant_time_zone(tenant_settings);
+    settings := tenant_settings;
+    IF widget IS NOT NULL THEN
+        SELECT platform_widget_budget_settings(w.settings, tenant_settings) INTO settings
+        FROM widgets w WHERE w.tenant_id = tenant AND w.id = widget;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'no widget %', widget
+                USING ERRCODE = 'no_data_found',
+                      HINT = 'Pass the id of one of the tenant''s widgets, or NULL for the tenant''s own budgets.';
+        END IF;
+    END IF;
     SELECT coalesce(sum(r.estimated_cost_usd), 0) INTO reserved FROM cost_reservations r
-    WHERE r.tenant_id = tenant AND r.state = 'open' AND r.expires_at > now();
+    WHERE r.tenant_id = tenant AND r.state = 'open' AND r.expires_at > now()
+      AND (widget IS NULL OR r.widget_id = widget);
     FOREACH period IN ARRAY platform_budget_periods() LOOP
         spend_limit := platform_budget_limit(settings, period);
         CONTINUE WHEN spend_limit IS NULL AND period <> 'monthly';
         SELECT b.starts, b.ends INTO period_start, period_end
         FROM platform_budget_period_bounds(period, now(), time_zone) b;
         hard_limit := spend_limit IS NOT NULL AND platform_budget_is_hard(settings, period);
-        spend := platform_budget_spend(tenant, period, period_start, time_zone);
-        remaining := greatest(spend_limit - spend - reserved, 0);
+        spend := platform_budget_spend(tenant, widget, period, period_start, time_zone);
+        -- greatest() ignores NULLs: without a limit nothing is "remaining".
+        remaining := CASE WHEN spend_limit IS NOT NULL THEN greatest(spend_limit - spend - reserved, 0) END;
         event_count := NULL;
-        IF period = 'monthly' THEN
+        IF period = 'monthly' AND widget IS NULL THEN
             SELECT coalesce(max(p.event_count), 0) INTO event_count FROM cost_budget_periods p
             WHERE p.tenant_id = tenant AND p.period_start = budget_status.period_start;
+        ELSIF period = 'monthly' THEN
+            SELECT coalesce(max(p.event_count), 0) INTO event_count FROM cost_widget_budget_periods p
+            WHERE p.tenant_id = tenant AND p.widget_id = widget AND p.period_start = budget_status.period_start;
         END IF;
         percent_used := round(spend * 100 / spend_limit, 2);
         projected_spend := round(spend * extract(epoch FROM period_end - period_start)
@@ -2546,8 +2669,8 @@ BEGIN
     END LOOP;
 END
 $$;
-COMMENT ON FUNCTION budget_status() IS
-    'The current tenant''s budget periods now: limit, hard or not, spend, reserved, remaining, percent used, projected spend.';
+COMMENT ON FUNCTION budget_status(uuid) IS
+    'The budget periods of the current tenant (or of its widget) now: limit, hard or not, spend, reserved, remaining, percent used, projected spend.';
 
 -- One budget alert by id, with its tenant and what a notification about it
 -- needs: for the worker that LISTENs on 'platform_budget_alerts' and sends
@@ -2642,6 +2765,61 @@ CREATE OR REPLACE FUNCTION platform_add_daily_spend(a numeric[], b numeric[]) RE
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$ SELECT ARRAY(SELECT a[i] + b[i] FROM generate_series(1, 31) AS i ORDER BY i) $$;
 
+-- Adds one widget's spend in one budget month (`costs` on the local `days`
+-- of the month, `events` events; negative to take them away) to
+-- cost_widget_budget_periods, deletes the row when no event is left, and
+-- fires the alerts of the widget's budgets that added spend made cross a
+-- threshold. Called by the cost triggers, which hold the tenant's row, so
+-- every crossing is seen by one writer, as for the tenant's budgets. A
+-- widget's week that spans two months is checked once per month the
+-- statement touched, each time against the spend so far: every crossing is
+-- still seen exactly once. Runs under the trigger's rights, like
+-- platform_apply_cost_deltas().
+CREATE OR REPLACE FUNCTION platform_apply_widget_spend(
+    tenant uuid, widget uuid, month_start timestamptz, days integer[], costs numeric[], events bigint,
+    tenant_settings jsonb)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+    added constant numeric := (SELECT sum(c) FROM unnest(costs) c);
+    zone constant text := platform_tenant_time_zone(tenant_settings);
+    settings jsonb;
+    row_id tid;
+    spend numeric;
+    left_events bigint;
+BEGIN
+    INSERT INTO cost_widget_budget_periods AS p (tenant_id, widget_id, period_start, spend, event_count, daily_spend)
+    VALUES (tenant, widget, month_start, added, events, platform_daily_spend(days, costs))
+    ON CONFLICT (tenant_id, widget_id, period_start) DO UPDATE
+        SET spend = p.spend + excluded.spend,
+            event_count = p.event_count + excluded.event_count,
+            daily_spend = platform_add_daily_spend(p.daily_spend, excluded.daily_spend)
+    RETURNING p.ctid, p.spend, p.event_count INTO row_id, spend, left_events;
+    IF left_events = 0 THEN
+        DELETE FROM cost_widget_budget_periods WHERE ctid = row_id;
+        RETURN;
+    END IF;
+    IF added <= 0 OR platform_replaying() THEN
+        RETURN;
+    END IF;
+    SELECT platform_widget_budget_settings(w.settings, tenant_settings) INTO settings
+    FROM widgets w WHERE w.tenant_id = tenant AND w.id = widget;
+    IF settings IS NULL THEN
+        RETURN;  -- the widget is being deleted (its events lose it)
+    END IF;
+    IF platform_budget_crossed(spend - added, spend, settings, 'monthly') THEN
+        PERFORM platform_fire_budget_alerts(tenant, widget, 'monthly', month_start, spend, settings);
+    END IF;
+    IF platform_has_short_budgets(settings) THEN
+        PERFORM platform_check_short_budgets(
+            tenant, widget, settings,
+            ARRAY(SELECT (month_start AT TIME ZONE zone)::date + (d - 1) FROM unnest(days) d),
+            costs);
+    END IF;
+END
+$$;
+
 -- Adds sign x deltas to both tables, then fires the budget alerts whose
 -- threshold the new spend crossed. Called by the trigger function below,
 -- whose owner rights and search_path it runs under (no SECURITY DEFINER or
@@ -2690,7 +2868,7 @@ BEGIN
         ELSIF NOT replaying AND sign > 0 THEN
             -- Under the tenant's lock: no other writer saw these crossings.
             IF platform_budget_crossed(grown.spend - grown.delta, grown.spend, grown.settings, 'monthly') THEN
-                PERFORM platform_fire_budget_alerts(grown.tenant_id, 'monthly', grown.period_start,
+                PERFORM platform_fire_budget_alerts(grown.tenant_id, NULL, 'monthly', grown.period_start,
                                                     grown.spend, grown.settings);
             END IF;
         END IF;
@@ -2710,9 +2888,25 @@ BEGIN
             GROUP BY d.tenant_id, t.settings
             ORDER BY d.tenant_id
         LOOP
-            PERFORM platform_check_short_budgets(grown.tenant_id, grown.settings, grown.days, grown.costs);
+            PERFORM platform_check_short_budgets(grown.tenant_id, NULL, grown.settings, grown.days, grown.costs);
         END LOOP;
     END IF;
+    -- Widget budget months, after the tenant's (the lock order above), one
+    -- call per widget and month; none for a statement without widgets.
+    FOR grown IN
+        SELECT d.tenant_id, d.widget_id, d.month_start, array_agg(d.day_of_month) AS days,
+               array_agg(d.cost) AS costs, sum(d.events)::bigint AS events, t.settings
+        FROM (SELECT x.tenant_id, x.widget_id, x.month_start, x.day_of_month,
+                     sign * sum(x.cost) AS cost, sign * sum(x.events) AS events
+              FROM unnest(deltas) x WHERE x.widget_id IS NOT NULL
+              GROUP BY 1, 2, 3, 4) d
+        JOIN tenants t ON t.id = d.tenant_id
+        GROUP BY d.tenant_id, d.widget_id, d.month_start, t.settings
+        ORDER BY d.tenant_id, d.widget_id, d.month_start
+    LOOP
+        PERFORM platform_apply_widget_spend(grown.tenant_id, grown.widget_id, grown.month_start,
+                                            grown.days, grown.costs, grown.events, grown.settings);
+    END LOOP;
 
     WITH changed AS (
         SELECT d.tenant_id, d.hour, d.service, d.provider, d.model,
@@ -2776,7 +2970,7 @@ BEGIN
             RAISE EXCEPTION 'cost event at % is older than the late-event window of %',
                     oldest, late_window
                 USING ERRCODE = 'invalid_parameter_value',
-                      HINT = 'Events older than platform.cost_late_event_window are refused so closed months stay as reported; a superuser can backfill in a session with SET row_security = off.';
+                      HINT = 'Closed periods stay as reported. To import history, an operator connects as a superuser and runs BEGIN; SET LOCAL row_security = off; INSERT INTO cost_events (tenant_id, service, cost_usd, "timestamp", ...) VALUES (...); COMMIT; budgets count the events, no alerts fire for them (docs/costs.md, Late events).';
         END IF;
         IF inserted = 1 THEN
             -- One event (record_cost_event, a single-row INSERT): the same two
@@ -2786,7 +2980,7 @@ BEGIN
                    date_trunc('month', e."timestamp", platform_tenant_time_zone(t.settings)) AS month_start,
                    extract(day FROM e."timestamp" AT TIME ZONE platform_tenant_time_zone(t.settings))::int AS day,
                    platform_tenant_time_zone(t.settings) AS zone, e.service, e.provider, e.metadata->>'model' AS model, e.cost_usd,
-                   e.tokens_used, t.settings
+                   e.tokens_used, t.settings, e.widget_id
             INTO one FROM new_rows e JOIN tenants t ON t.id = e.tenant_id FOR NO KEY UPDATE OF t;
             INSERT INTO cost_budget_periods AS p (tenant_id, period_start, spend, event_count, daily_spend)
             VALUES (one.tenant_id, one.month_start, one.cost_usd, 1,
@@ -2798,14 +2992,18 @@ BEGIN
             RETURNING p.spend INTO spend;
             IF NOT replaying THEN
                 IF platform_budget_crossed(spend - one.cost_usd, spend, one.settings, 'monthly') THEN
-                    PERFORM platform_fire_budget_alerts(one.tenant_id, 'monthly', one.month_start, spend,
+                    PERFORM platform_fire_budget_alerts(one.tenant_id, NULL, 'monthly', one.month_start, spend,
                                                         one.settings);
                 END IF;
                 IF platform_has_short_budgets(one.settings) THEN
-                    PERFORM platform_check_short_budgets(one.tenant_id, one.settings,
+                    PERFORM platform_check_short_budgets(one.tenant_id, NULL, one.settings,
                                                          ARRAY[(one.month_start AT TIME ZONE one.zone)::date + (one.day - 1)],
                                                          ARRAY[one.cost_usd]);
                 END IF;
+            END IF;
+            IF one.widget_id IS NOT NULL THEN
+                PERFORM platform_apply_widget_spend(one.tenant_id, one.widget_id, one.month_start,
+                                                    ARRAY[one.day], ARRAY[one.cost_usd], 1, one.settings);
             END IF;
             INSERT INTO cost_rollups_hourly AS r
                 (tenant_id, hour, service, provider, model,
@@ -2827,9 +3025,10 @@ BEGIN
                        date_trunc('month', e."timestamp", platform_tenant_time_zone(t.settings)),
                        e.service, e.provider, e.metadata->>'model', sum(e.cost_usd),
                        coalesce(sum(e.tokens_used), 0), count(e.tokens_used), count(*),
-                       extract(day FROM e."timestamp" AT TIME ZONE platform_tenant_time_zone(t.settings))::int
+                       extract(day FROM e."timestamp" AT TIME ZONE platform_tenant_time_zone(t.settings))::int,
+                       e.widget_id
                 FROM old_rows e JOIN tenants t ON t.id = e.tenant_id
-                GROUP BY 1, 2, 3, 4, 5, 6, 11) d), -1);
+                GROUP BY 1, 2, 3, 4, 5, 6, 11, 12) d), -1);
     END IF;
     IF TG_OP <> 'DELETE' THEN
         PERFORM platform_apply_cost_deltas(ARRAY(
@@ -2838,9 +3037,10 @@ BEGIN
                        date_trunc('month', e."timestamp", platform_tenant_time_zone(t.settings)),
                        e.service, e.provider, e.metadata->>'model', sum(e.cost_usd),
                        coalesce(sum(e.tokens_used), 0), count(e.tokens_used), count(*),
-                       extract(day FROM e."timestamp" AT TIME ZONE platform_tenant_time_zone(t.settings))::int
+                       extract(day FROM e."timestamp" AT TIME ZONE platform_tenant_time_zone(t.settings))::int,
+                       e.widget_id
                 FROM new_rows e JOIN tenants t ON t.id = e.tenant_id
-                GROUP BY 1, 2, 3, 4, 5, 6, 11) d), 1);
+                GROUP BY 1, 2, 3, 4, 5, 6, 11, 12) d), 1);
     END IF;
     RETURN NULL;
 END
@@ -2892,21 +3092,43 @@ AS $$
     GROUP BY 1, 2
 $$;
 
--- Every difference between the two derived tables and cost_events, across
+-- The widget budget months cost_events imply: its events with a widget, per
+-- tenant, widget and budget month (in the tenant's zone), with their days.
+CREATE OR REPLACE FUNCTION platform_cost_widget_budget_periods_expected(
+    tenant uuid DEFAULT NULL, OUT tenant_id uuid, OUT widget_id uuid, OUT period_start timestamptz,
+    OUT spend numeric, OUT event_count bigint, OUT daily_spend numeric[])
+RETURNS SETOF record
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+    SELECT d.tenant_id, d.widget_id, d.month_start, sum(d.spend), sum(d.events)::bigint,
+           platform_daily_spend(array_agg(d.day), array_agg(d.spend))
+    FROM (SELECT e.tenant_id, e.widget_id,
+                 date_trunc('month', e."timestamp", platform_tenant_time_zone(t.settings)) AS month_start,
+                 extract(day FROM e."timestamp" AT TIME ZONE platform_tenant_time_zone(t.settings))::int AS day,
+                 sum(e.cost_usd) AS spend, count(*) AS events
+          FROM cost_events e JOIN tenants t ON t.id = e.tenant_id
+          WHERE (tenant IS NULL OR e.tenant_id = tenant) AND e.widget_id IS NOT NULL
+          GROUP BY 1, 2, 3, 4) d
+    GROUP BY 1, 2, 3
+$$;
+
+-- Every difference between the three derived tables and cost_events, across
 -- all tenants (an operator's function: not executable by PUBLIC). No rows
--- means the rollups are exact.
+-- means the rollups are exact. widget_id names the widget of a widget
+-- budget month or day.
 CREATE OR REPLACE FUNCTION platform_verify_cost_rollups()
 RETURNS TABLE (kind text, tenant_id uuid, bucket timestamptz, service text,
                provider text, model text, expected_cost_usd numeric, actual_cost_usd numeric,
                expected_events bigint, actual_events bigint,
-               expected_tokens bigint, actual_tokens bigint)
+               expected_tokens bigint, actual_tokens bigint, widget_id uuid)
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
     SELECT 'hourly rollup', coalesce(x.tenant_id, r.tenant_id), coalesce(x.hour, r.hour),
            coalesce(x.service, r.service), coalesce(x.provider, r.provider),
            coalesce(x.model, r.model), x.total_cost_usd, r.total_cost_usd,
-           x.event_count, r.event_count, x.total_tokens, r.total_tokens
+           x.event_count, r.event_count, x.total_tokens, r.total_tokens, NULL::uuid
     FROM platform_cost_rollups_expected() x
     FULL JOIN cost_rollups_hourly r
       ON r.tenant_id = x.tenant_id AND r.hour = x.hour AND r.service = x.service
@@ -2915,7 +3137,7 @@ AS $$
           IS DISTINCT FROM (r.total_cost_usd, r.total_tokens, r.token_events, r.event_count)
     UNION ALL
     SELECT 'budget month', coalesce(x.tenant_id, p.tenant_id), coalesce(x.period_start, p.period_start),
-           NULL, NULL, NULL, x.spend, p.spend, x.event_count, p.event_count, NULL, NULL
+           NULL, NULL, NULL, x.spend, p.spend, x.event_count, p.event_count, NULL, NULL, NULL
     FROM platform_cost_budget_periods_expected() x
     FULL JOIN cost_budget_periods p
       ON p.tenant_id = x.tenant_id AND p.period_start = x.period_start
@@ -2923,9 +3145,25 @@ AS $$
     UNION ALL
     -- A day of a month whose total is right but whose days are not.
     SELECT 'budget day', x.tenant_id, x.period_start + (i - 1) * interval '1 day',
-           NULL, NULL, NULL, x.daily_spend[i], p.daily_spend[i], NULL, NULL, NULL, NULL
+           NULL, NULL, NULL, x.daily_spend[i], p.daily_spend[i], NULL, NULL, NULL, NULL, NULL
     FROM platform_cost_budget_periods_expected() x
     JOIN cost_budget_periods p ON p.tenant_id = x.tenant_id AND p.period_start = x.period_start
+    CROSS JOIN generate_series(1, 31) AS i
+    WHERE x.daily_spend[i] IS DISTINCT FROM p.daily_spend[i] OR cardinality(p.daily_spend) <> 31
+    UNION ALL
+    SELECT 'widget budget month', coalesce(x.tenant_id, p.tenant_id), coalesce(x.period_start, p.period_start),
+           NULL, NULL, NULL, x.spend, p.spend, x.event_count, p.event_count, NULL, NULL,
+           coalesce(x.widget_id, p.widget_id)
+    FROM platform_cost_widget_budget_periods_expected() x
+    FULL JOIN cost_widget_budget_periods p
+      ON p.tenant_id = x.tenant_id AND p.widget_id = x.widget_id AND p.period_start = x.period_start
+    WHERE (x.spend, x.event_count) IS DISTINCT FROM (p.spend, p.event_count)
+    UNION ALL
+    SELECT 'widget budget day', x.tenant_id, x.period_start + (i - 1) * interval '1 day',
+           NULL, NULL, NULL, x.daily_spend[i], p.daily_spend[i], NULL, NULL, NULL, NULL, x.widget_id
+    FROM platform_cost_widget_budget_periods_expected() x
+    JOIN cost_widget_budget_periods p
+      ON p.tenant_id = x.tenant_id AND p.widget_id = x.widget_id AND p.period_start = x.period_start
     CROSS JOIN generate_series(1, 31) AS i
     WHERE x.daily_spend[i] IS DISTINCT FROM p.daily_spend[i] OR cardinality(p.daily_spend) <> 31
 $$;
@@ -2950,38 +3188,66 @@ BEGIN
     END IF;
     DELETE FROM cost_rollups_hourly r WHERE tenant IS NULL OR r.tenant_id = tenant;
     DELETE FROM cost_budget_periods p WHERE tenant IS NULL OR p.tenant_id = tenant;
+    DELETE FROM cost_widget_budget_periods p WHERE tenant IS NULL OR p.tenant_id = tenant;
     INSERT INTO cost_rollups_hourly SELECT * FROM platform_cost_rollups_expected(tenant);
     INSERT INTO cost_budget_periods SELECT * FROM platform_cost_budget_periods_expected(tenant);
+    INSERT INTO cost_widget_budget_periods SELECT * FROM platform_cost_widget_budget_periods_expected(tenant);
+END
+$$;
+
+-- Fires now the alerts that the current periods' spend of the tenant's
+-- budgets (of its widget `widget`, when not NULL) already reached under
+-- `settings`: after a new limit or new thresholds, which no event will
+-- cross any more.
+CREATE OR REPLACE FUNCTION platform_fire_due_budget_alerts(tenant uuid, widget uuid, settings jsonb)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    zone constant text := platform_tenant_time_zone(settings);
+    period text;
+    starts timestamptz;
+    spend numeric;
+BEGIN
+    FOREACH period IN ARRAY platform_budget_periods() LOOP
+        CONTINUE WHEN platform_budget_limit(settings, period) IS NULL;
+        starts := (platform_budget_period_bounds(period, now(), zone)).starts;
+        spend := platform_budget_spend(tenant, widget, period, starts, zone);
+        IF spend > 0 THEN
+            PERFORM platform_fire_budget_alerts(tenant, widget, period, starts, spend, settings);
+        END IF;
+    END LOOP;
 END
 $$;
 
 -- Settings that change what has been counted or what is due. A new time
 -- zone moves the budget months and days: that tenant's are recomputed in
 -- the new zone. A new limit or new thresholds can put the current period's
--- spend above a threshold no event will cross any more: that alert fires now.
+-- spend above a threshold no event will cross any more: that alert fires
+-- now, for the tenant and for its widgets with budgets (whose periods
+-- follow the tenant's zone and whose thresholds default to the tenant's).
 CREATE OR REPLACE FUNCTION platform_tenant_cost_settings_changed() RETURNS trigger
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
 DECLARE
-    zone constant text := platform_tenant_time_zone(NEW.settings);  -- checked before the UPDATE
-    period text;
-    starts timestamptz;
-    spend numeric;
+    widget record;
 BEGIN
-    IF zone IS DISTINCT FROM platform_tenant_time_zone(OLD.settings) THEN
+    IF platform_tenant_time_zone(NEW.settings) IS DISTINCT FROM platform_tenant_time_zone(OLD.settings) THEN
         PERFORM platform_rebuild_cost_rollups(NEW.id);
     END IF;
     IF platform_replaying() THEN
         RETURN NULL;
     END IF;
-    FOREACH period IN ARRAY platform_budget_periods() LOOP
-        CONTINUE WHEN platform_budget_limit(NEW.settings, period) IS NULL;
-        starts := (platform_budget_period_bounds(period, now(), zone)).starts;
-        spend := platform_budget_spend(NEW.id, period, starts, zone);
-        IF spend > 0 THEN
-            PERFORM platform_fire_budget_alerts(NEW.id, period, starts, spend, NEW.settings);
-        END IF;
+    PERFORM platform_fire_due_budget_alerts(NEW.id, NULL, NEW.settings);
+    FOR widget IN
+        SELECT w.id, platform_widget_budget_settings(w.settings, NEW.settings) AS settings
+        FROM widgets w
+        WHERE w.tenant_id = NEW.id AND w.settings ?| '{maxDailySpend,maxWeeklySpend,maxMonthlySpend}'
+        ORDER BY w.id
+    LOOP
+        PERFORM platform_fire_due_budget_alerts(NEW.id, widget.id, widget.settings);
     END LOOP;
     RETURN NULL;
 END
@@ -3011,6 +3277,39 @@ CREATE OR REPLACE TRIGGER tenants_budget_settings_checked BEFORE INSERT OR UPDAT
     FOR EACH ROW
     WHEN (NEW.settings ?| '{maxDailySpend,maxWeeklySpend,maxMonthlySpend,hardSpendLimits}')
     EXECUTE FUNCTION platform_budget_settings_checked();
+-- A widget's budgets are the same keys in widgets.settings.
+CREATE OR REPLACE TRIGGER widgets_budget_settings_checked BEFORE INSERT OR UPDATE OF settings ON widgets
+    FOR EACH ROW
+    WHEN (NEW.settings ?| '{maxDailySpend,maxWeeklySpend,maxMonthlySpend,hardSpendLimits}')
+    EXECUTE FUNCTION platform_budget_settings_checked();
+
+-- A widget's new limit or thresholds fire now what its current periods'
+-- spend already reached. It takes the tenant's turn first (as the cost
+-- writers do), so a writer either finished before and its spend is read
+-- here, or starts after and compares with the new settings.
+CREATE OR REPLACE FUNCTION platform_widget_cost_settings_changed() RETURNS trigger
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    tenant_settings jsonb;
+BEGIN
+    IF platform_replaying() THEN
+        RETURN NULL;
+    END IF;
+    SELECT t.settings INTO tenant_settings FROM tenants t WHERE t.id = NEW.tenant_id FOR NO KEY UPDATE;
+    PERFORM platform_fire_due_budget_alerts(NEW.tenant_id, NEW.id,
+                                            platform_widget_budget_settings(NEW.settings, tenant_settings));
+    RETURN NULL;
+END
+$$;
+CREATE OR REPLACE TRIGGER widgets_cost_settings_changed AFTER UPDATE OF settings ON widgets
+    FOR EACH ROW
+    WHEN (OLD.settings->'maxDailySpend' IS DISTINCT FROM NEW.settings->'maxDailySpend'
+          OR OLD.settings->'maxWeeklySpend' IS DISTINCT FROM NEW.settings->'maxWeeklySpend'
+          OR OLD.settings->'maxMonthlySpend' IS DISTINCT FROM NEW.settings->'maxMonthlySpend'
+          OR OLD.settings->'budgetAlertThresholds' IS DISTINCT FROM NEW.settings->'budgetAlertThresholds')
+    EXECUTE FUNCTION platform_widget_cost_settings_changed();
 
 -- A zone PostgreSQL does not know would make every cost write of the tenant
 -- fail later (budget months are computed in it): refuse it when it is set.
@@ -3196,6 +3495,7 @@ CREATE OR REPLACE FUNCTION record_cost_event(
     idempotency_key text DEFAULT NULL,
     occurred_at timestamptz DEFAULT NULL,
     metadata jsonb DEFAULT NULL,
+    widget_id uuid DEFAULT NULL,
     OUT event_id uuid,
     OUT duplicate boolean
 )
@@ -3204,6 +3504,8 @@ SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
 DECLARE
     tenant constant uuid := platform_tenant_required_by('record_cost_event');
+    widget uuid := record_cost_event.widget_id;
+    session_widget uuid;
 BEGIN
     IF service IS NULL OR NOT service = ANY (platform_cost_services()) THEN
         RAISE EXCEPTION 'unknown service %', coalesce(quote_literal(service), 'NULL')
@@ -3230,13 +3532,28 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'For example: ''{"operation": "chat"}''::jsonb';
     END IF;
+    -- The widget the event is spent for: the one named, else its session's.
+    -- One index lookup, only for an event with a session; the composite
+    -- foreign keys refuse another tenant's session or widget.
+    IF record_cost_event.session_id IS NOT NULL THEN
+        SELECT s.widget_id INTO session_widget FROM sessions s
+        WHERE s.tenant_id = tenant AND s.id = record_cost_event.session_id;
+        IF widget IS NULL THEN
+            widget := session_widget;
+        ELSIF session_widget IS DISTINCT FROM widget AND session_widget IS NOT NULL THEN
+            RAISE EXCEPTION 'session % belongs to widget %, not to widget %',
+                    record_cost_event.session_id, session_widget, widget
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'Leave widget_id NULL to attribute the event to its session''s widget.';
+        END IF;
+    END IF;
 
     INSERT INTO cost_events AS e (tenant_id, session_id, service, provider, tokens_used,
-                                  cost_usd, metadata, "timestamp", idempotency_key)
+                                  cost_usd, metadata, "timestamp", idempotency_key, widget_id)
     VALUES (tenant, record_cost_event.session_id, service, provider, tokens_used, cost_usd,
             CASE WHEN model IS NULL THEN metadata
                  ELSE coalesce(metadata, '{}') || jsonb_build_object('model', model) END,
-            coalesce(occurred_at, now()), idempotency_key)
+            coalesce(occurred_at, now()), idempotency_key, widget)
     ON CONFLICT ON CONSTRAINT cost_events_idempotency_key_key DO NOTHING
     RETURNING e.id INTO event_id;
     IF event_id IS NOT NULL THEN
@@ -3248,7 +3565,7 @@ BEGIN
     duplicate := true;
 END
 $$;
-COMMENT ON FUNCTION record_cost_event(text, numeric, text, text, integer, uuid, text, timestamptz, jsonb) IS
+COMMENT ON FUNCTION record_cost_event(text, numeric, text, text, integer, uuid, text, timestamptz, jsonb, uuid) IS
     'Records a cost event for the current tenant; with an idempotency key, a repeat is a no-op that returns the first event with duplicate = true.';
 
 -- sql/costs/reservations.sql
@@ -3276,6 +3593,11 @@ COMMENT ON FUNCTION record_cost_event(text, numeric, text, text, integer, uuid, 
 -- small. An expired reservation cannot be settled (PB002): the call's cost
 -- is then recorded with record_cost_event().
 --
+-- With a widget, the widget's hard caps (widgets.settings.hardSpendLimits)
+-- are checked too, against the widget's spend and the open reservations
+-- made for it, and the settling event is attributed to the widget: a
+-- public chat widget can be capped on its own, under the same turn.
+--
 -- The actual cost is recorded whatever it is: the call has happened. A
 -- settlement above its estimate can therefore take spend past a cap, by at
 -- most what the estimate was short; the next reservation is refused.
@@ -3295,20 +3617,25 @@ END
 $$;
 
 -- reserve_spend(): grants a reservation of estimated_cost_usd for the
--- context's tenant, or refuses with PB001 when a hard cap would be passed.
--- remaining_usd: what the tightest hard cap leaves after this reservation
--- (NULL without hard caps).
+-- context's tenant (and its widget widget_id, when not NULL), or refuses
+-- with PB001 when a hard cap of either would be passed. remaining_usd:
+-- what the tightest hard cap leaves after this reservation (NULL without
+-- hard caps).
 CREATE OR REPLACE FUNCTION reserve_spend(
     estimated_cost_usd numeric,
+    widget_id uuid DEFAULT NULL,
     OUT reservation_id uuid, OUT expires_at timestamptz, OUT remaining_usd numeric)
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
 DECLARE
     tenant constant uuid := platform_tenant_required_by('reserve_spend');
-    settings jsonb;
+    widget constant uuid := reserve_spend.widget_id;
+    tenant_settings jsonb;
+    widget_settings jsonb;
     zone text;
     reserved numeric;
+    widget_reserved numeric;
     cap record;
     room numeric;
     tightest record;
@@ -3326,21 +3653,36 @@ BEGIN
     END IF;
     PERFORM platform_check_reservation_isolation('reserve_spend');
     -- The tenant's turn (see above).
-    SELECT t.settings INTO settings FROM tenants t WHERE t.id = tenant FOR NO KEY UPDATE;
-    zone := platform_tenant_time_zone(settings);
+    SELECT t.settings INTO tenant_settings FROM tenants t WHERE t.id = tenant FOR NO KEY UPDATE;
+    zone := platform_tenant_time_zone(tenant_settings);
+    IF widget IS NOT NULL THEN
+        SELECT platform_widget_budget_settings(w.settings, tenant_settings) INTO widget_settings
+        FROM widgets w WHERE w.tenant_id = tenant AND w.id = widget;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'no widget %', widget
+                USING ERRCODE = 'no_data_found',
+                      HINT = 'Pass the id of one of the tenant''s widgets, or NULL to check the tenant''s hard caps alone.';
+        END IF;
+    END IF;
     UPDATE cost_reservations r SET state = 'expired', closed_at = r.expires_at
     WHERE r.tenant_id = tenant AND r.state = 'open' AND r.expires_at <= now();
-    SELECT coalesce(sum(r.estimated_cost_usd), 0) INTO reserved
+    SELECT coalesce(sum(r.estimated_cost_usd), 0),
+           coalesce(sum(r.estimated_cost_usd) FILTER (WHERE r.widget_id = widget), 0)
+    INTO reserved, widget_reserved
     FROM cost_reservations r WHERE r.tenant_id = tenant AND r.state = 'open';
 
+    -- The tenant's hard caps, then the widget's (scope NULL: the tenant).
     FOR cap IN
-        SELECT p.period, platform_budget_limit(settings, p.period) AS spend_limit, b.starts, b.ends
-        FROM unnest(platform_budget_periods()) AS p(period),
-             platform_budget_period_bounds(p.period, now(), zone) AS b
-        WHERE platform_budget_is_hard(settings, p.period)
-          AND platform_budget_limit(settings, p.period) IS NOT NULL
+        SELECT s.scope, p.period, platform_budget_limit(s.settings, p.period) AS spend_limit, b.starts, b.ends
+        FROM (VALUES (NULL::uuid, tenant_settings), (widget, widget_settings)) AS s(scope, settings)
+             CROSS JOIN unnest(platform_budget_periods()) AS p(period)
+             CROSS JOIN LATERAL platform_budget_period_bounds(p.period, now(), zone) AS b
+        WHERE s.settings IS NOT NULL
+          AND platform_budget_is_hard(s.settings, p.period)
+          AND platform_budget_limit(s.settings, p.period) IS NOT NULL
     LOOP
-        room := cap.spend_limit - platform_budget_spend(tenant, cap.period, cap.starts, zone) - reserved;
+        room := cap.spend_limit - platform_budget_spend(tenant, cap.scope, cap.period, cap.starts, zone)
+                - CASE WHEN cap.scope IS NULL THEN reserved ELSE widget_reserved END;
         IF remaining_usd IS NULL OR room < remaining_usd THEN
             remaining_usd := room;
             tightest := cap;
@@ -3348,23 +3690,28 @@ BEGIN
     END LOOP;
     IF remaining_usd < estimated_cost_usd THEN
         RAISE EXCEPTION 'the % hard spend limit of % USD leaves % USD, less than the % USD asked for',
-                tightest.period, tightest.spend_limit, trim_scale(greatest(remaining_usd, 0)),
+                CASE WHEN tightest.scope IS NULL THEN tightest.period
+                     ELSE 'widget''s ' || tightest.period END,
+                tightest.spend_limit, trim_scale(greatest(remaining_usd, 0)),
                 trim_scale(estimated_cost_usd)
             USING ERRCODE = 'PB001',
-                  DETAIL = format('Period %s to %s (%s); open reservations hold %s USD of it.',
-                                  tightest.starts, tightest.ends, zone, trim_scale(reserved)),
-                  HINT = format('Skip or shrink the call, wait for the %s period to end, or raise settings.%s.',
-                                tightest.period, platform_budget_limit_key(tightest.period));
+                  DETAIL = format('%sPeriod %s to %s (%s); open reservations hold %s USD of it.',
+                                  CASE WHEN tightest.scope IS NOT NULL THEN 'Widget ' || tightest.scope || '. ' ELSE '' END,
+                                  tightest.starts, tightest.ends, zone,
+                                  trim_scale(CASE WHEN tightest.scope IS NULL THEN reserved ELSE widget_reserved END)),
+                  HINT = format('Skip or shrink the call, wait for the %s period to end, or raise %s.settings.%s.',
+                                tightest.period, CASE WHEN tightest.scope IS NULL THEN 'tenants' ELSE 'widgets' END,
+                                platform_budget_limit_key(tightest.period));
     END IF;
 
-    INSERT INTO cost_reservations AS r (tenant_id, estimated_cost_usd, expires_at)
-    VALUES (tenant, estimated_cost_usd, now() + platform_cost_reservation_timeout())
+    INSERT INTO cost_reservations AS r (tenant_id, estimated_cost_usd, expires_at, widget_id)
+    VALUES (tenant, estimated_cost_usd, now() + platform_cost_reservation_timeout(), widget)
     RETURNING r.id, r.expires_at INTO reservation_id, expires_at;
     remaining_usd := remaining_usd - estimated_cost_usd;
 END
 $$;
-COMMENT ON FUNCTION reserve_spend(numeric) IS
-    'Reserves an AI call''s estimated cost against the current tenant''s hard spend limits, or refuses with SQLSTATE PB001.';
+COMMENT ON FUNCTION reserve_spend(numeric, uuid) IS
+    'Reserves an AI call''s estimated cost against the current tenant''s (and widget''s) hard spend limits, or refuses with SQLSTATE PB001.';
 
 -- The context's tenant's reservation, locked, after the tenant's row (the
 -- lock order of reserve_spend and of the cost triggers); P0002 when there
@@ -3432,7 +3779,8 @@ BEGIN
                   HINT = 'Record the call''s cost with record_cost_event() and an idempotency key; if calls outlast platform.cost_reservation_timeout, ask an operator to raise it.';
     END IF;
     SELECT e.event_id, e.duplicate INTO event_id, duplicate
-    FROM record_cost_event(service, cost_usd, provider, model, tokens_used, session_id, key, NULL, metadata) e;
+    FROM record_cost_event(service, cost_usd, provider, model, tokens_used, session_id, key, NULL, metadata,
+                           reservation.widget_id) e;
     UPDATE cost_reservations r
     SET state = 'settled', closed_at = now(), event_id = settle_spend.event_id, idempotency_key = key
     WHERE r.tenant_id = tenant AND r.id = reservation_id;
@@ -3846,25 +4194,29 @@ BEGIN
         -- Cost accounting (costs/): the API, whose readers are definers over
         -- the rollups, and the definer functions of its triggers, which need
         -- no grant at all (a trigger fires whoever writes).
-        ('@extschema@.record_cost_event(text, numeric, text, text, integer, uuid, text, timestamptz, jsonb)', 'everyone'),
+        ('@extschema@.record_cost_event(text, numeric, text, text, integer, uuid, text, timestamptz, jsonb, uuid)', 'everyone'),
         ('@extschema@.compute_cost_summary(timestamptz, timestamptz)', 'everyone'),
         ('@extschema@.cost_summary(timestamptz, timestamptz, text, text, text)', 'application'),
-        ('@extschema@.budget_status()', 'application'),
+        ('@extschema@.budget_status(uuid)', 'application'),
         ('@extschema@.budget_alert(uuid)', 'operator'),
-        ('@extschema@.reserve_spend(numeric)', 'application'),
+        ('@extschema@.reserve_spend(numeric, uuid)', 'application'),
         ('@extschema@.settle_spend(uuid, text, numeric, text, text, integer, uuid, text, jsonb)', 'application'),
         ('@extschema@.release_spend(uuid)', 'application'),
         ('@extschema@.platform_locked_reservation(uuid, uuid, text)', 'operator'),
         ('@extschema@.platform_cost_events_changed()', 'operator'),
         ('@extschema@.platform_tenant_cost_settings_changed()', 'operator'),
-        ('@extschema@.platform_fire_budget_alerts(uuid, text, timestamptz, numeric, jsonb)', 'operator'),
-        ('@extschema@.platform_budget_spend(uuid, text, timestamptz, text)', 'operator'),
-        ('@extschema@.platform_check_short_budgets(uuid, jsonb, date[], numeric[])', 'operator'),
+        ('@extschema@.platform_fire_budget_alerts(uuid, uuid, text, timestamptz, numeric, jsonb)', 'operator'),
+        ('@extschema@.platform_budget_spend(uuid, uuid, text, timestamptz, text)', 'operator'),
+        ('@extschema@.platform_check_short_budgets(uuid, uuid, jsonb, date[], numeric[])', 'operator'),
         ('@extschema@.platform_daily_spend(integer[], numeric[])', 'operator'),
         ('@extschema@.platform_add_daily_spend(numeric[], numeric[])', 'operator'),
         ('@extschema@.platform_apply_cost_deltas(platform_cost_delta[], integer)', 'operator'),
         ('@extschema@.platform_cost_rollups_expected(uuid)', 'operator'),
         ('@extschema@.platform_cost_budget_periods_expected(uuid)', 'operator'),
+        ('@extschema@.platform_cost_widget_budget_periods_expected(uuid)', 'operator'),
+        ('@extschema@.platform_apply_widget_spend(uuid, uuid, timestamptz, integer[], numeric[], bigint, jsonb)', 'operator'),
+        ('@extschema@.platform_fire_due_budget_alerts(uuid, uuid, jsonb)', 'operator'),
+        ('@extschema@.platform_widget_cost_settings_changed()', 'operator'),
         ('@extschema@.platform_verify_cost_rollups()', 'operator'),
         ('@extschema@.platform_rebuild_cost_rollups(uuid)', 'operator'),
         -- Provisioning (tenancy/provisioning.sql).
@@ -4045,7 +4397,7 @@ $privileges$;
 REVOKE ALL ON platform_active_queries, platform_index_usage FROM PUBLIC;
 -- The cost rollups hold sums across tenants and are reached only through
 -- SECURITY DEFINER functions: no privileges for anyone but the owner.
-REVOKE ALL ON cost_rollups_hourly, cost_budget_periods FROM PUBLIC;
+REVOKE ALL ON cost_rollups_hourly, cost_budget_periods, cost_widget_budget_periods FROM PUBLIC;
 -- Spend reservations: reserve_spend, settle_spend and release_spend only.
 REVOKE ALL ON cost_reservations FROM PUBLIC;
 -- Keyword statistics: kept by triggers, read by the keyword search, both

@@ -75,25 +75,29 @@ BEGIN
         -- Cost accounting (costs/): the API, whose readers are definers over
         -- the rollups, and the definer functions of its triggers, which need
         -- no grant at all (a trigger fires whoever writes).
-        ('@extschema@.record_cost_event(text, numeric, text, text, integer, uuid, text, timestamptz, jsonb)', 'everyone'),
+        ('@extschema@.record_cost_event(text, numeric, text, text, integer, uuid, text, timestamptz, jsonb, uuid)', 'everyone'),
         ('@extschema@.compute_cost_summary(timestamptz, timestamptz)', 'everyone'),
         ('@extschema@.cost_summary(timestamptz, timestamptz, text, text, text)', 'application'),
-        ('@extschema@.budget_status()', 'application'),
+        ('@extschema@.budget_status(uuid)', 'application'),
         ('@extschema@.budget_alert(uuid)', 'operator'),
-        ('@extschema@.reserve_spend(numeric)', 'application'),
+        ('@extschema@.reserve_spend(numeric, uuid)', 'application'),
         ('@extschema@.settle_spend(uuid, text, numeric, text, text, integer, uuid, text, jsonb)', 'application'),
         ('@extschema@.release_spend(uuid)', 'application'),
         ('@extschema@.platform_locked_reservation(uuid, uuid, text)', 'operator'),
         ('@extschema@.platform_cost_events_changed()', 'operator'),
         ('@extschema@.platform_tenant_cost_settings_changed()', 'operator'),
-        ('@extschema@.platform_fire_budget_alerts(uuid, text, timestamptz, numeric, jsonb)', 'operator'),
-        ('@extschema@.platform_budget_spend(uuid, text, timestamptz, text)', 'operator'),
-        ('@extschema@.platform_check_short_budgets(uuid, jsonb, date[], numeric[])', 'operator'),
+        ('@extschema@.platform_fire_budget_alerts(uuid, uuid, text, timestamptz, numeric, jsonb)', 'operator'),
+        ('@extschema@.platform_budget_spend(uuid, uuid, text, timestamptz, text)', 'operator'),
+        ('@extschema@.platform_check_short_budgets(uuid, uuid, jsonb, date[], numeric[])', 'operator'),
         ('@extschema@.platform_daily_spend(integer[], numeric[])', 'operator'),
         ('@extschema@.platform_add_daily_spend(numeric[], numeric[])', 'operator'),
         ('@extschema@.platform_apply_cost_deltas(platform_cost_delta[], integer)', 'operator'),
         ('@extschema@.platform_cost_rollups_expected(uuid)', 'operator'),
         ('@extschema@.platform_cost_budget_periods_expected(uuid)', 'operator'),
+        ('@extschema@.platform_cost_widget_budget_periods_expected(uuid)', 'operator'),
+        ('@extschema@.platform_apply_widget_spend(uuid, uuid, timestamptz, integer[], numeric[], bigint, jsonb)', 'operator'),
+        ('@extschema@.platform_fire_due_budget_alerts(uuid, uuid, jsonb)', 'operator'),
+        ('@extschema@.platform_widget_cost_settings_changed()', 'operator'),
         ('@extschema@.platform_verify_cost_rollups()', 'operator'),
         ('@extschema@.platform_rebuild_cost_rollups(uuid)', 'operator'),
         -- Provisioning (tenancy/provisioning.sql).
@@ -274,7 +278,7 @@ $privileges$;
 REVOKE ALL ON platform_active_queries, platform_index_usage FROM PUBLIC;
 -- The cost rollups hold sums across tenants and are reached only through
 -- SECURITY DEFINER functions: no privileges for anyone but the owner.
-REVOKE ALL ON cost_rollups_hourly, cost_budget_periods FROM PUBLIC;
+REVOKE ALL ON cost_rollups_hourly, cost_budget_periods, cost_widget_budget_periods FROM PUBLIC;
 -- Spend reservations: reserve_spend, settle_spend and release_spend only.
 REVOKE ALL ON cost_reservations FROM PUBLIC;
 -- Keyword statistics: kept by triggers, read by the keyword search, both

@@ -66,3 +66,16 @@ pub const RAW_SUMMARY: &str = "
     FROM cost_events
     WHERE tenant_id = $1 AND \"timestamp\" >= $2 AND \"timestamp\" < $3
     GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4";
+
+/// A widget of `tenant` with `settings` (a JSON object: its budgets), made
+/// by a superuser.
+pub fn widget_with_settings(tenant: Uuid, settings: &str) -> Uuid {
+    admin()
+        .query_one(
+            "INSERT INTO widgets (tenant_id, name, domain_whitelist, settings)
+             VALUES ($1, 'Public chat', '[]', $2::text::jsonb) RETURNING id",
+            &[&tenant, &settings],
+        )
+        .expect("INSERT INTO widgets")
+        .get(0)
+}

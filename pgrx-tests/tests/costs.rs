@@ -734,9 +734,10 @@ fn every_cost_function_sees_only_the_contexts_tenant() {
         "SELECT compute_cost_summary(now() - interval '1 day', now())".to_owned(),
         "SELECT * FROM cost_rollups_hourly".to_owned(),
         "SELECT * FROM cost_budget_periods".to_owned(),
+        "SELECT * FROM cost_widget_budget_periods".to_owned(),
         "SELECT * FROM platform_verify_cost_rollups()".to_owned(),
         "SELECT platform_rebuild_cost_rollups()".to_owned(),
-        "SELECT platform_fire_budget_alerts(gen_random_uuid(), 'monthly', now(), 1000, '{}')"
+        "SELECT platform_fire_budget_alerts(gen_random_uuid(), NULL, 'monthly', now(), 1000, '{}')"
             .to_owned(),
         "SET platform.cost_late_event_window = 0".to_owned(),
     ] {
@@ -795,17 +796,30 @@ fn changing_the_time_zone_recomputes_budget_months() {
     assert_eq!(rollup_differences(&mut admin()), Vec::<String>::new());
 }
 
-/// Records events for `tenant` as a superuser under its context, with the
-/// late-event window lifted for the session: the triggers run as for the
-/// application (alerts fire), at any date. Every third event in a batch
-/// INSERT of up to 40 rows, the others one record_cost_event() each.
-fn record_events_anywhen(tenant: Uuid, from: &str, to: &str, count: i32, seed: f64) {
+/// Records events for `tenant` (spent for `widget`, when given) as a
+/// superuser under its context, with the late-event window lifted for the
+/// session: the triggers run as for the application (alerts fire), at any
+/// date. Every third event in a batch INSERT of up to 40 rows, the others
+/// one record_cost_event() each.
+fn record_events_anywhen(
+    tenant: Uuid,
+    widget: Option<Uuid>,
+    from: &str,
+    to: &str,
+    count: i32,
+    seed: f64,
+) {
     let mut admin = admin();
     let mut tx = admin.transaction().unwrap();
     tx.batch_execute("SET LOCAL platform.cost_late_event_window = 0")
         .unwrap();
     tx.execute("SELECT set_tenant($1)", &[&tenant]).unwrap();
     tx.execute("SELECT setseed($1)", &[&seed]).unwrap();
+    tx.execute(
+        "SELECT set_config('costs_test.widget', coalesce($1::uuid::text, ''), true)",
+        &[&widget],
+    )
+    .unwrap();
     let events = "SELECT $1::text::timestamptz + random() * ($2::text::timestamptz - $1::text::timestamptz) AS at,
                          round((random() * 0.4)::numeric, 6) AS cost
                   FROM generate_series(1, $3)";
@@ -817,10 +831,13 @@ fn record_events_anywhen(tenant: Uuid, from: &str, to: &str, count: i32, seed: f
     tx.batch_execute(
         "DO $$
          BEGIN
-             PERFORM record_cost_event('llm', p.cost, occurred_at => p.at) FROM planned p WHERE p.n % 3 <> 0;
+             PERFORM record_cost_event('llm', p.cost, occurred_at => p.at,
+                                       widget_id => nullif(current_setting('costs_test.widget'), '')::uuid)
+             FROM planned p WHERE p.n % 3 <> 0;
              FOR batch IN 0 .. (SELECT max(n) / 120 FROM planned) LOOP
-                 INSERT INTO cost_events (service, cost_usd, \"timestamp\")
-                 SELECT 'vision', p.cost, p.at FROM planned p WHERE p.n % 3 = 0 AND p.n / 120 = batch;
+                 INSERT INTO cost_events (service, cost_usd, \"timestamp\", widget_id)
+                 SELECT 'vision', p.cost, p.at, nullif(current_setting('costs_test.widget'), '')::uuid
+                 FROM planned p WHERE p.n % 3 = 0 AND p.n / 120 = batch;
              END LOOP;
          END
          $$",
@@ -829,48 +846,56 @@ fn record_events_anywhen(tenant: Uuid, from: &str, to: &str, count: i32, seed: f
     tx.commit().unwrap();
 }
 
-/// For each budget period, the spend the counters hold and the alerts
-/// written must be exactly what the raw events say: every local day, week
-/// and month's sum, and one alert per threshold that sum reached.
-fn assert_periods_match_the_events(tenant: Uuid, zone: &str) {
+/// For each budget period of the tenant (of its widget, when given), the
+/// spend the counters hold and the alerts written must be exactly what the
+/// raw events say: every local day, week and month's sum (of the widget's
+/// events only), and one alert per threshold that sum reached.
+fn assert_periods_match_the_events(tenant: Uuid, widget: Option<Uuid>, zone: &str) {
     let mut admin = admin();
+    let scope = if widget.is_some() { "widget" } else { "tenant" };
     for (period, unit) in [("daily", "day"), ("weekly", "week"), ("monthly", "month")] {
         let mismatches = text_rows(
             &mut admin,
-            "SELECT r.starts, r.spend, platform_budget_spend($1, $2, r.starts, $4)
+            "SELECT r.starts, r.spend, platform_budget_spend($1, $5, $2, r.starts, $4)
              FROM (SELECT date_trunc($3, \"timestamp\", $4) AS starts, sum(cost_usd) AS spend
-                   FROM cost_events WHERE tenant_id = $1 GROUP BY 1) r
-             WHERE r.spend <> platform_budget_spend($1, $2, r.starts, $4)",
-            &[&tenant, &period, &unit, &zone],
+                   FROM cost_events WHERE tenant_id = $1 AND ($5::uuid IS NULL OR widget_id = $5)
+                   GROUP BY 1) r
+             WHERE r.spend <> platform_budget_spend($1, $5, $2, r.starts, $4)",
+            &[&tenant, &period, &unit, &zone, &widget],
         );
         assert_eq!(
             mismatches,
             Vec::<String>::new(),
-            "{zone} {period}: counters differ from the events"
+            "{zone} {scope} {period}: counters differ from the events"
         );
         let expected = text_rows(
             &mut admin,
             "SELECT r.starts, t.threshold
              FROM (SELECT date_trunc($3, \"timestamp\", $4) AS starts, sum(cost_usd) AS spend
-                   FROM cost_events WHERE tenant_id = $1 GROUP BY 1) r,
-                  tenants s, unnest(platform_budget_thresholds(s.settings)) AS t(threshold)
-             WHERE s.id = $1 AND r.spend * 100 >= platform_budget_limit(s.settings, $2) * t.threshold
+                   FROM cost_events WHERE tenant_id = $1 AND ($5::uuid IS NULL OR widget_id = $5)
+                   GROUP BY 1) r,
+                  (SELECT CASE WHEN $5::uuid IS NULL THEN t.settings
+                               ELSE platform_widget_budget_settings(w.settings, t.settings) END AS settings
+                   FROM tenants t LEFT JOIN widgets w ON w.tenant_id = t.id AND w.id = $5
+                   WHERE t.id = $1) s,
+                  unnest(platform_budget_thresholds(s.settings)) AS t(threshold)
+             WHERE r.spend * 100 >= platform_budget_limit(s.settings, $2) * t.threshold
              ORDER BY 1, 2",
-            &[&tenant, &period, &unit, &zone],
+            &[&tenant, &period, &unit, &zone, &widget],
         );
         let fired = text_rows(
             &mut admin,
             "SELECT period_start, threshold FROM budget_alerts
-             WHERE tenant_id = $1 AND period = $2 ORDER BY 1, 2",
-            &[&tenant, &period],
+             WHERE tenant_id = $1 AND period = $2 AND widget_id IS NOT DISTINCT FROM $3 ORDER BY 1, 2",
+            &[&tenant, &period, &widget],
         );
         assert_eq!(
             fired, expected,
-            "{zone} {period}: one alert per threshold reached"
+            "{zone} {scope} {period}: one alert per threshold reached"
         );
         assert!(
             !fired.is_empty(),
-            "{zone} {period}: the test reaches some threshold"
+            "{zone} {scope} {period}: the test reaches some threshold"
         );
     }
     assert_eq!(rollup_differences(&mut admin), Vec::<String>::new());
@@ -894,22 +919,31 @@ fn daily_weekly_and_monthly_budgets_follow_the_tenants_calendar_across_dst() {
                     "budgetAlertThresholds": [50, 100]}}"#
             ),
         );
-        // Around the changes of March/April and September to November 2026.
-        record_events_anywhen(
+        // A widget with budgets of its own, half the tenant's, and its
+        // thresholds; its periods are the tenant's calendar.
+        let widget = widget_with_settings(
             tenant,
-            "2026-03-04",
-            "2026-04-09",
-            500,
-            0.1 + i as f64 / 10.0,
+            r#"{"maxDailySpend": 1.5, "maxWeeklySpend": 6, "maxMonthlySpend": 20,
+                "budgetAlertThresholds": [80]}"#,
         );
-        record_events_anywhen(
-            tenant,
-            "2026-09-27",
-            "2026-11-05",
-            500,
-            0.5 + i as f64 / 10.0,
-        );
-        assert_periods_match_the_events(tenant, zone);
+        // Around the changes of March/April and September to November
+        // 2026, for the tenant alone and for the widget.
+        for (from, to, seed) in [
+            ("2026-03-04", "2026-04-09", 0.1),
+            ("2026-09-27", "2026-11-05", 0.5),
+        ] {
+            record_events_anywhen(tenant, None, from, to, 500, seed + i as f64 / 10.0);
+            record_events_anywhen(
+                tenant,
+                Some(widget),
+                from,
+                to,
+                300,
+                seed + 0.05 + i as f64 / 10.0,
+            );
+        }
+        assert_periods_match_the_events(tenant, None, zone);
+        assert_periods_match_the_events(tenant, Some(widget), zone);
     }
 }
 
@@ -1037,21 +1071,38 @@ fn amount_left(message: &str) -> f64 {
 /// `racers` connections reserve 0.25 USD `attempts` times each against a
 /// daily hard cap of 10 USD of which 7 are spent, settling each grant at
 /// its estimate (or releasing every third one when `release_some`), while
-/// another connection watches spend plus open reservations.
+/// another connection watches spend plus open reservations. With
+/// `widget_cap` the cap is a widget's (its tenant's own caps are far off,
+/// and 5 USD the tenant spent elsewhere do not count against it): the
+/// reservations name the widget, and the widget is returned too.
 fn race_for_the_last_of_a_budget(
     name: &str,
     racers: usize,
     attempts: usize,
     release_some: bool,
-) -> (Uuid, Vec<RaceOutcome>, f64) {
+    widget_cap: bool,
+) -> (Uuid, Option<Uuid>, Vec<RaceOutcome>, f64) {
+    let cap = r#"{"maxDailySpend": 10, "maxMonthlySpend": 1000, "hardSpendLimits": ["daily", "monthly"]}"#;
     let tenant = tenant_with_settings(
         name,
-        r#"{"maxDailySpend": 10, "maxMonthlySpend": 1000, "hardSpendLimits": ["daily", "monthly"]}"#,
+        if widget_cap {
+            r#"{"maxDailySpend": 100, "hardSpendLimits": ["daily"]}"#
+        } else {
+            cap
+        },
     );
+    let widget = widget_cap.then(|| widget_with_settings(tenant, cap));
     let mut recorder = app();
     as_tenant(&mut recorder, tenant, |tx| {
-        tx.execute("SELECT record_cost_event('llm', 7)", &[])
-            .unwrap();
+        tx.execute(
+            "SELECT record_cost_event('llm', 7, widget_id => $1)",
+            &[&widget],
+        )
+        .unwrap();
+        if widget_cap {
+            tx.execute("SELECT record_cost_event('llm', 5)", &[])
+                .unwrap();
+        }
     });
     let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let watching = done.clone();
@@ -1061,8 +1112,8 @@ fn race_for_the_last_of_a_budget(
         while !watching.load(std::sync::atomic::Ordering::Relaxed) {
             let held: f64 = as_tenant(&mut client, tenant, |tx| {
                 tx.query_one(
-                    "SELECT (spend + reserved)::float8 FROM budget_status() WHERE period = 'daily'",
-                    &[],
+                    "SELECT (spend + reserved)::float8 FROM budget_status($1) WHERE period = 'daily'",
+                    &[&widget],
                 )
                 .unwrap()
                 .get(0)
@@ -1083,7 +1134,10 @@ fn race_for_the_last_of_a_budget(
                     let granted = {
                         let mut tx = client.transaction().unwrap();
                         tx.execute("SELECT set_tenant($1)", &[&tenant]).unwrap();
-                        match tx.query_one("SELECT reservation_id FROM reserve_spend(0.25)", &[]) {
+                        match tx.query_one(
+                            "SELECT reservation_id FROM reserve_spend(0.25, $1)",
+                            &[&widget],
+                        ) {
                             Ok(row) => {
                                 tx.commit().unwrap();
                                 Some(row.get::<_, Uuid>(0))
@@ -1128,15 +1182,25 @@ fn race_for_the_last_of_a_budget(
         .collect();
     done.store(true, std::sync::atomic::Ordering::Relaxed);
     let highest = watcher.join().unwrap();
-    (tenant, outcomes, highest)
+    (tenant, widget, outcomes, highest)
 }
 
 #[test]
 fn racing_connections_never_pass_a_hard_cap() {
     const RACERS: usize = 10;
-    for release_some in [false, true] {
-        let (tenant, outcomes, highest) =
-            race_for_the_last_of_a_budget(&format!("Race {release_some}"), RACERS, 6, release_some);
+    for (release_some, widget_cap) in [(false, false), (true, false), (false, true), (true, true)] {
+        let (tenant, widget, outcomes, highest) = race_for_the_last_of_a_budget(
+            &format!("Race {release_some} {widget_cap}"),
+            RACERS,
+            6,
+            release_some,
+            widget_cap,
+        );
+        let limit = if widget_cap {
+            "the widget's daily hard spend limit of 10 USD"
+        } else {
+            "the daily hard spend limit of 10 USD"
+        };
         let settled: usize = outcomes.iter().map(|o| o.settled).sum();
         let released: usize = outcomes.iter().map(|o| o.released).sum();
         let refusals: Vec<&(String, String)> = outcomes.iter().flat_map(|o| &o.refusals).collect();
@@ -1149,10 +1213,7 @@ fn racing_connections_never_pass_a_hard_cap() {
         // estimate was left.
         for (code, message) in &refusals {
             assert_eq!(code, "PB001", "{message}");
-            assert!(
-                message.starts_with("the daily hard spend limit of 10 USD"),
-                "{message}"
-            );
+            assert!(message.starts_with(limit), "{message}");
             assert!(
                 amount_left(message) < 0.25,
                 "a refusal with room left: {message}"
@@ -1165,8 +1226,9 @@ fn racing_connections_never_pass_a_hard_cap() {
         let mut admin = admin();
         let spend: String = admin
             .query_one(
-                "SELECT sum(cost_usd)::text FROM cost_events WHERE tenant_id = $1",
-                &[&tenant],
+                "SELECT sum(cost_usd)::text FROM cost_events
+                 WHERE tenant_id = $1 AND ($2::uuid IS NULL OR widget_id = $2)",
+                &[&tenant, &widget],
             )
             .unwrap()
             .get(0);
@@ -1181,8 +1243,9 @@ fn racing_connections_never_pass_a_hard_cap() {
                 "SELECT state, count(*), count(e.id) FROM cost_reservations r
                  LEFT JOIN cost_events e ON e.tenant_id = r.tenant_id AND e.id = r.event_id
                   AND e.idempotency_key = 'reservation:' || r.id
-                 WHERE r.tenant_id = $1 GROUP BY 1 ORDER BY 1",
-                &[&tenant],
+                  AND e.widget_id IS NOT DISTINCT FROM r.widget_id
+                 WHERE r.tenant_id = $1 AND r.widget_id IS NOT DISTINCT FROM $2 GROUP BY 1 ORDER BY 1",
+                &[&tenant, &widget],
             ),
             [("released", released, 0), ("settled", settled, settled)]
                 .iter()
@@ -1403,4 +1466,233 @@ fn an_unsettled_reservation_expires_and_stops_counting() {
         ),
         vec!["(expired,1)".to_owned(), "(open,1)".to_owned()]
     );
+}
+
+#[test]
+fn widget_budgets_count_their_events_and_no_other_tenants_widget_can_be_named() {
+    let tenant = tenant_with_settings(
+        "Widgets",
+        r#"{"maxDailySpend": 100, "budgetAlertThresholds": [50, 100]}"#,
+    );
+    let widget = widget_with_settings(tenant, r#"{"maxDailySpend": 4}"#);
+    let quiet = widget_with_settings(tenant, "{}");
+    let other = tenant_with_settings("Widgets elsewhere", "{}");
+    let foreign = widget_with_settings(other, r#"{"maxDailySpend": 4}"#);
+    let mut listener = app();
+    listener
+        .batch_execute("LISTEN platform_budget_alerts")
+        .unwrap();
+    let mut app = app();
+    as_tenant(&mut app, tenant, |tx| {
+        let session: Uuid = tx
+            .query_one(
+                "INSERT INTO sessions (widget_id) VALUES ($1) RETURNING id",
+                &[&widget],
+            )
+            .unwrap()
+            .get(0);
+        // Attributed through the session, by name, in a batch INSERT that
+        // names it, and not at all: 1 + 0.5 + 2 x 0.25 USD for the widget.
+        tx.execute(
+            "SELECT record_cost_event('llm', 1, session_id => $1)",
+            &[&session],
+        )
+        .unwrap();
+        tx.execute(
+            "SELECT record_cost_event('llm', 0.5, widget_id => $1)",
+            &[&widget],
+        )
+        .unwrap();
+        tx.execute(
+            "INSERT INTO cost_events (service, cost_usd, widget_id)
+             SELECT 'embedding', 0.25, $1 FROM generate_series(1, 2)",
+            &[&widget],
+        )
+        .unwrap();
+        tx.execute(
+            "SELECT record_cost_event('llm', 3, widget_id => $1)",
+            &[&quiet],
+        )
+        .unwrap();
+        tx.execute("SELECT record_cost_event('llm', 10)", &[])
+            .unwrap();
+        // A session's event named for another widget is refused.
+        assert_sqlstate(
+            attempt(tx, |tx| {
+                tx.execute(
+                    "SELECT record_cost_event('llm', 1, session_id => $1, widget_id => $2)",
+                    &[&session, &quiet],
+                )
+            }),
+            SqlState::INVALID_PARAMETER_VALUE,
+            "a session's event for another widget",
+        );
+        // Another tenant's widget is a foreign-key violation however it is
+        // named, and unknown to the budget functions.
+        for statement in [
+            "SELECT record_cost_event('llm', 1, widget_id => $1)",
+            "INSERT INTO cost_events (service, cost_usd, widget_id) VALUES ('llm', 1, $1)",
+        ] {
+            assert_sqlstate(
+                attempt(tx, |tx| tx.execute(statement, &[&foreign])),
+                SqlState::FOREIGN_KEY_VIOLATION,
+                statement,
+            );
+        }
+        for statement in [
+            "SELECT * FROM reserve_spend(1, $1)",
+            "SELECT * FROM budget_status($1)",
+        ] {
+            assert_sqlstate(
+                attempt(tx, |tx| tx.execute(statement, &[&foreign])),
+                SqlState::NO_DATA_FOUND,
+                statement,
+            );
+        }
+        let status = text_rows(
+            tx,
+            "SELECT period, spend_limit, spend, event_count, percent_used FROM budget_status($1)",
+            &[&widget],
+        );
+        assert_eq!(
+            status,
+            [
+                "(daily,4,2.000000000000,,50.00)",
+                "(monthly,,2.000000000000,4,)"
+            ]
+        );
+    });
+    // The widget's 50 % fired once, with the tenant's thresholds; its
+    // tenant's 17 USD of 100 fired nothing; a widget without a budget
+    // nothing.
+    let alerts = "SELECT widget_id, period, threshold, current_spend FROM budget_alerts
+                  WHERE tenant_id = $1 ORDER BY 1, 2, 3";
+    assert_eq!(
+        text_rows(&mut admin(), alerts, &[&tenant]),
+        [format!("({widget},daily,50.00,2.000000000000)")]
+    );
+    assert_eq!(notifications_for(&mut listener, tenant).len(), 1);
+    // Its limit lowered under today's spend: its 100 % fires at once.
+    as_tenant(&mut app, tenant, |tx| {
+        tx.execute(
+            "UPDATE widgets SET settings = '{\"maxDailySpend\": 2}' WHERE id = $1",
+            &[&widget],
+        )
+        .unwrap();
+        assert_sqlstate(
+            attempt(tx, |tx| {
+                tx.execute(
+                    "UPDATE widgets SET settings = '{\"maxDailySpend\": -2}' WHERE id = $1",
+                    &[&widget],
+                )
+            }),
+            SqlState::INVALID_PARAMETER_VALUE,
+            "a negative widget limit",
+        );
+    });
+    assert_eq!(
+        text_rows(&mut admin(), alerts, &[&tenant]).len(),
+        2,
+        "the new limit's 100 % (its 50 % is the one already fired)"
+    );
+    let mut admin = admin();
+    assert_eq!(rollup_differences(&mut admin), Vec::<String>::new());
+    // Deleting the widget keeps its events, for the tenant only, and takes
+    // its spend and alerts with it.
+    as_tenant(&mut app, tenant, |tx| {
+        tx.execute("DELETE FROM widgets WHERE id = $1", &[&widget])
+            .unwrap();
+    });
+    assert_eq!(
+        text_rows(
+            &mut admin,
+            "SELECT count(*), count(widget_id), sum(cost_usd) FROM cost_events WHERE tenant_id = $1",
+            &[&tenant]
+        ),
+        ["(6,1,15.000000000000)"]
+    );
+    assert_eq!(
+        text_rows(
+            &mut admin,
+            "SELECT widget_id, spend FROM cost_widget_budget_periods WHERE tenant_id = $1",
+            &[&tenant]
+        ),
+        [format!("({quiet},3.000000000000)")]
+    );
+    assert_eq!(text_rows(&mut admin, alerts, &[&tenant]).len(), 0);
+    assert_eq!(rollup_differences(&mut admin), Vec::<String>::new());
+}
+
+#[test]
+fn a_late_event_alerts_for_its_own_past_period_and_history_imports_as_the_hint_says() {
+    let tenant = tenant_with_settings(
+        "Late periods",
+        r#"{"timezone": "Europe/Berlin", "maxDailySpend": 2, "budgetAlertThresholds": [100]}"#,
+    );
+    let mut app = app();
+    // Inside the window, ten days late: its own day crosses its limit, and
+    // that day's alert fires (now); today's budget is untouched.
+    let today: String = as_tenant(&mut app, tenant, |tx| {
+        tx.execute(
+            "SELECT record_cost_event('llm', 2.5, occurred_at => now() - interval '10 days')",
+            &[],
+        )
+        .unwrap();
+        tx.query_one(
+            "SELECT spend::text FROM budget_status() WHERE period = 'daily'",
+            &[],
+        )
+        .unwrap()
+        .get(0)
+    });
+    assert_eq!(today.parse::<f64>().unwrap(), 0.0);
+    let alerts =
+        "SELECT period, period_start, threshold FROM budget_alerts WHERE tenant_id = $1 ORDER BY 2";
+    let mut admin = admin();
+    assert_eq!(
+        text_rows(&mut admin, alerts, &[&tenant]),
+        text_rows(
+            &mut admin,
+            "SELECT 'daily', date_trunc('day', now() - interval '10 days', 'Europe/Berlin'), 100.00",
+            &[]
+        )
+    );
+    // Past the window: refused, with a hint that says how to import it.
+    let hint = as_tenant(&mut app, tenant, |tx| {
+        let error = attempt(tx, |tx| {
+            tx.execute(
+                "SELECT record_cost_event('llm', 5, occurred_at => now() - interval '90 days')",
+                &[],
+            )
+        })
+        .unwrap_err();
+        let db = error.as_db_error().unwrap();
+        assert_eq!(db.code(), &SqlState::INVALID_PARAMETER_VALUE);
+        db.hint().unwrap().to_owned()
+    });
+    assert!(
+        hint.contains("BEGIN; SET LOCAL row_security = off; INSERT INTO cost_events (tenant_id,"),
+        "{hint}"
+    );
+    // Doing what it says: counted in its period, no alert for it.
+    let mut tx = admin.transaction().unwrap();
+    tx.batch_execute("SET LOCAL row_security = off").unwrap();
+    tx.execute(
+        "INSERT INTO cost_events (tenant_id, service, cost_usd, \"timestamp\")
+         VALUES ($1, 'llm', 5, now() - interval '90 days')",
+        &[&tenant],
+    )
+    .unwrap();
+    tx.commit().unwrap();
+    assert_eq!(text_rows(&mut admin, alerts, &[&tenant]).len(), 1);
+    let day_spend: String = admin
+        .query_one(
+            "SELECT platform_budget_spend($1, NULL, 'daily',
+                    date_trunc('day', now() - interval '90 days', 'Europe/Berlin'), 'Europe/Berlin')::text",
+            &[&tenant],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(day_spend.parse::<f64>().unwrap(), 5.0);
+    assert_eq!(rollup_differences(&mut admin), Vec::<String>::new());
 }

@@ -50,68 +50,110 @@ END
 $$;
 
 -- Writes (once) the alerts of every threshold of the period's limit that
--- `spend` has reached, and announces each one written. metadata.limit is
--- the period's limit; a monthly alert also carries it as monthlyLimit, as
--- 0.2.0's did.
+-- `spend` has reached, and announces each one written: the tenant's own
+-- budget when widget is NULL, else that widget's (settings are then
+-- platform_widget_budget_settings()). metadata.limit is the period's limit;
+-- a monthly alert of the tenant also carries it as monthlyLimit, as 0.2.0's
+-- did.
 CREATE OR REPLACE FUNCTION platform_fire_budget_alerts(
-    tenant uuid, budget_period text, starts timestamptz, spend numeric, settings jsonb)
+    tenant uuid, widget uuid, budget_period text, starts timestamptz, spend numeric, settings jsonb)
 RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
 DECLARE
     spend_limit constant numeric := platform_budget_limit(settings, budget_period);
-    alert record;
+    alert_id uuid;
 BEGIN
     IF spend_limit IS NULL THEN
         RETURN;  -- no budget for this period
     END IF;
-    FOR alert IN
-        INSERT INTO budget_alerts AS b
-            (tenant_id, threshold, current_spend, period, period_start, severity, metadata)
-        SELECT tenant, threshold, spend, budget_period, starts,
-               CASE WHEN threshold < 100 THEN 'warning' ELSE 'critical' END,
-               jsonb_build_object('limit', spend_limit)
-               || CASE WHEN budget_period = 'monthly' THEN jsonb_build_object('monthlyLimit', spend_limit)
-                       ELSE '{}' END
-        FROM unnest(platform_budget_thresholds(settings)) AS threshold
-        WHERE spend * 100 >= spend_limit * threshold
-        ORDER BY threshold
-        ON CONFLICT (tenant_id, period, period_start, threshold) DO NOTHING
-        RETURNING b.id
-    LOOP
-        PERFORM pg_notify('platform_budget_alerts', json_build_object('alert_id', alert.id)::text);
-    END LOOP;
+    -- Two statements: each scope has its own identity index, and ON
+    -- CONFLICT names the one it means.
+    IF widget IS NULL THEN
+        FOR alert_id IN
+            INSERT INTO budget_alerts AS b
+                (tenant_id, threshold, current_spend, period, period_start, severity, metadata)
+            SELECT tenant, threshold, spend, budget_period, starts,
+                   CASE WHEN threshold < 100 THEN 'warning' ELSE 'critical' END,
+                   jsonb_build_object('limit', spend_limit)
+                   || CASE WHEN budget_period = 'monthly' THEN jsonb_build_object('monthlyLimit', spend_limit)
+                           ELSE '{}' END
+            FROM unnest(platform_budget_thresholds(settings)) AS threshold
+            WHERE spend * 100 >= spend_limit * threshold
+            ORDER BY threshold
+            ON CONFLICT (period_start, tenant_id, period, threshold) WHERE widget_id IS NULL DO NOTHING
+            RETURNING b.id
+        LOOP
+            PERFORM pg_notify('platform_budget_alerts', json_build_object('alert_id', alert_id)::text);
+        END LOOP;
+    ELSE
+        FOR alert_id IN
+            INSERT INTO budget_alerts AS b
+                (tenant_id, widget_id, threshold, current_spend, period, period_start, severity, metadata)
+            SELECT tenant, widget, threshold, spend, budget_period, starts,
+                   CASE WHEN threshold < 100 THEN 'warning' ELSE 'critical' END,
+                   jsonb_build_object('limit', spend_limit)
+            FROM unnest(platform_budget_thresholds(settings)) AS threshold
+            WHERE spend * 100 >= spend_limit * threshold
+            ORDER BY threshold
+            ON CONFLICT (period_start, tenant_id, widget_id, period, threshold) WHERE widget_id IS NOT NULL
+                DO NOTHING
+            RETURNING b.id
+        LOOP
+            PERFORM pg_notify('platform_budget_alerts', json_build_object('alert_id', alert_id)::text);
+        END LOOP;
+    END IF;
 END
 $$;
 
--- The spend of `tenant` in the budget period that starts at `starts` in
--- `zone`, from cost_budget_periods: the month's row, one
+-- The spend of `tenant` (of its widget `widget`, when not NULL) in the
+-- budget period that starts at `starts` in `zone`, from
+-- cost_budget_periods (cost_widget_budget_periods): the month's row, one
 -- day of it, or the seven days of a week over the (at most two) months it
--- touches. Read by definer functions only (the table is theirs).
-CREATE OR REPLACE FUNCTION platform_budget_spend(tenant uuid, budget_period text, starts timestamptz, zone text)
+-- touches. Read by definer functions only (the tables are theirs).
+-- PL/pgSQL so that each of the two plans is cached.
+CREATE OR REPLACE FUNCTION platform_budget_spend(
+    tenant uuid, widget uuid, budget_period text, starts timestamptz, zone text)
 RETURNS numeric
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
-    SELECT coalesce(sum(CASE WHEN budget_period = 'monthly' THEN p.spend
-                             ELSE p.daily_spend[extract(day FROM d.local_day)::int] END), 0)
-    FROM generate_series(starts AT TIME ZONE zone,
-                         starts AT TIME ZONE zone
-                             + CASE budget_period WHEN 'weekly' THEN interval '6 days' ELSE interval '0' END,
-                         interval '1 day') AS d(local_day)
-    JOIN cost_budget_periods p
-      ON p.tenant_id = tenant AND p.period_start = date_trunc('month', d.local_day) AT TIME ZONE zone
+DECLARE
+    first_day constant timestamp := starts AT TIME ZONE zone;
+    last_day constant timestamp := first_day + CASE budget_period WHEN 'weekly' THEN interval '6 days'
+                                                                  ELSE interval '0' END;
+    spend numeric;
+BEGIN
+    IF widget IS NULL THEN
+        SELECT coalesce(sum(CASE WHEN budget_period = 'monthly' THEN p.spend
+                                 ELSE p.daily_spend[extract(day FROM d.local_day)::int] END), 0)
+        INTO spend
+        FROM generate_series(first_day, last_day, interval '1 day') AS d(local_day)
+        JOIN cost_budget_periods p
+          ON p.tenant_id = tenant AND p.period_start = date_trunc('month', d.local_day) AT TIME ZONE zone;
+    ELSE
+        SELECT coalesce(sum(CASE WHEN budget_period = 'monthly' THEN p.spend
+                                 ELSE p.daily_spend[extract(day FROM d.local_day)::int] END), 0)
+        INTO spend
+        FROM generate_series(first_day, last_day, interval '1 day') AS d(local_day)
+        JOIN cost_widget_budget_periods p
+          ON p.tenant_id = tenant AND p.widget_id = widget
+         AND p.period_start = date_trunc('month', d.local_day) AT TIME ZONE zone;
+    END IF;
+    RETURN spend;
+END
 $$;
 
--- Fires the alerts of the tenant's daily and weekly budgets that spend
+-- Fires the alerts of the daily and weekly budgets of the tenant (of its
+-- widget `widget`, when not NULL, with that widget's settings) that spend
 -- added to the local days `days` (with what was added to each: a whole
 -- statement's, across months, so that a week's two months count as one)
 -- made cross a threshold. The caller holds the tenant's row, so the spend
 -- read here is final until it commits. The monthly budget is checked by the
 -- caller, from the row it has just updated.
 CREATE OR REPLACE FUNCTION platform_check_short_budgets(
-    tenant uuid, settings jsonb, days date[], added numeric[])
+    tenant uuid, widget uuid, settings jsonb, days date[], added numeric[])
 RETURNS void
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, @extschema@, pg_temp
@@ -130,24 +172,26 @@ BEGIN
         GROUP BY 1, 2
         HAVING sum(a.amount) > 0
     LOOP
-        after := platform_budget_spend(tenant, changed.period, changed.starts, zone);
+        after := platform_budget_spend(tenant, widget, changed.period, changed.starts, zone);
         IF platform_budget_crossed(after - changed.amount, after, settings, changed.period) THEN
-            PERFORM platform_fire_budget_alerts(tenant, changed.period, changed.starts, after, settings);
+            PERFORM platform_fire_budget_alerts(tenant, widget, changed.period, changed.starts, after, settings);
         END IF;
     END LOOP;
 END
 $$;
 
--- The context's tenant's budgets now (no row without a context): one row
--- per configured period (daily, weekly, monthly; the month always, as in
--- 0.2.0, with a NULL limit when there is none), each with its limit,
--- whether it is a hard cap, the spend so far, what open reservations hold
--- (reservations.sql) and what the limit leaves after both, the percent of
--- the limit spent, and the spend projected for the whole period at the
--- rate so far.
+-- The context's tenant's budgets now (no row without a context), or those
+-- of its widget `widget_id`: one row per configured period (daily, weekly,
+-- monthly; the month always, as in 0.2.0, with a NULL limit when there is
+-- none), each with its limit, whether it is a hard cap, the spend so far,
+-- what open reservations hold (reservations.sql; a widget's: those made
+-- for it) and what the limit leaves after both, the percent of the limit
+-- spent, and the spend projected for the whole period at the rate so far.
+-- A widget the tenant does not have is P0002.
 -- Index lookups in cost_budget_periods, never a sum over events. PL/pgSQL
 -- so that its plans are cached per session.
 CREATE OR REPLACE FUNCTION budget_status(
+    widget_id uuid DEFAULT NULL,
     OUT period text, OUT period_start timestamptz, OUT period_end timestamptz, OUT time_zone text,
     OUT spend_limit numeric, OUT hard_limit boolean, OUT spend numeric, OUT reserved numeric,
     OUT remaining numeric, OUT event_count bigint, OUT percent_used numeric, OUT projected_spend numeric)
@@ -157,27 +201,44 @@ SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
 DECLARE
     tenant constant uuid := get_current_tenant_id();
+    widget constant uuid := budget_status.widget_id;
+    tenant_settings jsonb;
     settings jsonb;
 BEGIN
-    SELECT t.settings INTO settings FROM tenants t WHERE t.id = tenant;
+    SELECT t.settings INTO tenant_settings FROM tenants t WHERE t.id = tenant;
     IF NOT FOUND THEN
         RETURN;  -- no tenant context: nothing to report
     END IF;
-    time_zone := platform_tenant_time_zone(settings);
+    time_zone := platform_tenant_time_zone(tenant_settings);
+    settings := tenant_settings;
+    IF widget IS NOT NULL THEN
+        SELECT platform_widget_budget_settings(w.settings, tenant_settings) INTO settings
+        FROM widgets w WHERE w.tenant_id = tenant AND w.id = widget;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'no widget %', widget
+                USING ERRCODE = 'no_data_found',
+                      HINT = 'Pass the id of one of the tenant''s widgets, or NULL for the tenant''s own budgets.';
+        END IF;
+    END IF;
     SELECT coalesce(sum(r.estimated_cost_usd), 0) INTO reserved FROM cost_reservations r
-    WHERE r.tenant_id = tenant AND r.state = 'open' AND r.expires_at > now();
+    WHERE r.tenant_id = tenant AND r.state = 'open' AND r.expires_at > now()
+      AND (widget IS NULL OR r.widget_id = widget);
     FOREACH period IN ARRAY platform_budget_periods() LOOP
         spend_limit := platform_budget_limit(settings, period);
         CONTINUE WHEN spend_limit IS NULL AND period <> 'monthly';
         SELECT b.starts, b.ends INTO period_start, period_end
         FROM platform_budget_period_bounds(period, now(), time_zone) b;
         hard_limit := spend_limit IS NOT NULL AND platform_budget_is_hard(settings, period);
-        spend := platform_budget_spend(tenant, period, period_start, time_zone);
-        remaining := greatest(spend_limit - spend - reserved, 0);
+        spend := platform_budget_spend(tenant, widget, period, period_start, time_zone);
+        -- greatest() ignores NULLs: without a limit nothing is "remaining".
+        remaining := CASE WHEN spend_limit IS NOT NULL THEN greatest(spend_limit - spend - reserved, 0) END;
         event_count := NULL;
-        IF period = 'monthly' THEN
+        IF period = 'monthly' AND widget IS NULL THEN
             SELECT coalesce(max(p.event_count), 0) INTO event_count FROM cost_budget_periods p
             WHERE p.tenant_id = tenant AND p.period_start = budget_status.period_start;
+        ELSIF period = 'monthly' THEN
+            SELECT coalesce(max(p.event_count), 0) INTO event_count FROM cost_widget_budget_periods p
+            WHERE p.tenant_id = tenant AND p.widget_id = widget AND p.period_start = budget_status.period_start;
         END IF;
         percent_used := round(spend * 100 / spend_limit, 2);
         projected_spend := round(spend * extract(epoch FROM period_end - period_start)
@@ -186,8 +247,8 @@ BEGIN
     END LOOP;
 END
 $$;
-COMMENT ON FUNCTION budget_status() IS
-    'The current tenant''s budget periods now: limit, hard or not, spend, reserved, remaining, percent used, projected spend.';
+COMMENT ON FUNCTION budget_status(uuid) IS
+    'The budget periods of the current tenant (or of its widget) now: limit, hard or not, spend, reserved, remaining, percent used, projected spend.';
 
 -- One budget alert by id, with its tenant and what a notification about it
 -- needs: for the worker that LISTENs on 'platform_budget_alerts' and sends

@@ -14,6 +14,7 @@ CREATE OR REPLACE FUNCTION record_cost_event(
     idempotency_key text DEFAULT NULL,
     occurred_at timestamptz DEFAULT NULL,
     metadata jsonb DEFAULT NULL,
+    widget_id uuid DEFAULT NULL,
     OUT event_id uuid,
     OUT duplicate boolean
 )
@@ -22,6 +23,8 @@ SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
 DECLARE
     tenant constant uuid := platform_tenant_required_by('record_cost_event');
+    widget uuid := record_cost_event.widget_id;
+    session_widget uuid;
 BEGIN
     IF service IS NULL OR NOT service = ANY (platform_cost_services()) THEN
         RAISE EXCEPTION 'unknown service %', coalesce(quote_literal(service), 'NULL')
@@ -48,13 +51,28 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'For example: ''{"operation": "chat"}''::jsonb';
     END IF;
+    -- The widget the event is spent for: the one named, else its session's.
+    -- One index lookup, only for an event with a session; the composite
+    -- foreign keys refuse another tenant's session or widget.
+    IF record_cost_event.session_id IS NOT NULL THEN
+        SELECT s.widget_id INTO session_widget FROM sessions s
+        WHERE s.tenant_id = tenant AND s.id = record_cost_event.session_id;
+        IF widget IS NULL THEN
+            widget := session_widget;
+        ELSIF session_widget IS DISTINCT FROM widget AND session_widget IS NOT NULL THEN
+            RAISE EXCEPTION 'session % belongs to widget %, not to widget %',
+                    record_cost_event.session_id, session_widget, widget
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'Leave widget_id NULL to attribute the event to its session''s widget.';
+        END IF;
+    END IF;
 
     INSERT INTO cost_events AS e (tenant_id, session_id, service, provider, tokens_used,
-                                  cost_usd, metadata, "timestamp", idempotency_key)
+                                  cost_usd, metadata, "timestamp", idempotency_key, widget_id)
     VALUES (tenant, record_cost_event.session_id, service, provider, tokens_used, cost_usd,
             CASE WHEN model IS NULL THEN metadata
                  ELSE coalesce(metadata, '{}') || jsonb_build_object('model', model) END,
-            coalesce(occurred_at, now()), idempotency_key)
+            coalesce(occurred_at, now()), idempotency_key, widget)
     ON CONFLICT ON CONSTRAINT cost_events_idempotency_key_key DO NOTHING
     RETURNING e.id INTO event_id;
     IF event_id IS NOT NULL THEN
@@ -66,5 +84,5 @@ BEGIN
     duplicate := true;
 END
 $$;
-COMMENT ON FUNCTION record_cost_event(text, numeric, text, text, integer, uuid, text, timestamptz, jsonb) IS
+COMMENT ON FUNCTION record_cost_event(text, numeric, text, text, integer, uuid, text, timestamptz, jsonb, uuid) IS
     'Records a cost event for the current tenant; with an idempotency key, a repeat is a no-op that returns the first event with duplicate = true.';

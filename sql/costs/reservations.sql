@@ -22,6 +22,11 @@
 -- small. An expired reservation cannot be settled (PB002): the call's cost
 -- is then recorded with record_cost_event().
 --
+-- With a widget, the widget's hard caps (widgets.settings.hardSpendLimits)
+-- are checked too, against the widget's spend and the open reservations
+-- made for it, and the settling event is attributed to the widget: a
+-- public chat widget can be capped on its own, under the same turn.
+--
 -- The actual cost is recorded whatever it is: the call has happened. A
 -- settlement above its estimate can therefore take spend past a cap, by at
 -- most what the estimate was short; the next reservation is refused.
@@ -41,20 +46,25 @@ END
 $$;
 
 -- reserve_spend(): grants a reservation of estimated_cost_usd for the
--- context's tenant, or refuses with PB001 when a hard cap would be passed.
--- remaining_usd: what the tightest hard cap leaves after this reservation
--- (NULL without hard caps).
+-- context's tenant (and its widget widget_id, when not NULL), or refuses
+-- with PB001 when a hard cap of either would be passed. remaining_usd:
+-- what the tightest hard cap leaves after this reservation (NULL without
+-- hard caps).
 CREATE OR REPLACE FUNCTION reserve_spend(
     estimated_cost_usd numeric,
+    widget_id uuid DEFAULT NULL,
     OUT reservation_id uuid, OUT expires_at timestamptz, OUT remaining_usd numeric)
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
 DECLARE
     tenant constant uuid := platform_tenant_required_by('reserve_spend');
-    settings jsonb;
+    widget constant uuid := reserve_spend.widget_id;
+    tenant_settings jsonb;
+    widget_settings jsonb;
     zone text;
     reserved numeric;
+    widget_reserved numeric;
     cap record;
     room numeric;
     tightest record;
@@ -72,21 +82,36 @@ BEGIN
     END IF;
     PERFORM platform_check_reservation_isolation('reserve_spend');
     -- The tenant's turn (see above).
-    SELECT t.settings INTO settings FROM tenants t WHERE t.id = tenant FOR NO KEY UPDATE;
-    zone := platform_tenant_time_zone(settings);
+    SELECT t.settings INTO tenant_settings FROM tenants t WHERE t.id = tenant FOR NO KEY UPDATE;
+    zone := platform_tenant_time_zone(tenant_settings);
+    IF widget IS NOT NULL THEN
+        SELECT platform_widget_budget_settings(w.settings, tenant_settings) INTO widget_settings
+        FROM widgets w WHERE w.tenant_id = tenant AND w.id = widget;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'no widget %', widget
+                USING ERRCODE = 'no_data_found',
+                      HINT = 'Pass the id of one of the tenant''s widgets, or NULL to check the tenant''s hard caps alone.';
+        END IF;
+    END IF;
     UPDATE cost_reservations r SET state = 'expired', closed_at = r.expires_at
     WHERE r.tenant_id = tenant AND r.state = 'open' AND r.expires_at <= now();
-    SELECT coalesce(sum(r.estimated_cost_usd), 0) INTO reserved
+    SELECT coalesce(sum(r.estimated_cost_usd), 0),
+           coalesce(sum(r.estimated_cost_usd) FILTER (WHERE r.widget_id = widget), 0)
+    INTO reserved, widget_reserved
     FROM cost_reservations r WHERE r.tenant_id = tenant AND r.state = 'open';
 
+    -- The tenant's hard caps, then the widget's (scope NULL: the tenant).
     FOR cap IN
-        SELECT p.period, platform_budget_limit(settings, p.period) AS spend_limit, b.starts, b.ends
-        FROM unnest(platform_budget_periods()) AS p(period),
-             platform_budget_period_bounds(p.period, now(), zone) AS b
-        WHERE platform_budget_is_hard(settings, p.period)
-          AND platform_budget_limit(settings, p.period) IS NOT NULL
+        SELECT s.scope, p.period, platform_budget_limit(s.settings, p.period) AS spend_limit, b.starts, b.ends
+        FROM (VALUES (NULL::uuid, tenant_settings), (widget, widget_settings)) AS s(scope, settings)
+             CROSS JOIN unnest(platform_budget_periods()) AS p(period)
+             CROSS JOIN LATERAL platform_budget_period_bounds(p.period, now(), zone) AS b
+        WHERE s.settings IS NOT NULL
+          AND platform_budget_is_hard(s.settings, p.period)
+          AND platform_budget_limit(s.settings, p.period) IS NOT NULL
     LOOP
-        room := cap.spend_limit - platform_budget_spend(tenant, cap.period, cap.starts, zone) - reserved;
+        room := cap.spend_limit - platform_budget_spend(tenant, cap.scope, cap.period, cap.starts, zone)
+                - CASE WHEN cap.scope IS NULL THEN reserved ELSE widget_reserved END;
         IF remaining_usd IS NULL OR room < remaining_usd THEN
             remaining_usd := room;
             tightest := cap;
@@ -94,23 +119,28 @@ BEGIN
     END LOOP;
     IF remaining_usd < estimated_cost_usd THEN
         RAISE EXCEPTION 'the % hard spend limit of % USD leaves % USD, less than the % USD asked for',
-                tightest.period, tightest.spend_limit, trim_scale(greatest(remaining_usd, 0)),
+                CASE WHEN tightest.scope IS NULL THEN tightest.period
+                     ELSE 'widget''s ' || tightest.period END,
+                tightest.spend_limit, trim_scale(greatest(remaining_usd, 0)),
                 trim_scale(estimated_cost_usd)
             USING ERRCODE = 'PB001',
-                  DETAIL = format('Period %s to %s (%s); open reservations hold %s USD of it.',
-                                  tightest.starts, tightest.ends, zone, trim_scale(reserved)),
-                  HINT = format('Skip or shrink the call, wait for the %s period to end, or raise settings.%s.',
-                                tightest.period, platform_budget_limit_key(tightest.period));
+                  DETAIL = format('%sPeriod %s to %s (%s); open reservations hold %s USD of it.',
+                                  CASE WHEN tightest.scope IS NOT NULL THEN 'Widget ' || tightest.scope || '. ' ELSE '' END,
+                                  tightest.starts, tightest.ends, zone,
+                                  trim_scale(CASE WHEN tightest.scope IS NULL THEN reserved ELSE widget_reserved END)),
+                  HINT = format('Skip or shrink the call, wait for the %s period to end, or raise %s.settings.%s.',
+                                tightest.period, CASE WHEN tightest.scope IS NULL THEN 'tenants' ELSE 'widgets' END,
+                                platform_budget_limit_key(tightest.period));
     END IF;
 
-    INSERT INTO cost_reservations AS r (tenant_id, estimated_cost_usd, expires_at)
-    VALUES (tenant, estimated_cost_usd, now() + platform_cost_reservation_timeout())
+    INSERT INTO cost_reservations AS r (tenant_id, estimated_cost_usd, expires_at, widget_id)
+    VALUES (tenant, estimated_cost_usd, now() + platform_cost_reservation_timeout(), widget)
     RETURNING r.id, r.expires_at INTO reservation_id, expires_at;
     remaining_usd := remaining_usd - estimated_cost_usd;
 END
 $$;
-COMMENT ON FUNCTION reserve_spend(numeric) IS
-    'Reserves an AI call''s estimated cost against the current tenant''s hard spend limits, or refuses with SQLSTATE PB001.';
+COMMENT ON FUNCTION reserve_spend(numeric, uuid) IS
+    'Reserves an AI call''s estimated cost against the current tenant''s (and widget''s) hard spend limits, or refuses with SQLSTATE PB001.';
 
 -- The context's tenant's reservation, locked, after the tenant's row (the
 -- lock order of reserve_spend and of the cost triggers); P0002 when there
@@ -178,7 +208,8 @@ BEGIN
                   HINT = 'Record the call''s cost with record_cost_event() and an idempotency key; if calls outlast platform.cost_reservation_timeout, ask an operator to raise it.';
     END IF;
     SELECT e.event_id, e.duplicate INTO event_id, duplicate
-    FROM record_cost_event(service, cost_usd, provider, model, tokens_used, session_id, key, NULL, metadata) e;
+    FROM record_cost_event(service, cost_usd, provider, model, tokens_used, session_id, key, NULL, metadata,
+                           reservation.widget_id) e;
     UPDATE cost_reservations r
     SET state = 'settled', closed_at = now(), event_id = settle_spend.event_id, idempotency_key = key
     WHERE r.tenant_id = tenant AND r.id = reservation_id;

@@ -63,6 +63,61 @@ CREATE OR REPLACE FUNCTION platform_add_daily_spend(a numeric[], b numeric[]) RE
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$ SELECT ARRAY(SELECT a[i] + b[i] FROM generate_series(1, 31) AS i ORDER BY i) $$;
 
+-- Adds one widget's spend in one budget month (`costs` on the local `days`
+-- of the month, `events` events; negative to take them away) to
+-- cost_widget_budget_periods, deletes the row when no event is left, and
+-- fires the alerts of the widget's budgets that added spend made cross a
+-- threshold. Called by the cost triggers, which hold the tenant's row, so
+-- every crossing is seen by one writer, as for the tenant's budgets. A
+-- widget's week that spans two months is checked once per month the
+-- statement touched, each time against the spend so far: every crossing is
+-- still seen exactly once. Runs under the trigger's rights, like
+-- platform_apply_cost_deltas().
+CREATE OR REPLACE FUNCTION platform_apply_widget_spend(
+    tenant uuid, widget uuid, month_start timestamptz, days integer[], costs numeric[], events bigint,
+    tenant_settings jsonb)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+    added constant numeric := (SELECT sum(c) FROM unnest(costs) c);
+    zone constant text := platform_tenant_time_zone(tenant_settings);
+    settings jsonb;
+    row_id tid;
+    spend numeric;
+    left_events bigint;
+BEGIN
+    INSERT INTO cost_widget_budget_periods AS p (tenant_id, widget_id, period_start, spend, event_count, daily_spend)
+    VALUES (tenant, widget, month_start, added, events, platform_daily_spend(days, costs))
+    ON CONFLICT (tenant_id, widget_id, period_start) DO UPDATE
+        SET spend = p.spend + excluded.spend,
+            event_count = p.event_count + excluded.event_count,
+            daily_spend = platform_add_daily_spend(p.daily_spend, excluded.daily_spend)
+    RETURNING p.ctid, p.spend, p.event_count INTO row_id, spend, left_events;
+    IF left_events = 0 THEN
+        DELETE FROM cost_widget_budget_periods WHERE ctid = row_id;
+        RETURN;
+    END IF;
+    IF added <= 0 OR platform_replaying() THEN
+        RETURN;
+    END IF;
+    SELECT platform_widget_budget_settings(w.settings, tenant_settings) INTO settings
+    FROM widgets w WHERE w.tenant_id = tenant AND w.id = widget;
+    IF settings IS NULL THEN
+        RETURN;  -- the widget is being deleted (its events lose it)
+    END IF;
+    IF platform_budget_crossed(spend - added, spend, settings, 'monthly') THEN
+        PERFORM platform_fire_budget_alerts(tenant, widget, 'monthly', month_start, spend, settings);
+    END IF;
+    IF platform_has_short_budgets(settings) THEN
+        PERFORM platform_check_short_budgets(
+            tenant, widget, settings,
+            ARRAY(SELECT (month_start AT TIME ZONE zone)::date + (d - 1) FROM unnest(days) d),
+            costs);
+    END IF;
+END
+$$;
+
 -- Adds sign x deltas to both tables, then fires the budget alerts whose
 -- threshold the new spend crossed. Called by the trigger function below,
 -- whose owner rights and search_path it runs under (no SECURITY DEFINER or
@@ -111,7 +166,7 @@ BEGIN
         ELSIF NOT replaying AND sign > 0 THEN
             -- Under the tenant's lock: no other writer saw these crossings.
             IF platform_budget_crossed(grown.spend - grown.delta, grown.spend, grown.settings, 'monthly') THEN
-                PERFORM platform_fire_budget_alerts(grown.tenant_id, 'monthly', grown.period_start,
+                PERFORM platform_fire_budget_alerts(grown.tenant_id, NULL, 'monthly', grown.period_start,
                                                     grown.spend, grown.settings);
             END IF;
         END IF;
@@ -131,9 +186,25 @@ BEGIN
             GROUP BY d.tenant_id, t.settings
             ORDER BY d.tenant_id
         LOOP
-            PERFORM platform_check_short_budgets(grown.tenant_id, grown.settings, grown.days, grown.costs);
+            PERFORM platform_check_short_budgets(grown.tenant_id, NULL, grown.settings, grown.days, grown.costs);
         END LOOP;
     END IF;
+    -- Widget budget months, after the tenant's (the lock order above), one
+    -- call per widget and month; none for a statement without widgets.
+    FOR grown IN
+        SELECT d.tenant_id, d.widget_id, d.month_start, array_agg(d.day_of_month) AS days,
+               array_agg(d.cost) AS costs, sum(d.events)::bigint AS events, t.settings
+        FROM (SELECT x.tenant_id, x.widget_id, x.month_start, x.day_of_month,
+                     sign * sum(x.cost) AS cost, sign * sum(x.events) AS events
+              FROM unnest(deltas) x WHERE x.widget_id IS NOT NULL
+              GROUP BY 1, 2, 3, 4) d
+        JOIN tenants t ON t.id = d.tenant_id
+        GROUP BY d.tenant_id, d.widget_id, d.month_start, t.settings
+        ORDER BY d.tenant_id, d.widget_id, d.month_start
+    LOOP
+        PERFORM platform_apply_widget_spend(grown.tenant_id, grown.widget_id, grown.month_start,
+                                            grown.days, grown.costs, grown.events, grown.settings);
+    END LOOP;
 
     WITH changed AS (
         SELECT d.tenant_id, d.hour, d.service, d.provider, d.model,
@@ -197,7 +268,7 @@ BEGIN
             RAISE EXCEPTION 'cost event at % is older than the late-event window of %',
                     oldest, late_window
                 USING ERRCODE = 'invalid_parameter_value',
-                      HINT = 'Events older than platform.cost_late_event_window are refused so closed months stay as reported; a superuser can backfill in a session with SET row_security = off.';
+                      HINT = 'Closed periods stay as reported. To import history, an operator connects as a superuser and runs BEGIN; SET LOCAL row_security = off; INSERT INTO cost_events (tenant_id, service, cost_usd, "timestamp", ...) VALUES (...); COMMIT; budgets count the events, no alerts fire for them (docs/costs.md, Late events).';
         END IF;
         IF inserted = 1 THEN
             -- One event (record_cost_event, a single-row INSERT): the same two
@@ -207,7 +278,7 @@ BEGIN
                    date_trunc('month', e."timestamp", platform_tenant_time_zone(t.settings)) AS month_start,
                    extract(day FROM e."timestamp" AT TIME ZONE platform_tenant_time_zone(t.settings))::int AS day,
                    platform_tenant_time_zone(t.settings) AS zone, e.service, e.provider, e.metadata->>'model' AS model, e.cost_usd,
-                   e.tokens_used, t.settings
+                   e.tokens_used, t.settings, e.widget_id
             INTO one FROM new_rows e JOIN tenants t ON t.id = e.tenant_id FOR NO KEY UPDATE OF t;
             INSERT INTO cost_budget_periods AS p (tenant_id, period_start, spend, event_count, daily_spend)
             VALUES (one.tenant_id, one.month_start, one.cost_usd, 1,
@@ -219,14 +290,18 @@ BEGIN
             RETURNING p.spend INTO spend;
             IF NOT replaying THEN
                 IF platform_budget_crossed(spend - one.cost_usd, spend, one.settings, 'monthly') THEN
-                    PERFORM platform_fire_budget_alerts(one.tenant_id, 'monthly', one.month_start, spend,
+                    PERFORM platform_fire_budget_alerts(one.tenant_id, NULL, 'monthly', one.month_start, spend,
                                                         one.settings);
                 END IF;
                 IF platform_has_short_budgets(one.settings) THEN
-                    PERFORM platform_check_short_budgets(one.tenant_id, one.settings,
+                    PERFORM platform_check_short_budgets(one.tenant_id, NULL, one.settings,
                                                          ARRAY[(one.month_start AT TIME ZONE one.zone)::date + (one.day - 1)],
                                                          ARRAY[one.cost_usd]);
                 END IF;
+            END IF;
+            IF one.widget_id IS NOT NULL THEN
+                PERFORM platform_apply_widget_spend(one.tenant_id, one.widget_id, one.month_start,
+                                                    ARRAY[one.day], ARRAY[one.cost_usd], 1, one.settings);
             END IF;
             INSERT INTO cost_rollups_hourly AS r
                 (tenant_id, hour, service, provider, model,
@@ -248,9 +323,10 @@ BEGIN
                        date_trunc('month', e."timestamp", platform_tenant_time_zone(t.settings)),
                        e.service, e.provider, e.metadata->>'model', sum(e.cost_usd),
                        coalesce(sum(e.tokens_used), 0), count(e.tokens_used), count(*),
-                       extract(day FROM e."timestamp" AT TIME ZONE platform_tenant_time_zone(t.settings))::int
+                       extract(day FROM e."timestamp" AT TIME ZONE platform_tenant_time_zone(t.settings))::int,
+                       e.widget_id
                 FROM old_rows e JOIN tenants t ON t.id = e.tenant_id
-                GROUP BY 1, 2, 3, 4, 5, 6, 11) d), -1);
+                GROUP BY 1, 2, 3, 4, 5, 6, 11, 12) d), -1);
     END IF;
     IF TG_OP <> 'DELETE' THEN
         PERFORM platform_apply_cost_deltas(ARRAY(
@@ -259,9 +335,10 @@ BEGIN
                        date_trunc('month', e."timestamp", platform_tenant_time_zone(t.settings)),
                        e.service, e.provider, e.metadata->>'model', sum(e.cost_usd),
                        coalesce(sum(e.tokens_used), 0), count(e.tokens_used), count(*),
-                       extract(day FROM e."timestamp" AT TIME ZONE platform_tenant_time_zone(t.settings))::int
+                       extract(day FROM e."timestamp" AT TIME ZONE platform_tenant_time_zone(t.settings))::int,
+                       e.widget_id
                 FROM new_rows e JOIN tenants t ON t.id = e.tenant_id
-                GROUP BY 1, 2, 3, 4, 5, 6, 11) d), 1);
+                GROUP BY 1, 2, 3, 4, 5, 6, 11, 12) d), 1);
     END IF;
     RETURN NULL;
 END
@@ -313,21 +390,43 @@ AS $$
     GROUP BY 1, 2
 $$;
 
--- Every difference between the two derived tables and cost_events, across
+-- The widget budget months cost_events imply: its events with a widget, per
+-- tenant, widget and budget month (in the tenant's zone), with their days.
+CREATE OR REPLACE FUNCTION platform_cost_widget_budget_periods_expected(
+    tenant uuid DEFAULT NULL, OUT tenant_id uuid, OUT widget_id uuid, OUT period_start timestamptz,
+    OUT spend numeric, OUT event_count bigint, OUT daily_spend numeric[])
+RETURNS SETOF record
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+    SELECT d.tenant_id, d.widget_id, d.month_start, sum(d.spend), sum(d.events)::bigint,
+           platform_daily_spend(array_agg(d.day), array_agg(d.spend))
+    FROM (SELECT e.tenant_id, e.widget_id,
+                 date_trunc('month', e."timestamp", platform_tenant_time_zone(t.settings)) AS month_start,
+                 extract(day FROM e."timestamp" AT TIME ZONE platform_tenant_time_zone(t.settings))::int AS day,
+                 sum(e.cost_usd) AS spend, count(*) AS events
+          FROM cost_events e JOIN tenants t ON t.id = e.tenant_id
+          WHERE (tenant IS NULL OR e.tenant_id = tenant) AND e.widget_id IS NOT NULL
+          GROUP BY 1, 2, 3, 4) d
+    GROUP BY 1, 2, 3
+$$;
+
+-- Every difference between the three derived tables and cost_events, across
 -- all tenants (an operator's function: not executable by PUBLIC). No rows
--- means the rollups are exact.
+-- means the rollups are exact. widget_id names the widget of a widget
+-- budget month or day.
 CREATE OR REPLACE FUNCTION platform_verify_cost_rollups()
 RETURNS TABLE (kind text, tenant_id uuid, bucket timestamptz, service text,
                provider text, model text, expected_cost_usd numeric, actual_cost_usd numeric,
                expected_events bigint, actual_events bigint,
-               expected_tokens bigint, actual_tokens bigint)
+               expected_tokens bigint, actual_tokens bigint, widget_id uuid)
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
     SELECT 'hourly rollup', coalesce(x.tenant_id, r.tenant_id), coalesce(x.hour, r.hour),
            coalesce(x.service, r.service), coalesce(x.provider, r.provider),
            coalesce(x.model, r.model), x.total_cost_usd, r.total_cost_usd,
-           x.event_count, r.event_count, x.total_tokens, r.total_tokens
+           x.event_count, r.event_count, x.total_tokens, r.total_tokens, NULL::uuid
     FROM platform_cost_rollups_expected() x
     FULL JOIN cost_rollups_hourly r
       ON r.tenant_id = x.tenant_id AND r.hour = x.hour AND r.service = x.service
@@ -336,7 +435,7 @@ AS $$
           IS DISTINCT FROM (r.total_cost_usd, r.total_tokens, r.token_events, r.event_count)
     UNION ALL
     SELECT 'budget month', coalesce(x.tenant_id, p.tenant_id), coalesce(x.period_start, p.period_start),
-           NULL, NULL, NULL, x.spend, p.spend, x.event_count, p.event_count, NULL, NULL
+           NULL, NULL, NULL, x.spend, p.spend, x.event_count, p.event_count, NULL, NULL, NULL
     FROM platform_cost_budget_periods_expected() x
     FULL JOIN cost_budget_periods p
       ON p.tenant_id = x.tenant_id AND p.period_start = x.period_start
@@ -344,9 +443,25 @@ AS $$
     UNION ALL
     -- A day of a month whose total is right but whose days are not.
     SELECT 'budget day', x.tenant_id, x.period_start + (i - 1) * interval '1 day',
-           NULL, NULL, NULL, x.daily_spend[i], p.daily_spend[i], NULL, NULL, NULL, NULL
+           NULL, NULL, NULL, x.daily_spend[i], p.daily_spend[i], NULL, NULL, NULL, NULL, NULL
     FROM platform_cost_budget_periods_expected() x
     JOIN cost_budget_periods p ON p.tenant_id = x.tenant_id AND p.period_start = x.period_start
+    CROSS JOIN generate_series(1, 31) AS i
+    WHERE x.daily_spend[i] IS DISTINCT FROM p.daily_spend[i] OR cardinality(p.daily_spend) <> 31
+    UNION ALL
+    SELECT 'widget budget month', coalesce(x.tenant_id, p.tenant_id), coalesce(x.period_start, p.period_start),
+           NULL, NULL, NULL, x.spend, p.spend, x.event_count, p.event_count, NULL, NULL,
+           coalesce(x.widget_id, p.widget_id)
+    FROM platform_cost_widget_budget_periods_expected() x
+    FULL JOIN cost_widget_budget_periods p
+      ON p.tenant_id = x.tenant_id AND p.widget_id = x.widget_id AND p.period_start = x.period_start
+    WHERE (x.spend, x.event_count) IS DISTINCT FROM (p.spend, p.event_count)
+    UNION ALL
+    SELECT 'widget budget day', x.tenant_id, x.period_start + (i - 1) * interval '1 day',
+           NULL, NULL, NULL, x.daily_spend[i], p.daily_spend[i], NULL, NULL, NULL, NULL, x.widget_id
+    FROM platform_cost_widget_budget_periods_expected() x
+    JOIN cost_widget_budget_periods p
+      ON p.tenant_id = x.tenant_id AND p.widget_id = x.widget_id AND p.period_start = x.period_start
     CROSS JOIN generate_series(1, 31) AS i
     WHERE x.daily_spend[i] IS DISTINCT FROM p.daily_spend[i] OR cardinality(p.daily_spend) <> 31
 $$;
@@ -371,38 +486,66 @@ BEGIN
     END IF;
     DELETE FROM cost_rollups_hourly r WHERE tenant IS NULL OR r.tenant_id = tenant;
     DELETE FROM cost_budget_periods p WHERE tenant IS NULL OR p.tenant_id = tenant;
+    DELETE FROM cost_widget_budget_periods p WHERE tenant IS NULL OR p.tenant_id = tenant;
     INSERT INTO cost_rollups_hourly SELECT * FROM platform_cost_rollups_expected(tenant);
     INSERT INTO cost_budget_periods SELECT * FROM platform_cost_budget_periods_expected(tenant);
+    INSERT INTO cost_widget_budget_periods SELECT * FROM platform_cost_widget_budget_periods_expected(tenant);
+END
+$$;
+
+-- Fires now the alerts that the current periods' spend of the tenant's
+-- budgets (of its widget `widget`, when not NULL) already reached under
+-- `settings`: after a new limit or new thresholds, which no event will
+-- cross any more.
+CREATE OR REPLACE FUNCTION platform_fire_due_budget_alerts(tenant uuid, widget uuid, settings jsonb)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    zone constant text := platform_tenant_time_zone(settings);
+    period text;
+    starts timestamptz;
+    spend numeric;
+BEGIN
+    FOREACH period IN ARRAY platform_budget_periods() LOOP
+        CONTINUE WHEN platform_budget_limit(settings, period) IS NULL;
+        starts := (platform_budget_period_bounds(period, now(), zone)).starts;
+        spend := platform_budget_spend(tenant, widget, period, starts, zone);
+        IF spend > 0 THEN
+            PERFORM platform_fire_budget_alerts(tenant, widget, period, starts, spend, settings);
+        END IF;
+    END LOOP;
 END
 $$;
 
 -- Settings that change what has been counted or what is due. A new time
 -- zone moves the budget months and days: that tenant's are recomputed in
 -- the new zone. A new limit or new thresholds can put the current period's
--- spend above a threshold no event will cross any more: that alert fires now.
+-- spend above a threshold no event will cross any more: that alert fires
+-- now, for the tenant and for its widgets with budgets (whose periods
+-- follow the tenant's zone and whose thresholds default to the tenant's).
 CREATE OR REPLACE FUNCTION platform_tenant_cost_settings_changed() RETURNS trigger
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
 DECLARE
-    zone constant text := platform_tenant_time_zone(NEW.settings);  -- checked before the UPDATE
-    period text;
-    starts timestamptz;
-    spend numeric;
+    widget record;
 BEGIN
-    IF zone IS DISTINCT FROM platform_tenant_time_zone(OLD.settings) THEN
+    IF platform_tenant_time_zone(NEW.settings) IS DISTINCT FROM platform_tenant_time_zone(OLD.settings) THEN
         PERFORM platform_rebuild_cost_rollups(NEW.id);
     END IF;
     IF platform_replaying() THEN
         RETURN NULL;
     END IF;
-    FOREACH period IN ARRAY platform_budget_periods() LOOP
-        CONTINUE WHEN platform_budget_limit(NEW.settings, period) IS NULL;
-        starts := (platform_budget_period_bounds(period, now(), zone)).starts;
-        spend := platform_budget_spend(NEW.id, period, starts, zone);
-        IF spend > 0 THEN
-            PERFORM platform_fire_budget_alerts(NEW.id, period, starts, spend, NEW.settings);
-        END IF;
+    PERFORM platform_fire_due_budget_alerts(NEW.id, NULL, NEW.settings);
+    FOR widget IN
+        SELECT w.id, platform_widget_budget_settings(w.settings, NEW.settings) AS settings
+        FROM widgets w
+        WHERE w.tenant_id = NEW.id AND w.settings ?| '{maxDailySpend,maxWeeklySpend,maxMonthlySpend}'
+        ORDER BY w.id
+    LOOP
+        PERFORM platform_fire_due_budget_alerts(NEW.id, widget.id, widget.settings);
     END LOOP;
     RETURN NULL;
 END
@@ -432,6 +575,39 @@ CREATE OR REPLACE TRIGGER tenants_budget_settings_checked BEFORE INSERT OR UPDAT
     FOR EACH ROW
     WHEN (NEW.settings ?| '{maxDailySpend,maxWeeklySpend,maxMonthlySpend,hardSpendLimits}')
     EXECUTE FUNCTION platform_budget_settings_checked();
+-- A widget's budgets are the same keys in widgets.settings.
+CREATE OR REPLACE TRIGGER widgets_budget_settings_checked BEFORE INSERT OR UPDATE OF settings ON widgets
+    FOR EACH ROW
+    WHEN (NEW.settings ?| '{maxDailySpend,maxWeeklySpend,maxMonthlySpend,hardSpendLimits}')
+    EXECUTE FUNCTION platform_budget_settings_checked();
+
+-- A widget's new limit or thresholds fire now what its current periods'
+-- spend already reached. It takes the tenant's turn first (as the cost
+-- writers do), so a writer either finished before and its spend is read
+-- here, or starts after and compares with the new settings.
+CREATE OR REPLACE FUNCTION platform_widget_cost_settings_changed() RETURNS trigger
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    tenant_settings jsonb;
+BEGIN
+    IF platform_replaying() THEN
+        RETURN NULL;
+    END IF;
+    SELECT t.settings INTO tenant_settings FROM tenants t WHERE t.id = NEW.tenant_id FOR NO KEY UPDATE;
+    PERFORM platform_fire_due_budget_alerts(NEW.tenant_id, NEW.id,
+                                            platform_widget_budget_settings(NEW.settings, tenant_settings));
+    RETURN NULL;
+END
+$$;
+CREATE OR REPLACE TRIGGER widgets_cost_settings_changed AFTER UPDATE OF settings ON widgets
+    FOR EACH ROW
+    WHEN (OLD.settings->'maxDailySpend' IS DISTINCT FROM NEW.settings->'maxDailySpend'
+          OR OLD.settings->'maxWeeklySpend' IS DISTINCT FROM NEW.settings->'maxWeeklySpend'
+          OR OLD.settings->'maxMonthlySpend' IS DISTINCT FROM NEW.settings->'maxMonthlySpend'
+          OR OLD.settings->'budgetAlertThresholds' IS DISTINCT FROM NEW.settings->'budgetAlertThresholds')
+    EXECUTE FUNCTION platform_widget_cost_settings_changed();
 
 -- A zone PostgreSQL does not know would make every cost write of the tenant
 -- fail later (budget months are computed in it): refuse it when it is set.

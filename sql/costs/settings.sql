@@ -148,3 +148,22 @@ BEGIN
                  ORDER BY 1);
 END
 $$;
+
+-- A widget's budgets (widgets.settings: the same keys as a tenant's,
+-- maxDailySpend, maxWeeklySpend, maxMonthlySpend, hardSpendLimits,
+-- budgetAlertThresholds) as settings the budget functions read: its own
+-- limits and hard caps, its thresholds or else the tenant's, and the
+-- tenant's zone, since a widget's periods are its tenant's calendar.
+CREATE OR REPLACE FUNCTION platform_widget_budget_settings(widget_settings jsonb, tenant_settings jsonb)
+RETURNS jsonb
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+    SELECT jsonb_strip_nulls(jsonb_build_object(
+               'timezone', tenant_settings->'timezone',
+               'maxDailySpend', widget_settings->'maxDailySpend',
+               'maxWeeklySpend', widget_settings->'maxWeeklySpend',
+               'maxMonthlySpend', widget_settings->'maxMonthlySpend',
+               'hardSpendLimits', widget_settings->'hardSpendLimits',
+               'budgetAlertThresholds', coalesce(widget_settings->'budgetAlertThresholds',
+                                                 tenant_settings->'budgetAlertThresholds')))
+$$;

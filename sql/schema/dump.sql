@@ -20,6 +20,7 @@ $dump$;
 -- every event twice).
 SELECT pg_extension_config_dump('cost_rollups_hourly', 'WHERE false');
 SELECT pg_extension_config_dump('cost_budget_periods', 'WHERE false');
+SELECT pg_extension_config_dump('cost_widget_budget_periods', 'WHERE false');
 -- The keyword statistics likewise: the keyword triggers count the chunks and
 -- documents again as a restore loads them.
 SELECT pg_extension_config_dump('knowledge_keyword_totals', 'WHERE false');

@@ -41,6 +41,10 @@ CREATE INDEX knowledge_chunk_document_idx ON knowledge_chunks (tenant_id, docume
 -- Cost tracking.
 CREATE INDEX cost_tenant_timestamp_idx ON cost_events (tenant_id, "timestamp");
 CREATE INDEX cost_session_idx ON cost_events (tenant_id, session_id);
+-- For the foreign key's ON DELETE SET NULL when a widget is deleted (and
+-- for rebuilding one widget's budget months). Partial: an event without a
+-- widget, the common case, costs this index nothing.
+CREATE INDEX cost_widget_idx ON cost_events (tenant_id, widget_id) WHERE widget_id IS NOT NULL;
 CREATE INDEX cost_summary_tenant_period_idx ON cost_summaries (tenant_id, period_start, period_end);
 
 -- Budget alerts: a tenant's recent alerts, its open ones, and (across
@@ -49,12 +53,15 @@ CREATE INDEX budget_alert_tenant_idx ON budget_alerts (tenant_id, triggered_at D
 CREATE INDEX budget_alert_active_idx ON budget_alerts (tenant_id, resolved);
 CREATE INDEX budget_alert_triggered_idx ON budget_alerts (triggered_at);
 
--- An alert's identity is (tenant, period, period start, threshold): the
--- unique index is what makes concurrent writers fire it exactly once
--- (INSERT ... ON CONFLICT DO NOTHING). period_start leads: the index exists
--- for uniqueness, and the planned tenant-leading indexes serve the tenant's reads.
+-- An alert's identity is (tenant, widget, period, period start, threshold):
+-- the unique indexes are what make concurrent writers fire it exactly once
+-- (INSERT ... ON CONFLICT DO NOTHING), one for the tenant's own budgets and
+-- one for its widgets'. period_start leads: the indexes exist for
+-- uniqueness, and the planned tenant-leading indexes serve the tenant's reads.
 CREATE UNIQUE INDEX budget_alert_identity_idx
-    ON budget_alerts (period_start, tenant_id, period, threshold);
+    ON budget_alerts (period_start, tenant_id, period, threshold) WHERE widget_id IS NULL;
+CREATE UNIQUE INDEX budget_alert_widget_identity_idx
+    ON budget_alerts (period_start, tenant_id, widget_id, period, threshold) WHERE widget_id IS NOT NULL;
 
 -- Spend reservations: a tenant's open ones, summed under its lock by every
 -- reserve_spend() (settled and released ones leave the index).

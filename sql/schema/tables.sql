@@ -289,7 +289,14 @@ CREATE TABLE cost_events (
         CHECK (cost_usd >= 0 AND cost_usd <> 'NaN'::numeric),
     CONSTRAINT cost_events_idempotency_key_check
         CHECK (length(idempotency_key) BETWEEN 1 AND 200),
-    CONSTRAINT cost_events_idempotency_key_key UNIQUE (tenant_id, idempotency_key)
+    CONSTRAINT cost_events_idempotency_key_key UNIQUE (tenant_id, idempotency_key),
+    -- The widget the event is spent for, fixed when it is recorded (by
+    -- record_cost_event's widget_id, else its session's widget; by the
+    -- reservation it settles): what per-widget budgets count. The composite
+    -- key makes another tenant's widget a foreign-key violation.
+    widget_id uuid,
+    CONSTRAINT cost_events_widget_fkey FOREIGN KEY (tenant_id, widget_id)
+        REFERENCES widgets (tenant_id, id) ON DELETE SET NULL (widget_id)
 );
 
 CREATE TABLE cost_summaries (
@@ -327,7 +334,12 @@ CREATE TABLE budget_alerts (
     CONSTRAINT budget_alerts_period_check
         CHECK (period IN ('daily', 'weekly', 'monthly')),
     CONSTRAINT budget_alerts_severity_check
-        CHECK (severity IN ('warning', 'critical'))
+        CHECK (severity IN ('warning', 'critical')),
+    -- The widget whose budget the alert is about; NULL for the tenant's own
+    -- budget. An alert goes with its widget.
+    widget_id uuid,
+    CONSTRAINT budget_alerts_widget_fkey FOREIGN KEY (tenant_id, widget_id)
+        REFERENCES widgets (tenant_id, id) ON DELETE CASCADE
 );
 
 -- ==================== AI PERSONALITIES ====================
@@ -450,6 +462,23 @@ CREATE TABLE cost_budget_periods (
     PRIMARY KEY (tenant_id, period_start)
 ) WITH (fillfactor = 80);
 
+-- The same per widget (widgets.settings holds a widget's budgets): the
+-- spend of the events attributed to it (cost_events.widget_id), per budget
+-- month of the tenant's calendar and local day. Kept for every widget with
+-- events, budget or not, so that a budget set mid-month starts from the
+-- month's true spend. No foreign key to widgets: deleting a widget sets its
+-- events' widget_id to NULL, and the cost triggers subtract them here, which
+-- deletes its rows.
+CREATE TABLE cost_widget_budget_periods (
+    tenant_id uuid NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+    widget_id uuid NOT NULL,
+    period_start timestamptz NOT NULL,
+    spend numeric NOT NULL,
+    event_count bigint NOT NULL,
+    daily_spend numeric[] NOT NULL,
+    PRIMARY KEY (tenant_id, widget_id, period_start)
+) WITH (fillfactor = 80);
+
 -- ==================== SPEND RESERVATIONS (internal) ====================
 -- What reserve_spend() granted against the tenant's hard caps before an AI
 -- call (costs/reservations.sql): open until settled (with the cost event
@@ -467,7 +496,12 @@ CREATE TABLE cost_reservations (
     -- The cost event that settled it, and that event's idempotency key.
     event_id uuid,
     idempotency_key text,
+    -- The widget whose hard caps it was also checked against (NULL: the
+    -- tenant's only); its settling event is attributed to it.
+    widget_id uuid,
     PRIMARY KEY (tenant_id, id),
+    CONSTRAINT cost_reservations_widget_fkey FOREIGN KEY (tenant_id, widget_id)
+        REFERENCES widgets (tenant_id, id) ON DELETE SET NULL (widget_id),
     CONSTRAINT cost_reservations_state_check
         CHECK (state IN ('open', 'settled', 'released', 'expired')),
     CONSTRAINT cost_reservations_estimate_check
@@ -487,5 +521,6 @@ CREATE TYPE platform_cost_delta AS (
     tokens bigint,
     token_events bigint,
     events bigint,
-    day_of_month integer       -- the local day of the budget month
+    day_of_month integer,      -- the local day of the budget month
+    widget_id uuid             -- the events' widget (NULL: none)
 );

@@ -29,6 +29,10 @@ DROP FUNCTION budget_status();
 DROP FUNCTION platform_fire_budget_alerts(uuid, timestamptz, numeric);
 DROP FUNCTION platform_budget_crossed(numeric, numeric, jsonb);
 DROP FUNCTION platform_cost_budget_periods_expected(uuid);
+-- record_cost_event() takes the widget the event is spent for;
+-- platform_verify_cost_rollups() names the widget of a difference.
+DROP FUNCTION record_cost_event(text, numeric, text, text, integer, uuid, text, timestamptz, jsonb);
+DROP FUNCTION platform_verify_cost_rollups();
 -- Each budget month keeps its spend per local day (filled after the code,
 -- below). A nullable column without a default: no rewrite here.
 ALTER TABLE cost_budget_periods ADD COLUMN daily_spend numeric[];
@@ -45,7 +49,10 @@ CREATE TABLE cost_reservations (
     closed_at timestamptz,
     event_id uuid,
     idempotency_key text,
+    widget_id uuid,
     PRIMARY KEY (tenant_id, id),
+    CONSTRAINT cost_reservations_widget_fkey FOREIGN KEY (tenant_id, widget_id)
+        REFERENCES widgets (tenant_id, id) ON DELETE SET NULL (widget_id),
     CONSTRAINT cost_reservations_state_check
         CHECK (state IN ('open', 'settled', 'released', 'expired')),
     CONSTRAINT cost_reservations_estimate_check
@@ -54,6 +61,42 @@ CREATE TABLE cost_reservations (
 CREATE INDEX cost_reservations_open_idx ON cost_reservations (tenant_id, expires_at)
     WHERE state = 'open';
 SELECT pg_extension_config_dump('cost_reservations', '');
+-- Per-widget budgets: each event keeps the widget it was spent for (a
+-- nullable column without a default: no rewrite). Adding the foreign key
+-- and the partial index each read cost_events once, under the ACCESS
+-- EXCLUSIVE lock the ADD COLUMN takes until the upgrade commits
+-- (docs/upgrades.md); no event has a widget yet, so neither writes.
+ALTER TABLE cost_events
+    ADD COLUMN widget_id uuid,
+    ADD CONSTRAINT cost_events_widget_fkey FOREIGN KEY (tenant_id, widget_id)
+        REFERENCES widgets (tenant_id, id) ON DELETE SET NULL (widget_id);
+CREATE INDEX cost_widget_idx ON cost_events (tenant_id, widget_id) WHERE widget_id IS NOT NULL;
+ALTER TYPE platform_cost_delta ADD ATTRIBUTE widget_id uuid;
+-- Alerts of a widget's budget: the widget joins the alert's identity, so the
+-- tenant's identity index becomes partial (every existing alert is the
+-- tenant's and keeps its identity; budget_alerts holds a few rows per
+-- tenant and period, rebuilt in moments).
+ALTER TABLE budget_alerts
+    ADD COLUMN widget_id uuid,
+    ADD CONSTRAINT budget_alerts_widget_fkey FOREIGN KEY (tenant_id, widget_id)
+        REFERENCES widgets (tenant_id, id) ON DELETE CASCADE;
+DROP INDEX budget_alert_identity_idx;
+CREATE UNIQUE INDEX budget_alert_identity_idx
+    ON budget_alerts (period_start, tenant_id, period, threshold) WHERE widget_id IS NULL;
+CREATE UNIQUE INDEX budget_alert_widget_identity_idx
+    ON budget_alerts (period_start, tenant_id, widget_id, period, threshold) WHERE widget_id IS NOT NULL;
+-- Spend per widget and budget month: new and empty (no event has a widget
+-- yet), internal like cost_budget_periods.
+CREATE TABLE cost_widget_budget_periods (
+    tenant_id uuid NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+    widget_id uuid NOT NULL,
+    period_start timestamptz NOT NULL,
+    spend numeric NOT NULL,
+    event_count bigint NOT NULL,
+    daily_spend numeric[] NOT NULL,
+    PRIMARY KEY (tenant_id, widget_id, period_start)
+) WITH (fillfactor = 80);
+SELECT pg_extension_config_dump('cost_widget_budget_periods', 'WHERE false');
 -- ==================== end of budgets ====================
 
 -- Values of tenant data unique per tenant instead of across tenants: a

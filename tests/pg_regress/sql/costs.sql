@@ -166,6 +166,32 @@ FROM cost_events WHERE "timestamp" >= now() - interval '1 minute';
 SELECT spend, reserved, remaining FROM budget_status() WHERE period = 'daily';
 ROLLBACK;
 
+-- ========== tenant a: a widget's budget ==========
+-- The public chat widget has a daily hard cap of its own, on the tenant's
+-- calendar; its events are those recorded for it (by name, or through a
+-- session of the widget).
+BEGIN;
+SELECT set_tenant('a0000000-0000-4000-8000-000000000000');
+INSERT INTO widgets (id, name, domain_whitelist, settings)
+VALUES ('a0000000-0000-4000-8000-0000000000a1', 'Public chat', '[]',
+        '{"maxDailySpend": 2, "hardSpendLimits": ["daily"], "budgetAlertThresholds": [50]}');
+INSERT INTO sessions (id, widget_id)
+VALUES ('a0000000-0000-4000-8000-0000000000c1', 'a0000000-0000-4000-8000-0000000000a1');
+SELECT duplicate FROM record_cost_event('llm', 0.75, session_id => 'a0000000-0000-4000-8000-0000000000c1');
+SELECT duplicate FROM record_cost_event('llm', 0.25, widget_id => 'a0000000-0000-4000-8000-0000000000a1');
+SELECT reservation_id AS widget_reservation, remaining_usd
+FROM reserve_spend(0.5, widget_id => 'a0000000-0000-4000-8000-0000000000a1') \gset
+SELECT :'remaining_usd' AS remaining_usd;
+SELECT period, spend_limit, hard_limit, spend, reserved, remaining, event_count
+FROM budget_status('a0000000-0000-4000-8000-0000000000a1');
+-- Settled: the event is the widget's.
+SELECT duplicate FROM settle_spend(:'widget_reservation', 'llm', 0.5);
+SELECT widget_id, count(*), sum(cost_usd) FROM cost_events
+WHERE "timestamp" >= now() - interval '1 minute' GROUP BY 1 ORDER BY 1;
+SELECT widget_id, period, threshold, current_spend FROM budget_alerts
+WHERE widget_id IS NOT NULL;
+ROLLBACK;
+
 -- ========== tenant b: its own events, no budget ==========
 BEGIN;
 SELECT set_tenant('b0000000-0000-4000-8000-000000000000');

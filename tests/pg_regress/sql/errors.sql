@@ -244,6 +244,21 @@ SELECT released FROM release_spend(:'capped_reservation');
 SELECT sqlstate, replace(message, :'capped_reservation', '<id>') AS message, hint
 FROM regress.error_of(format($$SELECT * FROM settle_spend(%L, 'llm', 1)$$, :'capped_reservation'));
 ROLLBACK TO SAVEPOINT capped;
+-- Per-widget budgets: a widget of no tenant of the context's, a widget's
+-- hard cap reached, a session's event named for another widget, a
+-- negative widget limit.
+SAVEPOINT widgets;
+SELECT * FROM regress.error_of($$SELECT * FROM reserve_spend(1, '00000000-0000-4000-8000-00000000beef')$$);
+SELECT * FROM regress.error_of($$SELECT * FROM budget_status('00000000-0000-4000-8000-00000000beef')$$);
+INSERT INTO widgets (id, name, domain_whitelist, settings)
+VALUES ('a0000000-0000-4000-8000-0000000000a1', 'Public chat', '[]', '{"maxDailySpend": 2, "hardSpendLimits": ["daily"]}'),
+       ('a0000000-0000-4000-8000-0000000000a2', 'Help centre', '[]', NULL);
+SELECT * FROM regress.error_of($$SELECT * FROM reserve_spend(2.5, 'a0000000-0000-4000-8000-0000000000a1')$$);
+INSERT INTO sessions (id, widget_id) VALUES ('a0000000-0000-4000-8000-0000000000c1', 'a0000000-0000-4000-8000-0000000000a1');
+SELECT * FROM regress.error_of($$SELECT * FROM record_cost_event('llm', 1, session_id => 'a0000000-0000-4000-8000-0000000000c1',
+                                                                 widget_id => 'a0000000-0000-4000-8000-0000000000a2')$$);
+SELECT * FROM regress.error_of($$UPDATE widgets SET settings = '{"maxWeeklySpend": 0}' WHERE id = 'a0000000-0000-4000-8000-0000000000a2'$$);
+ROLLBACK TO SAVEPOINT widgets;
 -- A tenant's time zone must exist (trigger on tenants.settings).
 SELECT * FROM regress.error_of($$UPDATE tenants SET settings = settings || '{"timezone": "Europe/Atlantis"}'$$);
 -- Budget limits are positive numbers; hard limits name periods.
