@@ -75,9 +75,9 @@ mod tests {
                 "SELECT cardinality(extconfig)::bigint FROM pg_extension WHERE extname = 'platform'"
             ),
             // the 15 tables, the password hashes, the spend reservations,
-            // and the two cost rollups and two keyword statistics tables
+            // and the three cost rollups and two keyword statistics tables
             // (registered without rows)
-            21
+            22
         );
     }
 
