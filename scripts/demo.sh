@@ -164,27 +164,58 @@ psql_as "$APP_ROLE" -d "$DB" -Atc "SELECT 'users visible: ' || count(*) FROM use
 
 echo
 echo "== inside the database, as the application role for Acme: search and costs"
-# Embeddings come from the application's model; here a stand-in: a fixed
-# pseudo-random 1024-dimensional vector per text, so similar calls agree.
+# Acme's knowledge base: 32 sections of PostgreSQL's manual, chunked by
+# chunk_text and embedded with all-MiniLM-L6-v2 (384 dimensions, zero-padded
+# to the columns' 1024, which leaves cosine unchanged). The vectors ship in
+# demo/knowledge/ (built by demo/knowledge/build.py), keyed by each chunk's
+# md5, so the demo needs neither the model nor the network; an application
+# embeds with the same model (docs/search.md#embeddings-computing-them-in-the-application).
 psql_as "$APP_ROLE" -d "$DB" -v tenant="$acme" <<'SQL'
 \pset footer off
 BEGIN;
 SELECT set_tenant(:'tenant') \g /dev/null
-CREATE FUNCTION pg_temp.fake_embedding(t text) RETURNS vector LANGUAGE sql AS $$
-    SELECT array_agg(sin(i * (1 + abs(hashtext(t)) % 97)))::real[]::vector
-    FROM generate_series(1, 1024) i $$;
-SELECT ingest_document(d.title, d.body, c.chunks,
-                       ARRAY(SELECT pg_temp.fake_embedding(x) FROM unnest(c.chunks) x),
-                       category => 'support') AS document_id
-FROM (VALUES ('Resetting your password',
-              'Open Settings, then Security. Choose "Reset password" and follow the e-mail link.' || E'\n\n' ||
-              'The link expires after 30 minutes. Ask an owner to unlock an account after five failed attempts.'),
-             ('Widget installation',
-              'Paste the embed snippet before the closing body tag. Allowed domains are set per widget.'))
-     AS d(title, body),
-     LATERAL (SELECT chunk_text(d.body, 120, 20) AS chunks) c \g /dev/null
-SELECT title, left(regexp_replace(content, '\s+', ' ', 'g'), 60) AS chunk, round(score::numeric, 3) AS score, vector_rank, keyword_rank
-FROM hybrid_search('how do I reset my password', pg_temp.fake_embedding('password reset'), match_count => 3);
+CREATE TEMP TABLE demo_documents (line jsonb) ON COMMIT DROP;
+CREATE TEMP TABLE demo_chunk_vectors (digest text PRIMARY KEY, vector real[]) ON COMMIT DROP;
+CREATE TEMP TABLE demo_questions (question text, vector real[]) ON COMMIT DROP;
+-- One JSON document per line: read whole lines, with no quoting or escapes.
+\copy demo_documents FROM 'demo/knowledge/documents.jsonl' WITH (FORMAT csv, QUOTE E'\x01', DELIMITER E'\x02')
+\copy demo_chunk_vectors FROM 'demo/knowledge/chunks.tsv'
+\copy demo_questions FROM 'demo/knowledge/questions.tsv'
+CREATE FUNCTION pg_temp.padded(v real[]) RETURNS vector LANGUAGE sql IMMUTABLE
+AS $$ SELECT (v || array_fill(0::real, ARRAY[1024 - cardinality(v)]))::vector $$;
+CREATE TEMP TABLE demo_chunked ON COMMIT DROP AS
+SELECT d.line->>'title' AS title, d.line->>'content' AS content, d.line->>'section' AS section,
+       chunk_text(d.line->>'content', 1000, 100) AS chunks
+FROM demo_documents d;
+DO $$
+DECLARE
+    missing bigint;
+BEGIN
+    SELECT count(*) INTO missing
+    FROM demo_chunked c, unnest(c.chunks) AS u(chunk)
+    WHERE NOT EXISTS (SELECT FROM demo_chunk_vectors v WHERE v.digest = md5(u.chunk));
+    IF missing > 0 THEN
+        RAISE EXCEPTION '% chunks of the demo knowledge base have no shipped vector', missing
+            USING HINT = 'chunk_text changed since demo/knowledge was built: run demo/knowledge/build.py.';
+    END IF;
+END $$;
+SELECT count(ingest_document(c.title, c.content, c.chunks,
+           ARRAY(SELECT pg_temp.padded(v.vector)
+                 FROM unnest(c.chunks) WITH ORDINALITY AS u(chunk, n)
+                 JOIN demo_chunk_vectors v ON v.digest = md5(u.chunk) ORDER BY u.n),
+           category => 'postgresql-manual', metadata => jsonb_build_object('section', c.section)))
+       AS documents_ingested,
+       sum(cardinality(c.chunks)) AS chunks
+FROM demo_chunked c;
+-- Questions asked in other words than the manual's, with their embeddings:
+-- the best chunk for each (hybrid_search, defaults).
+SELECT q.question, r.title, left(regexp_replace(r.content, '\s+', ' ', 'g'), 60) || '...' AS chunk,
+       round(r.score::numeric, 3) AS score, r.vector_rank, r.keyword_rank
+FROM demo_questions q, LATERAL hybrid_search(q.question, pg_temp.padded(q.vector), match_count => 1) r;
+-- An identifier the embedding knows nothing of: the chunk that holds it.
+SELECT r.title, left(regexp_replace(r.content, '\s+', ' ', 'g'), 60) || '...' AS chunk, r.keyword_rank
+FROM demo_questions q, LATERAL hybrid_search('scram-sha-256', pg_temp.padded(q.vector), match_count => 1) r
+LIMIT 1;
 
 SELECT duplicate FROM record_cost_event('llm', 0.0021, provider => 'openai', model => 'gpt-4o',
                                         tokens_used => 420, idempotency_key => 'demo-request-1');

@@ -944,3 +944,43 @@ fn when_hnsw_comes_back_short_the_exact_scan_answers() {
         assert_eq!(found, documents, "search_documents");
     });
 }
+
+/// The demo (scripts/demo.sh) ingests demo/knowledge/ with vectors shipped for
+/// each chunk chunk_text makes: a change to chunk_text must come with
+/// vectors rebuilt by demo/knowledge/build.py.
+#[test]
+fn the_demo_knowledge_base_has_a_vector_for_every_chunk() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../demo/knowledge");
+    let read = |name: &str| {
+        std::fs::read_to_string(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+    };
+    let mut vectors = std::collections::HashMap::new();
+    for line in read("chunks.tsv").lines() {
+        let (digest, vector) = line.split_once('\t').expect("md5 TAB vector");
+        vectors.insert(digest.to_owned(), vector.split(',').count());
+    }
+    let mut db = admin();
+    let mut chunks = 0;
+    for document in read("documents.jsonl").lines() {
+        for row in db
+            .query(
+                "SELECT md5(c) FROM unnest(chunk_text($1::text::jsonb->>'content', 1000, 100)) AS c",
+                &[&document],
+            )
+            .unwrap()
+        {
+            let digest: String = row.get(0);
+            assert_eq!(
+                vectors.get(&digest),
+                Some(&384),
+                "a chunk without its 384-dimension vector: run demo/knowledge/build.py"
+            );
+            chunks += 1;
+        }
+    }
+    assert_eq!(chunks, vectors.len(), "every shipped vector is a chunk's");
+    for line in read("questions.tsv").lines() {
+        let (_, vector) = line.split_once('\t').expect("question TAB vector");
+        assert_eq!(vector.split(',').count(), 384);
+    }
+}
