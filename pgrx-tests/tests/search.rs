@@ -470,7 +470,9 @@ fn a_tenant_with_one_percent_of_the_chunks_still_gets_match_count_rows() {
         );
         let exact: Vec<Uuid> = tx
             .query(
-                "SELECT id FROM knowledge_chunks ORDER BY embedding <=> $1, id LIMIT 10",
+                // A subquery's column: the planner cannot walk an index for it.
+                "SELECT id FROM (SELECT id, embedding <=> $1 AS distance FROM knowledge_chunks OFFSET 0) s
+                 ORDER BY distance, id LIMIT 10",
                 &[&query],
             )
             .unwrap()
@@ -908,9 +910,11 @@ fn when_hnsw_comes_back_short_the_exact_scan_answers() {
     as_tenant(&mut app, few, |tx| {
         let exact = |tx: &mut Transaction, table: &str| -> Vec<Uuid> {
             tx.query(
+                // A subquery's column: the planner cannot walk an index for it.
                 &format!(
-                    "SELECT id FROM {table} WHERE embedding IS NOT NULL
-                     ORDER BY embedding <=> $1, id LIMIT 10"
+                    "SELECT id FROM (SELECT id, embedding <=> $1 AS distance FROM {table}
+                                     WHERE embedding IS NOT NULL OFFSET 0) s
+                     ORDER BY distance, id LIMIT 10"
                 ),
                 &[&query],
             )

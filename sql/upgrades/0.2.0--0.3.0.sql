@@ -21,7 +21,7 @@ DROP FUNCTION platform_app_privileges(regrole, boolean, text);
 -- users_for_email() returns no password hash any more.
 DROP FUNCTION users_for_email(text);
 
--- ==================== Budgets: periods and hard caps (issue 15) ====================
+-- ==================== Budgets: periods and hard caps ====================
 -- budget_status() reports a row per configured period (daily, weekly,
 -- monthly) under new column names; the alert helpers take the period;
 -- the expected budget months carry their days.
@@ -257,7 +257,7 @@ SELECT set_config('session_replication_role', 'origin', true);
 -- commits (docs/upgrades.md).
 SELECT platform_rebuild_keyword_statistics();
 
--- ==================== Budgets: periods and hard caps (issue 15) ====================
+-- ==================== Budgets: periods and hard caps ====================
 -- Every budget month's days, computed from its events (one pass over
 -- cost_events; cost_budget_periods is locked ACCESS EXCLUSIVE since the
 -- ADD COLUMN above, so cost writes wait for the upgrade: docs/upgrades.md).
