@@ -1463,7 +1463,7 @@ AS $$
 $$;
 
 -- Applies the counts of the rows one statement on knowledge_chunks (or
--- knowledge_documents, with `documents`) added and removed, netted per tenant
+-- knowledge_documents, with `of_documents`) added and removed, netted per tenant
 -- and word, so an UPDATE that leaves the text alone changes no word.
 -- Lock order: the tenants' totals rows first, in tenant order, then words in
 -- (tenant, word) order. A totals row is taken by every statement that
