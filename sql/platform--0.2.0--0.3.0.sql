@@ -1334,13 +1334,14 @@ CREATE OR REPLACE TRIGGER tenants_text_search_config_checked BEFORE INSERT OR UP
 -- shared HNSW index by distance and filters by tenant afterwards: the index
 -- hands back ef_search (40) rows of all tenants, and a tenant owning 1% of
 -- them keeps about none. Here, per call:
---   * a scope with fewer than platform.exact_scan_limit chunks (counted
---     with a LIMIT, so counting is bounded) is scanned exactly: its own rows,
---     sorted by distance (recall 1, and faster than the graph for them);
+--   * a scope with fewer chunks than platform_exact_scan_threshold() (below;
+--     counted with a LIMIT, so counting is bounded) is scanned exactly: its
+--     own rows, sorted by distance (recall 1, and faster than the graph for
+--     them);
 --   * a larger scope uses HNSW with pgvector 0.8's iterative scan, which keeps
 --     walking the graph until enough rows pass the tenant filter. The
 --     settings are in the functions' SET clauses, so they last for the call
---     only. The limit was chosen with bench/search (see docs/search.md).
+--     only.
 -- enable_sort = off is what makes the second case use HNSW at all: the
 -- tenant filter comes from a policy whose value (an InitPlan) the planner
 -- cannot see, so it guesses the tenant has a handful of rows and prefers
@@ -1372,6 +1373,33 @@ BEGIN
 END
 $$;
 
+-- Below how many rows in scope a search of `wanted` rows scans exactly
+-- instead of through HNSW, over the chunks or (`documents`) the documents:
+-- platform.exact_scan_limit, or where it is -1, where the two cost about the
+-- same. The exact scan reads each row of the scope once. The HNSW walk, under
+-- the tenant filter, visits about wanted * table rows / scope rows rows to
+-- keep `wanted` of the scope, each dearer than a row of the exact scan (a
+-- graph step and a heap check); so the exact scan is cheaper below
+-- sqrt(ratio * wanted * table rows), where the ratio is the cost of a visited
+-- row to that of a scanned one, measured on the real-text benchmark
+-- (docs/search.md). The table's rows: its statistics, or its pages where
+-- those lag behind (a page holds about one row with a 1024-dimension vector).
+-- Both are public in pg_class: the choice tells a tenant nothing new.
+CREATE OR REPLACE FUNCTION platform_exact_scan_threshold(documents boolean, wanted integer) RETURNS integer
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+    SELECT CASE
+        WHEN platform_exact_scan_limit() >= 0 THEN platform_exact_scan_limit()
+        ELSE least(ceil(sqrt(16.0 * greatest(wanted, 1)
+                             * greatest(c.reltuples, pg_relation_size(c.oid) / current_setting('block_size')::real, 0))),
+                   2147483647)::integer
+    END
+    FROM pg_class c
+    WHERE c.oid = CASE WHEN documents THEN '@extschema@.knowledge_documents'::regclass
+                       ELSE '@extschema@.knowledge_chunks'::regclass END
+$$;
+
 -- The current tenant's chunks nearest to query_embedding, nearest first.
 CREATE OR REPLACE FUNCTION vector_search(
     query_embedding vector(1024),
@@ -1393,6 +1421,7 @@ AS $$
 DECLARE
     wanted integer := platform_checked_count('match_count', vector_search.match_count, 1000);
     scope uuid[] := platform_search_scope(vector_search.category, vector_search.document_ids);
+    exact_below integer := platform_exact_scan_threshold(false, wanted);
     small boolean;
     nearest_ids uuid[];
 BEGIN
@@ -1402,10 +1431,10 @@ BEGIN
                   HINT = 'For a search by words alone use keyword_search, or hybrid_search with a NULL embedding.';
     END IF;
     PERFORM platform_check_query_embedding(query_embedding);
-    SELECT count(*) < platform_exact_scan_limit() INTO small
+    SELECT count(*) < exact_below INTO small
     FROM (SELECT FROM knowledge_chunks c
           WHERE scope IS NULL OR c.document_id = ANY (scope)
-          LIMIT platform_exact_scan_limit()) AS counted;
+          LIMIT exact_below) AS counted;
     IF NOT small THEN
         SELECT array_agg(n.id) INTO nearest_ids
         FROM (SELECT c.id FROM knowledge_chunks c
@@ -1773,6 +1802,12 @@ $$;
 -- argument), and also ANDs in the tenant's lexeme so the index reads only the
 -- tenant's postings. Callers join the ids back to the tables as the invoker,
 -- under row-level security, before returning anything.
+--
+-- The tenant filter compares text on purpose: it is only a recheck, since the
+-- tenant's lexeme already limits the GIN scan to the tenant's rows. As a
+-- uuid equality it matches the tenant btree index, and the planner, which
+-- cannot know that the lexeme and the column agree, ANDs in a bitmap of every
+-- row of the tenant, which in a large tenant costs more than the search.
 CREATE OR REPLACE FUNCTION platform_keyword_candidates(query tsquery, lexemes text[], keyword_match text,
                                                        wanted integer, scope uuid[], documents boolean,
                                                        category text DEFAULT NULL)
@@ -1793,6 +1828,7 @@ AS $$
 #variable_conflict use_column
 DECLARE
     tenant uuid := get_current_tenant_id();
+    tenant_lexeme tsquery;
     in_tenant tsquery;
     rank_limit integer := platform_keyword_rank_limit();
     words text[];
@@ -1829,7 +1865,8 @@ BEGIN
                   HINT = 'Pass ''any'' or ''all'', as keyword_search() takes them.';
     END IF;
     lexemes := coalesce(lexemes, '{}');
-    in_tenant := query && platform_tenant_tsquery(tenant);
+    tenant_lexeme := platform_tenant_tsquery(tenant);
+    in_tenant := query && tenant_lexeme;
     -- NULL in the 'all' mode: every match holds every word.
     every_word := CASE WHEN keyword_match = 'any' THEN coalesce(platform_lexemes_all(lexemes), query) END;
     distinctive := cardinality(lexemes) > 0 AND NOT EXISTS (
@@ -1845,7 +1882,7 @@ BEGIN
         SELECT d.id, platform_bm25(d.search_vector, lexemes, weights, average_length) AS score,
                distinctive AND (every_word IS NULL OR d.search_vector @@ every_word)
         FROM knowledge_documents d
-        WHERE d.tenant_id = tenant AND d.search_vector @@ in_tenant
+        WHERE d.tenant_id::text = tenant::text AND d.search_vector @@ in_tenant
           AND (platform_keyword_candidates.category IS NULL OR d.category = platform_keyword_candidates.category)
         ORDER BY score DESC, d.id LIMIT wanted;
     ELSIF rank_limit < 1 OR words IS NULL THEN
@@ -1853,7 +1890,7 @@ BEGIN
         SELECT c.id, platform_bm25(c.search_vector, lexemes, weights, average_length) AS score,
                distinctive AND (every_word IS NULL OR c.search_vector @@ every_word)
         FROM knowledge_chunks c
-        WHERE c.tenant_id = tenant AND c.search_vector @@ in_tenant
+        WHERE c.tenant_id::text = tenant::text AND c.search_vector @@ in_tenant
           AND (scope IS NULL OR c.document_id = ANY (scope))
         ORDER BY score DESC, c.id LIMIT wanted;
     ELSE
@@ -1870,7 +1907,7 @@ BEGIN
             INTO ids, scores, exacts
             FROM (SELECT c.id, platform_bm25(c.search_vector, lexemes, weights, average_length) AS score
                   FROM knowledge_chunks c
-                  WHERE c.tenant_id = tenant AND c.search_vector @@ (taken && in_tenant)
+                  WHERE c.tenant_id::text = tenant::text AND c.search_vector @@ (taken && tenant_lexeme)
                     AND (scope IS NULL OR c.document_id = ANY (scope))
                   LIMIT rank_limit) AS t;
         END IF;
@@ -1879,13 +1916,19 @@ BEGIN
             words_left := cardinality(words) - word_number + 1;
             tier := platform_lexemes_any(ARRAY[word]);
             -- After the first tier only a one-word query's rows hold every word.
+            -- The index reads the word's and the tenant's postings only (a
+            -- row with the word matches the 'any' query), and the rows already
+            -- taken are left out by a recheck: in the index condition, every
+            -- tier would read the postings of every word, which grows with
+            -- the square of the words.
             SELECT ids || array_agg(t.id), scores || array_agg(t.score),
                    exacts || array_agg(distinctive AND cardinality(words) = 1)
             INTO ids, scores, exacts
             FROM (SELECT c.id, platform_bm25(c.search_vector, lexemes, weights, average_length) AS score
                   FROM knowledge_chunks c
-                  WHERE c.tenant_id = tenant
-                    AND c.search_vector @@ (CASE WHEN taken IS NULL THEN tier ELSE tier && (!! taken) END && in_tenant)
+                  WHERE c.tenant_id::text = tenant::text
+                    AND c.search_vector @@ (tier && tenant_lexeme)
+                    AND (taken IS NULL OR NOT c.search_vector @@ taken)
                     AND (scope IS NULL OR c.document_id = ANY (scope))
                   LIMIT (rank_limit - cardinality(ids) + words_left - 1) / words_left) AS t;
             EXIT WHEN cardinality(ids) >= rank_limit;
@@ -2103,15 +2146,17 @@ DECLARE
     config regconfig;
     query tsquery;
     lexemes text[];
+    exact_below integer;
     small boolean;
 BEGIN
     PERFORM platform_check_search_terms(query_text, query_embedding);
     IF query_embedding IS NOT NULL THEN
         PERFORM platform_check_query_embedding(query_embedding);
-        SELECT count(*) < platform_exact_scan_limit() INTO small
+        exact_below := platform_exact_scan_threshold(true, candidates);
+        SELECT count(*) < exact_below INTO small
         FROM (SELECT FROM knowledge_documents d
               WHERE d.embedding IS NOT NULL AND (wanted_category IS NULL OR d.category = wanted_category)
-              LIMIT platform_exact_scan_limit()) AS counted;
+              LIMIT exact_below) AS counted;
         IF NOT small THEN
             WITH nearest AS MATERIALIZED (
                 SELECT d.id, d.embedding <=> query_embedding AS distance FROM knowledge_documents d

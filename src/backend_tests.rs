@@ -160,7 +160,7 @@ mod tests {
              platform.cost_late_event_window integer superuser 0..2147483647; \
              platform.cost_reservation_timeout integer superuser 1..604800; \
              platform.exact_match_word_share real superuser 0..1; \
-             platform.exact_scan_limit integer superuser 0..2147483647; \
+             platform.exact_scan_limit integer superuser -1..2147483647; \
              platform.keyword_rank_limit integer superuser 0..1000000; \
              platform.max_chunks_per_document integer superuser 1..10000000; \
              platform.max_query_terms integer superuser 1..10000; \

@@ -29,7 +29,8 @@ const MINUTES_PER_DAY: i32 = 24 * 60;
 /// Below this many chunks (or documents) in a search's scope the scope is
 /// scanned exactly instead of through HNSW: chosen by bench/search.sh, see
 /// docs/search.md.
-static EXACT_SCAN_LIMIT: GucSetting<i32> = GucSetting::<i32>::new(3000);
+/// -1: chosen per search from the table's size (`platform_exact_scan_threshold`).
+static EXACT_SCAN_LIMIT: GucSetting<i32> = GucSetting::<i32>::new(-1);
 /// A word in more than this share of the tenant's rows is not distinctive
 /// (the 'any' keyword mode leaves it out). 1 keeps every word: BM25 already
 /// weighs a common word down, and the ranked rows are bounded anyway
@@ -72,9 +73,10 @@ pub fn register() {
         c"Searches scan a scope of fewer rows than this exactly instead of through HNSW.",
         c"vector_search and search_documents count the rows in scope up to this limit; below it \
           they sort the scope's own rows by distance (exact), at or above it they use the HNSW \
-          index with an iterative scan. 0 always uses HNSW.",
+          index with an iterative scan. -1 chooses the limit from the table's size, where the \
+          two cost the same; 0 always uses HNSW.",
         &EXACT_SCAN_LIMIT,
-        0,
+        -1,
         i32::MAX,
         GucContext::Suset,
         GucFlags::default(),

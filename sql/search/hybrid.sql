@@ -139,15 +139,17 @@ DECLARE
     config regconfig;
     query tsquery;
     lexemes text[];
+    exact_below integer;
     small boolean;
 BEGIN
     PERFORM platform_check_search_terms(query_text, query_embedding);
     IF query_embedding IS NOT NULL THEN
         PERFORM platform_check_query_embedding(query_embedding);
-        SELECT count(*) < platform_exact_scan_limit() INTO small
+        exact_below := platform_exact_scan_threshold(true, candidates);
+        SELECT count(*) < exact_below INTO small
         FROM (SELECT FROM knowledge_documents d
               WHERE d.embedding IS NOT NULL AND (wanted_category IS NULL OR d.category = wanted_category)
-              LIMIT platform_exact_scan_limit()) AS counted;
+              LIMIT exact_below) AS counted;
         IF NOT small THEN
             WITH nearest AS MATERIALIZED (
                 SELECT d.id, d.embedding <=> query_embedding AS distance FROM knowledge_documents d

@@ -75,6 +75,12 @@ $$;
 -- argument), and also ANDs in the tenant's lexeme so the index reads only the
 -- tenant's postings. Callers join the ids back to the tables as the invoker,
 -- under row-level security, before returning anything.
+--
+-- The tenant filter compares text on purpose: it is only a recheck, since the
+-- tenant's lexeme already limits the GIN scan to the tenant's rows. As a
+-- uuid equality it matches the tenant btree index, and the planner, which
+-- cannot know that the lexeme and the column agree, ANDs in a bitmap of every
+-- row of the tenant, which in a large tenant costs more than the search.
 CREATE OR REPLACE FUNCTION platform_keyword_candidates(query tsquery, lexemes text[], keyword_match text,
                                                        wanted integer, scope uuid[], documents boolean,
                                                        category text DEFAULT NULL)
@@ -95,6 +101,7 @@ AS $$
 #variable_conflict use_column
 DECLARE
     tenant uuid := get_current_tenant_id();
+    tenant_lexeme tsquery;
     in_tenant tsquery;
     rank_limit integer := platform_keyword_rank_limit();
     words text[];
@@ -131,7 +138,8 @@ BEGIN
                   HINT = 'Pass ''any'' or ''all'', as keyword_search() takes them.';
     END IF;
     lexemes := coalesce(lexemes, '{}');
-    in_tenant := query && platform_tenant_tsquery(tenant);
+    tenant_lexeme := platform_tenant_tsquery(tenant);
+    in_tenant := query && tenant_lexeme;
     -- NULL in the 'all' mode: every match holds every word.
     every_word := CASE WHEN keyword_match = 'any' THEN coalesce(platform_lexemes_all(lexemes), query) END;
     distinctive := cardinality(lexemes) > 0 AND NOT EXISTS (
@@ -147,7 +155,7 @@ BEGIN
         SELECT d.id, platform_bm25(d.search_vector, lexemes, weights, average_length) AS score,
                distinctive AND (every_word IS NULL OR d.search_vector @@ every_word)
         FROM knowledge_documents d
-        WHERE d.tenant_id = tenant AND d.search_vector @@ in_tenant
+        WHERE d.tenant_id::text = tenant::text AND d.search_vector @@ in_tenant
           AND (platform_keyword_candidates.category IS NULL OR d.category = platform_keyword_candidates.category)
         ORDER BY score DESC, d.id LIMIT wanted;
     ELSIF rank_limit < 1 OR words IS NULL THEN
@@ -155,7 +163,7 @@ BEGIN
         SELECT c.id, platform_bm25(c.search_vector, lexemes, weights, average_length) AS score,
                distinctive AND (every_word IS NULL OR c.search_vector @@ every_word)
         FROM knowledge_chunks c
-        WHERE c.tenant_id = tenant AND c.search_vector @@ in_tenant
+        WHERE c.tenant_id::text = tenant::text AND c.search_vector @@ in_tenant
           AND (scope IS NULL OR c.document_id = ANY (scope))
         ORDER BY score DESC, c.id LIMIT wanted;
     ELSE
@@ -172,7 +180,7 @@ BEGIN
             INTO ids, scores, exacts
             FROM (SELECT c.id, platform_bm25(c.search_vector, lexemes, weights, average_length) AS score
                   FROM knowledge_chunks c
-                  WHERE c.tenant_id = tenant AND c.search_vector @@ (taken && in_tenant)
+                  WHERE c.tenant_id::text = tenant::text AND c.search_vector @@ (taken && tenant_lexeme)
                     AND (scope IS NULL OR c.document_id = ANY (scope))
                   LIMIT rank_limit) AS t;
         END IF;
@@ -181,13 +189,19 @@ BEGIN
             words_left := cardinality(words) - word_number + 1;
             tier := platform_lexemes_any(ARRAY[word]);
             -- After the first tier only a one-word query's rows hold every word.
+            -- The index reads the word's and the tenant's postings only (a
+            -- row with the word matches the 'any' query), and the rows already
+            -- taken are left out by a recheck: in the index condition, every
+            -- tier would read the postings of every word, which grows with
+            -- the square of the words.
             SELECT ids || array_agg(t.id), scores || array_agg(t.score),
                    exacts || array_agg(distinctive AND cardinality(words) = 1)
             INTO ids, scores, exacts
             FROM (SELECT c.id, platform_bm25(c.search_vector, lexemes, weights, average_length) AS score
                   FROM knowledge_chunks c
-                  WHERE c.tenant_id = tenant
-                    AND c.search_vector @@ (CASE WHEN taken IS NULL THEN tier ELSE tier && (!! taken) END && in_tenant)
+                  WHERE c.tenant_id::text = tenant::text
+                    AND c.search_vector @@ (tier && tenant_lexeme)
+                    AND (taken IS NULL OR NOT c.search_vector @@ taken)
                     AND (scope IS NULL OR c.document_id = ANY (scope))
                   LIMIT (rank_limit - cardinality(ids) + words_left - 1) / words_left) AS t;
             EXIT WHEN cardinality(ids) >= rank_limit;

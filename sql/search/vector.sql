@@ -14,13 +14,14 @@
 -- shared HNSW index by distance and filters by tenant afterwards: the index
 -- hands back ef_search (40) rows of all tenants, and a tenant owning 1% of
 -- them keeps about none. Here, per call:
---   * a scope with fewer than platform.exact_scan_limit chunks (counted
---     with a LIMIT, so counting is bounded) is scanned exactly: its own rows,
---     sorted by distance (recall 1, and faster than the graph for them);
+--   * a scope with fewer chunks than platform_exact_scan_threshold() (below;
+--     counted with a LIMIT, so counting is bounded) is scanned exactly: its
+--     own rows, sorted by distance (recall 1, and faster than the graph for
+--     them);
 --   * a larger scope uses HNSW with pgvector 0.8's iterative scan, which keeps
 --     walking the graph until enough rows pass the tenant filter. The
 --     settings are in the functions' SET clauses, so they last for the call
---     only. The limit was chosen with bench/search (see docs/search.md).
+--     only.
 -- enable_sort = off is what makes the second case use HNSW at all: the
 -- tenant filter comes from a policy whose value (an InitPlan) the planner
 -- cannot see, so it guesses the tenant has a handful of rows and prefers
@@ -52,6 +53,33 @@ BEGIN
 END
 $$;
 
+-- Below how many rows in scope a search of `wanted` rows scans exactly
+-- instead of through HNSW, over the chunks or (`documents`) the documents:
+-- platform.exact_scan_limit, or where it is -1, where the two cost about the
+-- same. The exact scan reads each row of the scope once. The HNSW walk, under
+-- the tenant filter, visits about wanted * table rows / scope rows rows to
+-- keep `wanted` of the scope, each dearer than a row of the exact scan (a
+-- graph step and a heap check); so the exact scan is cheaper below
+-- sqrt(ratio * wanted * table rows), where the ratio is the cost of a visited
+-- row to that of a scanned one, measured on the real-text benchmark
+-- (docs/search.md). The table's rows: its statistics, or its pages where
+-- those lag behind (a page holds about one row with a 1024-dimension vector).
+-- Both are public in pg_class: the choice tells a tenant nothing new.
+CREATE OR REPLACE FUNCTION platform_exact_scan_threshold(documents boolean, wanted integer) RETURNS integer
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+    SELECT CASE
+        WHEN platform_exact_scan_limit() >= 0 THEN platform_exact_scan_limit()
+        ELSE least(ceil(sqrt(16.0 * greatest(wanted, 1)
+                             * greatest(c.reltuples, pg_relation_size(c.oid) / current_setting('block_size')::real, 0))),
+                   2147483647)::integer
+    END
+    FROM pg_class c
+    WHERE c.oid = CASE WHEN documents THEN '@extschema@.knowledge_documents'::regclass
+                       ELSE '@extschema@.knowledge_chunks'::regclass END
+$$;
+
 -- The current tenant's chunks nearest to query_embedding, nearest first.
 CREATE OR REPLACE FUNCTION vector_search(
     query_embedding vector(1024),
@@ -73,6 +101,7 @@ AS $$
 DECLARE
     wanted integer := platform_checked_count('match_count', vector_search.match_count, 1000);
     scope uuid[] := platform_search_scope(vector_search.category, vector_search.document_ids);
+    exact_below integer := platform_exact_scan_threshold(false, wanted);
     small boolean;
     nearest_ids uuid[];
 BEGIN
@@ -82,10 +111,10 @@ BEGIN
                   HINT = 'For a search by words alone use keyword_search, or hybrid_search with a NULL embedding.';
     END IF;
     PERFORM platform_check_query_embedding(query_embedding);
-    SELECT count(*) < platform_exact_scan_limit() INTO small
+    SELECT count(*) < exact_below INTO small
     FROM (SELECT FROM knowledge_chunks c
           WHERE scope IS NULL OR c.document_id = ANY (scope)
-          LIMIT platform_exact_scan_limit()) AS counted;
+          LIMIT exact_below) AS counted;
     IF NOT small THEN
         SELECT array_agg(n.id) INTO nearest_ids
         FROM (SELECT c.id FROM knowledge_chunks c

@@ -52,6 +52,22 @@ SET ROLE platform_regress_app;
 SELECT rank, chunk_id, round(distance::numeric, 4) AS distance
 FROM vector_search(regress.weights(1, 0.8, 0.6, 0.4, 0.2, 0.1), 6);
 COMMIT;
+-- Where exact_scan_limit is -1 (the default), the threshold between the two
+-- paths follows the square root of the rows wanted and of the table's rows
+-- (pg_class: statistics or pages): four times the rows wanted, twice the
+-- threshold; the documents (fewer rows) have a lower one than the chunks.
+SELECT platform_exact_scan_threshold(false, 40) > 0 AS positive,
+       abs(platform_exact_scan_threshold(false, 160) - 2 * platform_exact_scan_threshold(false, 40)) <= 2
+           AS square_root_of_wanted,
+       platform_exact_scan_threshold(true, 40) < platform_exact_scan_threshold(false, 40)
+           AS fewer_documents_lower_threshold;
+-- A number (set by the superuser) fixes it; 0 is HNSW always.
+BEGIN;
+RESET ROLE;
+SET LOCAL platform.exact_scan_limit = 1234;
+SET ROLE platform_regress_app;
+SELECT platform_exact_scan_threshold(false, 40) AS chunks, platform_exact_scan_threshold(true, 10) AS documents;
+ROLLBACK;
 
 -- ========== keyword_search ==========
 BEGIN;
