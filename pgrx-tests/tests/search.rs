@@ -826,15 +826,21 @@ fn any_word_mode_leaves_out_words_common_in_the_tenants_chunks() {
 fn any_word_mode_ranks_a_bounded_number_of_rows_and_keeps_the_rare_ones() {
     let tenant = provision_tenant("Bounded ranking");
     let mut app = app();
-    let (rare, common): (Uuid, Vec<Uuid>) = as_tenant(&mut app, tenant, |tx| {
-        let document = insert_document(tx, "Shipping", "Shipping", None);
-        let common = (0..30)
-            .map(|i| insert_chunk(tx, document, i, "shipping delayed", &axis_vector(9, 0, 0.0)))
-            .collect();
-        // Shares no word with the others: only a rare-word tier finds it.
-        let rare = insert_chunk(tx, document, 30, "voucher zq17", &axis_vector(9, 0, 0.0));
-        (rare, common)
-    });
+    let (rare, common, rare_document): (Uuid, Vec<Uuid>, Uuid) =
+        as_tenant(&mut app, tenant, |tx| {
+            let document = insert_document(tx, "Shipping", "Shipping", None);
+            let common = (0..30)
+                .map(|i| insert_chunk(tx, document, i, "shipping delayed", &axis_vector(9, 0, 0.0)))
+                .collect();
+            // Shares no word with the others: only a rare-word tier finds it.
+            let rare = insert_chunk(tx, document, 30, "voucher zq17", &axis_vector(9, 0, 0.0));
+            // The same over documents (search_documents' keyword branch).
+            for i in 0..30 {
+                insert_document(tx, &format!("Shipping {i}"), "shipping delayed", None);
+            }
+            let rare_document = insert_document(tx, "Voucher", "voucher zq17", None);
+            (rare, common, rare_document)
+        });
     fn search(tx: &mut Transaction, limit: &str) -> Vec<Uuid> {
         tx.execute(
             "SELECT set_config('platform.keyword_rank_limit', $1, true)",
@@ -847,6 +853,21 @@ fn any_word_mode_ranks_a_bounded_number_of_rows_and_keeps_the_rare_ones() {
                 &[],
             )
             .unwrap())
+    }
+    fn search_documents(tx: &mut Transaction, limit: &str) -> Vec<Uuid> {
+        tx.execute(
+            "SELECT set_config('platform.keyword_rank_limit', $1, true)",
+            &[&limit],
+        )
+        .unwrap();
+        tx.query(
+            "SELECT document_id FROM search_documents('shipping zq17', NULL, 100)",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect()
     }
     as_tenant(&mut app, tenant, |tx| {
         // "shipping" is in all but one of the tenant's chunks: keep it, so
@@ -865,6 +886,21 @@ fn any_word_mode_ranks_a_bounded_number_of_rows_and_keeps_the_rare_ones() {
         assert!(bounded.contains(&rare), "the rarer word's tier comes first");
         let every = search(tx, "0");
         assert_eq!(every.len(), common.len() + 1, "0 ranks every match");
+        let bounded = search_documents(tx, "4");
+        assert!(
+            bounded.len() <= 4,
+            "at most 4 documents ranked, got {}",
+            bounded.len()
+        );
+        assert!(
+            bounded.contains(&rare_document),
+            "the rarer word's tier comes first over documents too"
+        );
+        assert_eq!(
+            search_documents(tx, "0").len(),
+            32,
+            "0 ranks every matching document"
+        );
     });
     // An 'any' query is its words; an 'all' query (AND, phrases, negation)
     // is matched as a whole, and hands on all of its words for scoring.

@@ -110,57 +110,51 @@ RESET ROLE;
 
 -- platform_keyword_candidates (sql/search/keyword.sql) runs as the tables' owner
 -- (the superuser here; CREATE EXTENSION needs one) with its SET clause:
--- enable_seqscan = off, enable_indexscan = off, custom plans. Tenant c
--- (1,000 chunks and documents), query words warranti (1% of its rows) and
--- ship (25%). Expected: a Bitmap Index Scan on the GIN index with the
--- tenant's lexeme ANDed in, not the tenant's btree index (the tenant filter
--- compares text so that it cannot be one: sql/search/keyword.sql says why).
+-- enable_seqscan = off, enable_indexscan = off, custom plans. Each of its
+-- statements reads platform_keyword_rows, inlined, with `documents` a
+-- constant that leaves one table. Tenant c (1,000 chunks and documents),
+-- query words warranti (1% of its rows) and ship (25%). Expected: a Bitmap
+-- Index Scan on the GIN index with the tenant's lexeme ANDed in, not the
+-- tenant's btree index (the tenant filter compares text so that it cannot be
+-- one: sql/search/keyword.sql says why).
 BEGIN;
 SET LOCAL enable_seqscan = off;
 SET LOCAL enable_indexscan = off;
 SET LOCAL plan_cache_mode = force_custom_plan;
--- 'any' mode, first tier: the rows with every word, at most rank_limit:
---   WHERE c.tenant_id::text = tenant::text AND c.search_vector @@ (taken && tenant_lexeme)
---     AND (scope IS NULL OR c.document_id = ANY (scope)) LIMIT rank_limit
+-- 'any' mode, first tier: the rows with every word, at most rank_limit.
 SELECT * FROM regress.plan($$
-    SELECT c.id, ts_rank(c.search_vector, '''warranti'' | ''ship''')::double precision AS score
-    FROM knowledge_chunks c
-    WHERE c.tenant_id::text = 'c0000000-0000-4000-8000-000000000000'
-      AND c.search_vector @@ ('''warranti'' & ''ship'''::tsquery
-                              && platform_tenant_tsquery('c0000000-0000-4000-8000-000000000000'))
-      AND (NULL::uuid[] IS NULL OR c.document_id = ANY (NULL::uuid[]))
+    SELECT r.id, ts_rank(r.search_vector, '''warranti'' | ''ship''')::double precision AS score
+    FROM platform_keyword_rows(false, 'c0000000-0000-4000-8000-000000000000',
+                               '''warranti'' & ''ship'''::tsquery
+                               && platform_tenant_tsquery('c0000000-0000-4000-8000-000000000000'),
+                               NULL, NULL) r
     LIMIT 300$$);
 -- 'any' mode, one word's tier without the rows already taken (a Filter,
--- not an index condition):
---   c.search_vector @@ (tier && tenant_lexeme) AND NOT c.search_vector @@ taken
+-- not an index condition).
 SELECT * FROM regress.plan($$
-    SELECT c.id, ts_rank(c.search_vector, '''warranti'' | ''ship''')::double precision AS score
-    FROM knowledge_chunks c
-    WHERE c.tenant_id::text = 'c0000000-0000-4000-8000-000000000000'
-      AND c.search_vector @@ ('''warranti'''::tsquery
-                              && platform_tenant_tsquery('c0000000-0000-4000-8000-000000000000'))
-      AND NOT c.search_vector @@ '''warranti'' & ''ship'''::tsquery
-      AND (NULL::uuid[] IS NULL OR c.document_id = ANY (NULL::uuid[]))
+    SELECT r.id, ts_rank(r.search_vector, '''warranti'' | ''ship''')::double precision AS score
+    FROM platform_keyword_rows(false, 'c0000000-0000-4000-8000-000000000000',
+                               '''warranti'''::tsquery
+                               && platform_tenant_tsquery('c0000000-0000-4000-8000-000000000000'),
+                               NULL, NULL) r
+    WHERE NOT r.search_vector @@ '''warranti'' & ''ship'''::tsquery
     LIMIT 150$$);
--- 'all' mode (or platform.keyword_rank_limit = 0): every match ranked:
---   ... ORDER BY score DESC, c.id LIMIT wanted
+-- 'all' mode (or platform.keyword_rank_limit = 0): every match ranked.
 SELECT * FROM regress.plan($$
-    SELECT c.id, ts_rank(c.search_vector, '''warranti'' & ''ship''')::double precision AS score
-    FROM knowledge_chunks c
-    WHERE c.tenant_id::text = 'c0000000-0000-4000-8000-000000000000'
-      AND c.search_vector @@ ('''warranti'' & ''ship'''::tsquery
-                              && platform_tenant_tsquery('c0000000-0000-4000-8000-000000000000'))
-      AND (NULL::uuid[] IS NULL OR c.document_id = ANY (NULL::uuid[]))
-    ORDER BY score DESC, c.id LIMIT 40$$);
--- Documents (search_documents' keyword branch): knowledge_search_idx.
+    SELECT r.id, ts_rank(r.search_vector, '''warranti'' & ''ship''')::double precision AS score
+    FROM platform_keyword_rows(false, 'c0000000-0000-4000-8000-000000000000',
+                               '''warranti'' & ''ship'''::tsquery
+                               && platform_tenant_tsquery('c0000000-0000-4000-8000-000000000000'),
+                               NULL, NULL) r
+    ORDER BY score DESC, r.id LIMIT 40$$);
+-- Documents (search_documents' keyword branch), a tier: knowledge_search_idx.
 SELECT * FROM regress.plan($$
-    SELECT d.id, ts_rank(d.search_vector, '''warranti'''::tsquery)::double precision AS score
-    FROM knowledge_documents d
-    WHERE d.tenant_id::text = 'c0000000-0000-4000-8000-000000000000'
-      AND d.search_vector @@ ('''warranti'''::tsquery
-                              && platform_tenant_tsquery('c0000000-0000-4000-8000-000000000000'))
-      AND (NULL::text IS NULL OR d.category = NULL::text)
-    ORDER BY score DESC, d.id LIMIT 40$$);
+    SELECT r.id, ts_rank(r.search_vector, '''warranti'''::tsquery)::double precision AS score
+    FROM platform_keyword_rows(true, 'c0000000-0000-4000-8000-000000000000',
+                               '''warranti'''::tsquery
+                               && platform_tenant_tsquery('c0000000-0000-4000-8000-000000000000'),
+                               NULL, NULL) r
+    LIMIT 150$$);
 ROLLBACK;
 
 -- ========== list_sessions: keyset pagination ==========
