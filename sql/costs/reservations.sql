@@ -65,7 +65,12 @@ DECLARE
     zone text;
     reserved numeric;
     widget_reserved numeric;
-    cap record;
+    scope_settings jsonb;
+    scoped integer := 0;
+    period text;
+    spend_limit numeric;
+    starts timestamptz;
+    ends timestamptz;
     room numeric;
     tightest record;
 BEGIN
@@ -100,22 +105,26 @@ BEGIN
     INTO reserved, widget_reserved
     FROM cost_reservations r WHERE r.tenant_id = tenant AND r.state = 'open';
 
-    -- The tenant's hard caps, then the widget's (scope NULL: the tenant).
-    FOR cap IN
-        SELECT s.scope, p.period, platform_budget_limit(s.settings, p.period) AS spend_limit, b.starts, b.ends
-        FROM (VALUES (NULL::uuid, tenant_settings), (widget, widget_settings)) AS s(scope, settings)
-             CROSS JOIN unnest(platform_budget_periods()) AS p(period)
-             CROSS JOIN LATERAL platform_budget_period_bounds(p.period, now(), zone) AS b
-        WHERE s.settings IS NOT NULL
-          AND platform_budget_is_hard(s.settings, p.period)
-          AND platform_budget_limit(s.settings, p.period) IS NOT NULL
-    LOOP
-        room := cap.spend_limit - platform_budget_spend(tenant, cap.scope, cap.period, cap.starts, zone)
-                - CASE WHEN cap.scope IS NULL THEN reserved ELSE widget_reserved END;
-        IF remaining_usd IS NULL OR room < remaining_usd THEN
-            remaining_usd := room;
-            tightest := cap;
-        END IF;
+    -- The tenant's hard caps, then the widget's (scope NULL: the tenant), in
+    -- loops rather than one query over the settings, which would be planned
+    -- again on every call.
+    FOREACH scope_settings IN ARRAY ARRAY[tenant_settings, widget_settings] LOOP
+        scoped := scoped + 1;
+        CONTINUE WHEN scope_settings IS NULL;
+        FOREACH period IN ARRAY platform_budget_periods() LOOP
+            spend_limit := platform_budget_limit(scope_settings, period);
+            CONTINUE WHEN spend_limit IS NULL OR NOT platform_budget_is_hard(scope_settings, period);
+            SELECT b.starts, b.ends INTO starts, ends FROM platform_budget_period_bounds(period, now(), zone) b;
+            room := spend_limit
+                    - platform_budget_spend(tenant, CASE WHEN scoped = 2 THEN widget END, period, starts, zone)
+                    - CASE WHEN scoped = 1 THEN reserved ELSE widget_reserved END;
+            IF remaining_usd IS NULL OR room < remaining_usd THEN
+                remaining_usd := room;
+                SELECT CASE WHEN scoped = 2 THEN widget END AS scope, period AS period,
+                       spend_limit AS spend_limit, starts AS starts, ends AS ends
+                INTO tightest;
+            END IF;
+        END LOOP;
     END LOOP;
     IF remaining_usd < estimated_cost_usd THEN
         RAISE EXCEPTION 'the % hard spend limit of % USD leaves % USD, less than the % USD asked for',
