@@ -70,9 +70,11 @@ DECLARE
     period text;
     spend_limit numeric;
     starts timestamptz;
-    ends timestamptz;
     room numeric;
-    tightest record;
+    tightest_scope uuid;
+    tightest_period text;
+    tightest_limit numeric;
+    tightest_starts timestamptz;
 BEGIN
     IF estimated_cost_usd IS NULL OR estimated_cost_usd < 0 OR estimated_cost_usd IN ('NaN', 'Infinity') THEN
         RAISE EXCEPTION 'estimated_cost_usd must be a finite amount of at least 0, got %',
@@ -106,40 +108,42 @@ BEGIN
     FROM cost_reservations r WHERE r.tenant_id = tenant AND r.state = 'open';
 
     -- The tenant's hard caps, then the widget's (scope NULL: the tenant), in
-    -- loops rather than one query over the settings, which would be planned
-    -- again on every call.
+    -- loops of assignments rather than queries, which would be planned or
+    -- executed again on every call.
     FOREACH scope_settings IN ARRAY ARRAY[tenant_settings, widget_settings] LOOP
         scoped := scoped + 1;
         CONTINUE WHEN scope_settings IS NULL;
         FOREACH period IN ARRAY platform_budget_periods() LOOP
             spend_limit := platform_budget_limit(scope_settings, period);
             CONTINUE WHEN spend_limit IS NULL OR NOT platform_budget_is_hard(scope_settings, period);
-            SELECT b.starts, b.ends INTO starts, ends FROM platform_budget_period_bounds(period, now(), zone) b;
+            starts := (platform_budget_period_bounds(period, now(), zone)).starts;
             room := spend_limit
                     - platform_budget_spend(tenant, CASE WHEN scoped = 2 THEN widget END, period, starts, zone)
                     - CASE WHEN scoped = 1 THEN reserved ELSE widget_reserved END;
             IF remaining_usd IS NULL OR room < remaining_usd THEN
                 remaining_usd := room;
-                SELECT CASE WHEN scoped = 2 THEN widget END AS scope, period AS period,
-                       spend_limit AS spend_limit, starts AS starts, ends AS ends
-                INTO tightest;
+                tightest_scope := CASE WHEN scoped = 2 THEN widget END;
+                tightest_period := period;
+                tightest_limit := spend_limit;
+                tightest_starts := starts;
             END IF;
         END LOOP;
     END LOOP;
     IF remaining_usd < estimated_cost_usd THEN
         RAISE EXCEPTION 'the % hard spend limit of % USD leaves % USD, less than the % USD asked for',
-                CASE WHEN tightest.scope IS NULL THEN tightest.period
-                     ELSE 'widget''s ' || tightest.period END,
-                tightest.spend_limit, trim_scale(greatest(remaining_usd, 0)),
+                CASE WHEN tightest_scope IS NULL THEN tightest_period
+                     ELSE 'widget''s ' || tightest_period END,
+                tightest_limit, trim_scale(greatest(remaining_usd, 0)),
                 trim_scale(estimated_cost_usd)
             USING ERRCODE = 'PB001',
                   DETAIL = format('%sPeriod %s to %s (%s); open reservations hold %s USD of it.',
-                                  CASE WHEN tightest.scope IS NOT NULL THEN 'Widget ' || tightest.scope || '. ' ELSE '' END,
-                                  tightest.starts, tightest.ends, zone,
-                                  trim_scale(CASE WHEN tightest.scope IS NULL THEN reserved ELSE widget_reserved END)),
+                                  CASE WHEN tightest_scope IS NOT NULL THEN 'Widget ' || tightest_scope || '. ' ELSE '' END,
+                                  tightest_starts, (platform_budget_period_bounds(tightest_period, now(), zone)).ends,
+                                  zone,
+                                  trim_scale(CASE WHEN tightest_scope IS NULL THEN reserved ELSE widget_reserved END)),
                   HINT = format('Skip or shrink the call, wait for the %s period to end, or raise %s.settings.%s.',
-                                tightest.period, CASE WHEN tightest.scope IS NULL THEN 'tenants' ELSE 'widgets' END,
-                                platform_budget_limit_key(tightest.period));
+                                tightest_period, CASE WHEN tightest_scope IS NULL THEN 'tenants' ELSE 'widgets' END,
+                                platform_budget_limit_key(tightest_period));
     END IF;
 
     INSERT INTO cost_reservations AS r (tenant_id, estimated_cost_usd, expires_at, widget_id)
