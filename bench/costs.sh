@@ -79,7 +79,7 @@ CREATE TEMP TABLE combo (n, service, provider, model, tokens) AS VALUES
     (6, 'livekit', 'livekit', NULL, false), (7, 'llm', 'openai', 'gpt-4o-mini', true);
 -- A bulk load the way a restore does it: the rows with the triggers off
 -- (session_replication_role), then the indexes and unique constraints
--- built once from them (sorting beats ten million random index inserts),
+-- built once from them (a sort beats inserting every row at a random place),
 -- then platform_rebuild_cost_rollups() derives the rollups from the rows
 -- in one pass, set-wise. Everything measured afterwards goes through the
 -- real triggers. The definitions are read from the catalog, so the rebuilt
