@@ -2388,15 +2388,20 @@ AS $$ SELECT coalesce(settings ?| '{maxDailySpend,maxWeeklySpend}', false) $$;
 
 -- The period of `period` that holds the instant `at`, in `zone`: its first
 -- instant and the first instant of the next one (local midnights).
+-- PL/pgSQL: a SQL function with OUT columns is never inlined, so it would
+-- be parsed and planned on every call (reserve_spend() calls it per cap).
 CREATE OR REPLACE FUNCTION platform_budget_period_bounds(
     period text, at timestamptz, zone text, OUT starts timestamptz, OUT ends timestamptz)
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 AS $$
-    SELECT date_trunc(u.unit, at, zone),
-           (date_trunc(u.unit, at AT TIME ZONE zone) + u.step) AT TIME ZONE zone
-    FROM (SELECT CASE period WHEN 'daily' THEN 'day' WHEN 'weekly' THEN 'week' ELSE 'month' END AS unit,
-                 CASE period WHEN 'daily' THEN interval '1 day' WHEN 'weekly' THEN interval '1 week'
-                             ELSE interval '1 month' END AS step) u
+DECLARE
+    unit constant text := CASE period WHEN 'daily' THEN 'day' WHEN 'weekly' THEN 'week' ELSE 'month' END;
+BEGIN
+    starts := date_trunc(unit, at, zone);
+    ends := (date_trunc(unit, at AT TIME ZONE zone)
+             + CASE period WHEN 'daily' THEN interval '1 day' WHEN 'weekly' THEN interval '1 week'
+                           ELSE interval '1 month' END) AT TIME ZONE zone;
+END
 $$;
 
 -- Refuses budget settings that would not mean what they say, on the keys a
@@ -2464,18 +2469,23 @@ $$;
 -- budgetAlertThresholds) as settings the budget functions read: its own
 -- limits and hard caps, its thresholds or else the tenant's, and the
 -- tenant's zone, since a widget's periods are its tenant's calendar.
+-- PL/pgSQL: jsonb_build_object() is only stable, so a SQL function
+-- declared immutable around it is never inlined and would be planned on
+-- every call (reserve_spend() and a widget's cost writes call it).
 CREATE OR REPLACE FUNCTION platform_widget_budget_settings(widget_settings jsonb, tenant_settings jsonb)
 RETURNS jsonb
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 AS $$
-    SELECT jsonb_strip_nulls(jsonb_build_object(
+BEGIN
+    RETURN jsonb_strip_nulls(jsonb_build_object(
                'timezone', tenant_settings->'timezone',
                'maxDailySpend', widget_settings->'maxDailySpend',
                'maxWeeklySpend', widget_settings->'maxWeeklySpend',
                'maxMonthlySpend', widget_settings->'maxMonthlySpend',
                'hardSpendLimits', widget_settings->'hardSpendLimits',
                'budgetAlertThresholds', coalesce(widget_settings->'budgetAlertThresholds',
-                                                 tenant_settings->'budgetAlertThresholds')))
+                                                 tenant_settings->'budgetAlertThresholds')));
+END
 $$;
 
 -- sql/costs/budgets.sql
@@ -2593,7 +2603,10 @@ $$;
 -- cost_budget_periods (cost_widget_budget_periods): the month's row, one
 -- day of it, or the seven days of a week over the (at most two) months it
 -- touches. Read by definer functions only (the tables are theirs).
--- PL/pgSQL so that each of the two plans is cached.
+-- PL/pgSQL so that each plan is cached. A day and a month are one row, read
+-- by its key: a join with generate_series() over the arguments is planned
+-- again on every call (a generic plan cannot know it is one day), and
+-- reserve_spend() and every cost write with a daily budget call this.
 CREATE OR REPLACE FUNCTION platform_budget_spend(
     tenant uuid, widget uuid, budget_period text, starts timestamptz, zone text)
 RETURNS numeric
@@ -2602,27 +2615,33 @@ SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
 DECLARE
     first_day constant timestamp := starts AT TIME ZONE zone;
-    last_day constant timestamp := first_day + CASE budget_period WHEN 'weekly' THEN interval '6 days'
-                                                                  ELSE interval '0' END;
+    month_start constant timestamptz := date_trunc('month', first_day) AT TIME ZONE zone;
+    day constant integer := extract(day FROM first_day)::int;
     spend numeric;
 BEGIN
-    IF widget IS NULL THEN
-        SELECT coalesce(sum(CASE WHEN budget_period = 'monthly' THEN p.spend
-                                 ELSE p.daily_spend[extract(day FROM d.local_day)::int] END), 0)
-        INTO spend
-        FROM generate_series(first_day, last_day, interval '1 day') AS d(local_day)
-        JOIN cost_budget_periods p
-          ON p.tenant_id = tenant AND p.period_start = date_trunc('month', d.local_day) AT TIME ZONE zone;
+    IF budget_period = 'weekly' THEN
+        IF widget IS NULL THEN
+            SELECT sum(p.daily_spend[extract(day FROM d.local_day)::int]) INTO spend
+            FROM generate_series(first_day, first_day + interval '6 days', interval '1 day') AS d(local_day)
+            JOIN cost_budget_periods p
+              ON p.tenant_id = tenant AND p.period_start = date_trunc('month', d.local_day) AT TIME ZONE zone;
+        ELSE
+            SELECT sum(p.daily_spend[extract(day FROM d.local_day)::int]) INTO spend
+            FROM generate_series(first_day, first_day + interval '6 days', interval '1 day') AS d(local_day)
+            JOIN cost_widget_budget_periods p
+              ON p.tenant_id = tenant AND p.widget_id = widget
+             AND p.period_start = date_trunc('month', d.local_day) AT TIME ZONE zone;
+        END IF;
+    ELSIF widget IS NULL THEN
+        SELECT CASE WHEN budget_period = 'monthly' THEN p.spend ELSE p.daily_spend[day] END INTO spend
+        FROM cost_budget_periods p
+        WHERE p.tenant_id = tenant AND p.period_start = month_start;
     ELSE
-        SELECT coalesce(sum(CASE WHEN budget_period = 'monthly' THEN p.spend
-                                 ELSE p.daily_spend[extract(day FROM d.local_day)::int] END), 0)
-        INTO spend
-        FROM generate_series(first_day, last_day, interval '1 day') AS d(local_day)
-        JOIN cost_widget_budget_periods p
-          ON p.tenant_id = tenant AND p.widget_id = widget
-         AND p.period_start = date_trunc('month', d.local_day) AT TIME ZONE zone;
+        SELECT CASE WHEN budget_period = 'monthly' THEN p.spend ELSE p.daily_spend[day] END INTO spend
+        FROM cost_widget_budget_periods p
+        WHERE p.tenant_id = tenant AND p.widget_id = widget AND p.period_start = month_start;
     END IF;
-    RETURN spend;
+    RETURN coalesce(spend, 0);
 END
 $$;
 
@@ -2633,6 +2652,9 @@ $$;
 -- made cross a threshold. The caller holds the tenant's row, so the spend
 -- read here is final until it commits. The monthly budget is checked by the
 -- caller, from the row it has just updated.
+-- Days are grouped into periods by loops, not by a query: a query over
+-- unnest() of the arguments is planned again on every call, and every cost
+-- write of a tenant with a daily or weekly budget calls this.
 CREATE OR REPLACE FUNCTION platform_check_short_budgets(
     tenant uuid, widget uuid, settings jsonb, days date[], added numeric[])
 RETURNS void
@@ -2641,22 +2663,36 @@ SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
 DECLARE
     zone constant text := platform_tenant_time_zone(settings);
-    changed record;
+    period text;
+    starts timestamptz;
+    period_starts timestamptz[];
+    amounts numeric[];
+    at integer;
     after numeric;
 BEGIN
-    FOR changed IN
-        SELECT x.period, x.starts, sum(a.amount) AS amount
-        FROM unnest(days, added) AS a(day, amount),
-             LATERAL (VALUES ('daily', a.day::timestamp AT TIME ZONE zone),
-                             ('weekly', date_trunc('week', a.day::timestamp) AT TIME ZONE zone)) AS x(period, starts)
-        WHERE platform_budget_limit(settings, x.period) IS NOT NULL
-        GROUP BY 1, 2
-        HAVING sum(a.amount) > 0
-    LOOP
-        after := platform_budget_spend(tenant, widget, changed.period, changed.starts, zone);
-        IF platform_budget_crossed(after - changed.amount, after, settings, changed.period) THEN
-            PERFORM platform_fire_budget_alerts(tenant, widget, changed.period, changed.starts, after, settings);
-        END IF;
+    FOREACH period IN ARRAY ARRAY['daily', 'weekly'] LOOP
+        CONTINUE WHEN platform_budget_limit(settings, period) IS NULL;
+        -- The amount added to each period, as sum() adds: NULLs are skipped.
+        period_starts := '{}';
+        amounts := '{}';
+        FOR i IN 1 .. coalesce(cardinality(days), 0) LOOP
+            starts := CASE period WHEN 'daily' THEN days[i]::timestamp
+                                  ELSE date_trunc('week', days[i]::timestamp) END AT TIME ZONE zone;
+            at := array_position(period_starts, starts);
+            IF at IS NULL THEN
+                period_starts := period_starts || starts;
+                amounts := amounts || added[i];
+            ELSIF added[i] IS NOT NULL THEN
+                amounts[at] := coalesce(amounts[at] + added[i], added[i]);
+            END IF;
+        END LOOP;
+        FOR i IN 1 .. cardinality(period_starts) LOOP
+            CONTINUE WHEN NOT coalesce(amounts[i] > 0, false);
+            after := platform_budget_spend(tenant, widget, period, period_starts[i], zone);
+            IF platform_budget_crossed(after - amounts[i], after, settings, period) THEN
+                PERFORM platform_fire_budget_alerts(tenant, widget, period, period_starts[i], after, settings);
+            END IF;
+        END LOOP;
     END LOOP;
 END
 $$;
@@ -2800,29 +2836,54 @@ COMMENT ON FUNCTION budget_alert(uuid) IS
 -- backfill: a superuser session with row_security off. The login role is
 -- what a statement cannot change; row_security alone any session may set,
 -- even from inside the statement that writes the events.
+-- PL/pgSQL, not SQL: every cost statement asks, and a SQL function with a
+-- sub-SELECT is planned again on every call; this one answers from the
+-- setting alone unless row_security is off, and caches its one query.
 CREATE OR REPLACE FUNCTION platform_replaying() RETURNS boolean
-LANGUAGE sql STABLE PARALLEL SAFE
+LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT current_setting('row_security') = 'off'
-       AND coalesce((SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = session_user), false)
+BEGIN
+    IF current_setting('row_security') <> 'off' THEN
+        RETURN false;
+    END IF;
+    RETURN coalesce((SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = session_user), false);
+END
 $$;
 
 -- A month's spend per local day as cost_budget_periods keeps it: 31
--- entries, day d at index d, zero where nothing was spent.
+-- entries, day d at index d, zero where nothing was spent (a day outside 1
+-- to 31, or a NULL amount, adds nothing). PL/pgSQL loops, not a query over
+-- the arguments: a SQL function with a sub-SELECT is planned again on every
+-- call, and a widget's cost write calls this and the next one.
 CREATE OR REPLACE FUNCTION platform_daily_spend(days integer[], amounts numeric[]) RETURNS numeric[]
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 AS $$
-    SELECT ARRAY(SELECT coalesce(sum(a.amount), 0)
-                 FROM generate_series(1, 31) AS i
-                 LEFT JOIN unnest(days, amounts) AS a(day, amount) ON a.day = i
-                 GROUP BY i ORDER BY i)
+DECLARE
+    spend numeric[] := array_fill(0::numeric, ARRAY[31]);
+BEGIN
+    FOR i IN 1 .. coalesce(cardinality(days), 0) LOOP
+        IF days[i] BETWEEN 1 AND 31 AND amounts[i] IS NOT NULL THEN
+            spend[days[i]] := spend[days[i]] + amounts[i];
+        END IF;
+    END LOOP;
+    RETURN spend;
+END
 $$;
 
 -- Two such arrays added day by day.
 CREATE OR REPLACE FUNCTION platform_add_daily_spend(a numeric[], b numeric[]) RETURNS numeric[]
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-AS $$ SELECT ARRAY(SELECT a[i] + b[i] FROM generate_series(1, 31) AS i ORDER BY i) $$;
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+AS $$
+DECLARE
+    spend numeric[] := '{}';
+BEGIN
+    FOR i IN 1 .. 31 LOOP
+        spend[i] := a[i] + b[i];
+    END LOOP;
+    RETURN spend;
+END
+$$;
 
 -- Adds one widget's spend in one budget month (`costs` on the local `days`
 -- of the month, `events` events; negative to take them away) to
@@ -3695,9 +3756,16 @@ DECLARE
     zone text;
     reserved numeric;
     widget_reserved numeric;
-    cap record;
+    scope_settings jsonb;
+    scoped integer := 0;
+    period text;
+    spend_limit numeric;
+    starts timestamptz;
     room numeric;
-    tightest record;
+    tightest_scope uuid;
+    tightest_period text;
+    tightest_limit numeric;
+    tightest_starts timestamptz;
 BEGIN
     IF estimated_cost_usd IS NULL OR estimated_cost_usd < 0 OR estimated_cost_usd IN ('NaN', 'Infinity') THEN
         RAISE EXCEPTION 'estimated_cost_usd must be a finite amount of at least 0, got %',
@@ -3730,37 +3798,43 @@ BEGIN
     INTO reserved, widget_reserved
     FROM cost_reservations r WHERE r.tenant_id = tenant AND r.state = 'open';
 
-    -- The tenant's hard caps, then the widget's (scope NULL: the tenant).
-    FOR cap IN
-        SELECT s.scope, p.period, platform_budget_limit(s.settings, p.period) AS spend_limit, b.starts, b.ends
-        FROM (VALUES (NULL::uuid, tenant_settings), (widget, widget_settings)) AS s(scope, settings)
-             CROSS JOIN unnest(platform_budget_periods()) AS p(period)
-             CROSS JOIN LATERAL platform_budget_period_bounds(p.period, now(), zone) AS b
-        WHERE s.settings IS NOT NULL
-          AND platform_budget_is_hard(s.settings, p.period)
-          AND platform_budget_limit(s.settings, p.period) IS NOT NULL
-    LOOP
-        room := cap.spend_limit - platform_budget_spend(tenant, cap.scope, cap.period, cap.starts, zone)
-                - CASE WHEN cap.scope IS NULL THEN reserved ELSE widget_reserved END;
-        IF remaining_usd IS NULL OR room < remaining_usd THEN
-            remaining_usd := room;
-            tightest := cap;
-        END IF;
+    -- The tenant's hard caps, then the widget's (scope NULL: the tenant), in
+    -- loops of assignments rather than queries, which would be planned or
+    -- executed again on every call.
+    FOREACH scope_settings IN ARRAY ARRAY[tenant_settings, widget_settings] LOOP
+        scoped := scoped + 1;
+        CONTINUE WHEN scope_settings IS NULL;
+        FOREACH period IN ARRAY platform_budget_periods() LOOP
+            spend_limit := platform_budget_limit(scope_settings, period);
+            CONTINUE WHEN spend_limit IS NULL OR NOT platform_budget_is_hard(scope_settings, period);
+            starts := (platform_budget_period_bounds(period, now(), zone)).starts;
+            room := spend_limit
+                    - platform_budget_spend(tenant, CASE WHEN scoped = 2 THEN widget END, period, starts, zone)
+                    - CASE WHEN scoped = 1 THEN reserved ELSE widget_reserved END;
+            IF remaining_usd IS NULL OR room < remaining_usd THEN
+                remaining_usd := room;
+                tightest_scope := CASE WHEN scoped = 2 THEN widget END;
+                tightest_period := period;
+                tightest_limit := spend_limit;
+                tightest_starts := starts;
+            END IF;
+        END LOOP;
     END LOOP;
     IF remaining_usd < estimated_cost_usd THEN
         RAISE EXCEPTION 'the % hard spend limit of % USD leaves % USD, less than the % USD asked for',
-                CASE WHEN tightest.scope IS NULL THEN tightest.period
-                     ELSE 'widget''s ' || tightest.period END,
-                tightest.spend_limit, trim_scale(greatest(remaining_usd, 0)),
+                CASE WHEN tightest_scope IS NULL THEN tightest_period
+                     ELSE 'widget''s ' || tightest_period END,
+                tightest_limit, trim_scale(greatest(remaining_usd, 0)),
                 trim_scale(estimated_cost_usd)
             USING ERRCODE = 'PB001',
                   DETAIL = format('%sPeriod %s to %s (%s); open reservations hold %s USD of it.',
-                                  CASE WHEN tightest.scope IS NOT NULL THEN 'Widget ' || tightest.scope || '. ' ELSE '' END,
-                                  tightest.starts, tightest.ends, zone,
-                                  trim_scale(CASE WHEN tightest.scope IS NULL THEN reserved ELSE widget_reserved END)),
+                                  CASE WHEN tightest_scope IS NOT NULL THEN 'Widget ' || tightest_scope || '. ' ELSE '' END,
+                                  tightest_starts, (platform_budget_period_bounds(tightest_period, now(), zone)).ends,
+                                  zone,
+                                  trim_scale(CASE WHEN tightest_scope IS NULL THEN reserved ELSE widget_reserved END)),
                   HINT = format('Skip or shrink the call, wait for the %s period to end, or raise %s.settings.%s.',
-                                tightest.period, CASE WHEN tightest.scope IS NULL THEN 'tenants' ELSE 'widgets' END,
-                                platform_budget_limit_key(tightest.period));
+                                tightest_period, CASE WHEN tightest_scope IS NULL THEN 'tenants' ELSE 'widgets' END,
+                                platform_budget_limit_key(tightest_period));
     END IF;
 
     INSERT INTO cost_reservations AS r (tenant_id, estimated_cost_usd, expires_at, widget_id)

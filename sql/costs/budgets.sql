@@ -112,7 +112,10 @@ $$;
 -- cost_budget_periods (cost_widget_budget_periods): the month's row, one
 -- day of it, or the seven days of a week over the (at most two) months it
 -- touches. Read by definer functions only (the tables are theirs).
--- PL/pgSQL so that each of the two plans is cached.
+-- PL/pgSQL so that each plan is cached. A day and a month are one row, read
+-- by its key: a join with generate_series() over the arguments is planned
+-- again on every call (a generic plan cannot know it is one day), and
+-- reserve_spend() and every cost write with a daily budget call this.
 CREATE OR REPLACE FUNCTION platform_budget_spend(
     tenant uuid, widget uuid, budget_period text, starts timestamptz, zone text)
 RETURNS numeric
@@ -121,27 +124,33 @@ SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
 DECLARE
     first_day constant timestamp := starts AT TIME ZONE zone;
-    last_day constant timestamp := first_day + CASE budget_period WHEN 'weekly' THEN interval '6 days'
-                                                                  ELSE interval '0' END;
+    month_start constant timestamptz := date_trunc('month', first_day) AT TIME ZONE zone;
+    day constant integer := extract(day FROM first_day)::int;
     spend numeric;
 BEGIN
-    IF widget IS NULL THEN
-        SELECT coalesce(sum(CASE WHEN budget_period = 'monthly' THEN p.spend
-                                 ELSE p.daily_spend[extract(day FROM d.local_day)::int] END), 0)
-        INTO spend
-        FROM generate_series(first_day, last_day, interval '1 day') AS d(local_day)
-        JOIN cost_budget_periods p
-          ON p.tenant_id = tenant AND p.period_start = date_trunc('month', d.local_day) AT TIME ZONE zone;
+    IF budget_period = 'weekly' THEN
+        IF widget IS NULL THEN
+            SELECT sum(p.daily_spend[extract(day FROM d.local_day)::int]) INTO spend
+            FROM generate_series(first_day, first_day + interval '6 days', interval '1 day') AS d(local_day)
+            JOIN cost_budget_periods p
+              ON p.tenant_id = tenant AND p.period_start = date_trunc('month', d.local_day) AT TIME ZONE zone;
+        ELSE
+            SELECT sum(p.daily_spend[extract(day FROM d.local_day)::int]) INTO spend
+            FROM generate_series(first_day, first_day + interval '6 days', interval '1 day') AS d(local_day)
+            JOIN cost_widget_budget_periods p
+              ON p.tenant_id = tenant AND p.widget_id = widget
+             AND p.period_start = date_trunc('month', d.local_day) AT TIME ZONE zone;
+        END IF;
+    ELSIF widget IS NULL THEN
+        SELECT CASE WHEN budget_period = 'monthly' THEN p.spend ELSE p.daily_spend[day] END INTO spend
+        FROM cost_budget_periods p
+        WHERE p.tenant_id = tenant AND p.period_start = month_start;
     ELSE
-        SELECT coalesce(sum(CASE WHEN budget_period = 'monthly' THEN p.spend
-                                 ELSE p.daily_spend[extract(day FROM d.local_day)::int] END), 0)
-        INTO spend
-        FROM generate_series(first_day, last_day, interval '1 day') AS d(local_day)
-        JOIN cost_widget_budget_periods p
-          ON p.tenant_id = tenant AND p.widget_id = widget
-         AND p.period_start = date_trunc('month', d.local_day) AT TIME ZONE zone;
+        SELECT CASE WHEN budget_period = 'monthly' THEN p.spend ELSE p.daily_spend[day] END INTO spend
+        FROM cost_widget_budget_periods p
+        WHERE p.tenant_id = tenant AND p.widget_id = widget AND p.period_start = month_start;
     END IF;
-    RETURN spend;
+    RETURN coalesce(spend, 0);
 END
 $$;
 
@@ -152,6 +161,9 @@ $$;
 -- made cross a threshold. The caller holds the tenant's row, so the spend
 -- read here is final until it commits. The monthly budget is checked by the
 -- caller, from the row it has just updated.
+-- Days are grouped into periods by loops, not by a query: a query over
+-- unnest() of the arguments is planned again on every call, and every cost
+-- write of a tenant with a daily or weekly budget calls this.
 CREATE OR REPLACE FUNCTION platform_check_short_budgets(
     tenant uuid, widget uuid, settings jsonb, days date[], added numeric[])
 RETURNS void
@@ -160,22 +172,36 @@ SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
 DECLARE
     zone constant text := platform_tenant_time_zone(settings);
-    changed record;
+    period text;
+    starts timestamptz;
+    period_starts timestamptz[];
+    amounts numeric[];
+    at integer;
     after numeric;
 BEGIN
-    FOR changed IN
-        SELECT x.period, x.starts, sum(a.amount) AS amount
-        FROM unnest(days, added) AS a(day, amount),
-             LATERAL (VALUES ('daily', a.day::timestamp AT TIME ZONE zone),
-                             ('weekly', date_trunc('week', a.day::timestamp) AT TIME ZONE zone)) AS x(period, starts)
-        WHERE platform_budget_limit(settings, x.period) IS NOT NULL
-        GROUP BY 1, 2
-        HAVING sum(a.amount) > 0
-    LOOP
-        after := platform_budget_spend(tenant, widget, changed.period, changed.starts, zone);
-        IF platform_budget_crossed(after - changed.amount, after, settings, changed.period) THEN
-            PERFORM platform_fire_budget_alerts(tenant, widget, changed.period, changed.starts, after, settings);
-        END IF;
+    FOREACH period IN ARRAY ARRAY['daily', 'weekly'] LOOP
+        CONTINUE WHEN platform_budget_limit(settings, period) IS NULL;
+        -- The amount added to each period, as sum() adds: NULLs are skipped.
+        period_starts := '{}';
+        amounts := '{}';
+        FOR i IN 1 .. coalesce(cardinality(days), 0) LOOP
+            starts := CASE period WHEN 'daily' THEN days[i]::timestamp
+                                  ELSE date_trunc('week', days[i]::timestamp) END AT TIME ZONE zone;
+            at := array_position(period_starts, starts);
+            IF at IS NULL THEN
+                period_starts := period_starts || starts;
+                amounts := amounts || added[i];
+            ELSIF added[i] IS NOT NULL THEN
+                amounts[at] := coalesce(amounts[at] + added[i], added[i]);
+            END IF;
+        END LOOP;
+        FOR i IN 1 .. cardinality(period_starts) LOOP
+            CONTINUE WHEN NOT coalesce(amounts[i] > 0, false);
+            after := platform_budget_spend(tenant, widget, period, period_starts[i], zone);
+            IF platform_budget_crossed(after - amounts[i], after, settings, period) THEN
+                PERFORM platform_fire_budget_alerts(tenant, widget, period, period_starts[i], after, settings);
+            END IF;
+        END LOOP;
     END LOOP;
 END
 $$;

@@ -65,9 +65,16 @@ DECLARE
     zone text;
     reserved numeric;
     widget_reserved numeric;
-    cap record;
+    scope_settings jsonb;
+    scoped integer := 0;
+    period text;
+    spend_limit numeric;
+    starts timestamptz;
     room numeric;
-    tightest record;
+    tightest_scope uuid;
+    tightest_period text;
+    tightest_limit numeric;
+    tightest_starts timestamptz;
 BEGIN
     IF estimated_cost_usd IS NULL OR estimated_cost_usd < 0 OR estimated_cost_usd IN ('NaN', 'Infinity') THEN
         RAISE EXCEPTION 'estimated_cost_usd must be a finite amount of at least 0, got %',
@@ -100,37 +107,43 @@ BEGIN
     INTO reserved, widget_reserved
     FROM cost_reservations r WHERE r.tenant_id = tenant AND r.state = 'open';
 
-    -- The tenant's hard caps, then the widget's (scope NULL: the tenant).
-    FOR cap IN
-        SELECT s.scope, p.period, platform_budget_limit(s.settings, p.period) AS spend_limit, b.starts, b.ends
-        FROM (VALUES (NULL::uuid, tenant_settings), (widget, widget_settings)) AS s(scope, settings)
-             CROSS JOIN unnest(platform_budget_periods()) AS p(period)
-             CROSS JOIN LATERAL platform_budget_period_bounds(p.period, now(), zone) AS b
-        WHERE s.settings IS NOT NULL
-          AND platform_budget_is_hard(s.settings, p.period)
-          AND platform_budget_limit(s.settings, p.period) IS NOT NULL
-    LOOP
-        room := cap.spend_limit - platform_budget_spend(tenant, cap.scope, cap.period, cap.starts, zone)
-                - CASE WHEN cap.scope IS NULL THEN reserved ELSE widget_reserved END;
-        IF remaining_usd IS NULL OR room < remaining_usd THEN
-            remaining_usd := room;
-            tightest := cap;
-        END IF;
+    -- The tenant's hard caps, then the widget's (scope NULL: the tenant), in
+    -- loops of assignments rather than queries, which would be planned or
+    -- executed again on every call.
+    FOREACH scope_settings IN ARRAY ARRAY[tenant_settings, widget_settings] LOOP
+        scoped := scoped + 1;
+        CONTINUE WHEN scope_settings IS NULL;
+        FOREACH period IN ARRAY platform_budget_periods() LOOP
+            spend_limit := platform_budget_limit(scope_settings, period);
+            CONTINUE WHEN spend_limit IS NULL OR NOT platform_budget_is_hard(scope_settings, period);
+            starts := (platform_budget_period_bounds(period, now(), zone)).starts;
+            room := spend_limit
+                    - platform_budget_spend(tenant, CASE WHEN scoped = 2 THEN widget END, period, starts, zone)
+                    - CASE WHEN scoped = 1 THEN reserved ELSE widget_reserved END;
+            IF remaining_usd IS NULL OR room < remaining_usd THEN
+                remaining_usd := room;
+                tightest_scope := CASE WHEN scoped = 2 THEN widget END;
+                tightest_period := period;
+                tightest_limit := spend_limit;
+                tightest_starts := starts;
+            END IF;
+        END LOOP;
     END LOOP;
     IF remaining_usd < estimated_cost_usd THEN
         RAISE EXCEPTION 'the % hard spend limit of % USD leaves % USD, less than the % USD asked for',
-                CASE WHEN tightest.scope IS NULL THEN tightest.period
-                     ELSE 'widget''s ' || tightest.period END,
-                tightest.spend_limit, trim_scale(greatest(remaining_usd, 0)),
+                CASE WHEN tightest_scope IS NULL THEN tightest_period
+                     ELSE 'widget''s ' || tightest_period END,
+                tightest_limit, trim_scale(greatest(remaining_usd, 0)),
                 trim_scale(estimated_cost_usd)
             USING ERRCODE = 'PB001',
                   DETAIL = format('%sPeriod %s to %s (%s); open reservations hold %s USD of it.',
-                                  CASE WHEN tightest.scope IS NOT NULL THEN 'Widget ' || tightest.scope || '. ' ELSE '' END,
-                                  tightest.starts, tightest.ends, zone,
-                                  trim_scale(CASE WHEN tightest.scope IS NULL THEN reserved ELSE widget_reserved END)),
+                                  CASE WHEN tightest_scope IS NOT NULL THEN 'Widget ' || tightest_scope || '. ' ELSE '' END,
+                                  tightest_starts, (platform_budget_period_bounds(tightest_period, now(), zone)).ends,
+                                  zone,
+                                  trim_scale(CASE WHEN tightest_scope IS NULL THEN reserved ELSE widget_reserved END)),
                   HINT = format('Skip or shrink the call, wait for the %s period to end, or raise %s.settings.%s.',
-                                tightest.period, CASE WHEN tightest.scope IS NULL THEN 'tenants' ELSE 'widgets' END,
-                                platform_budget_limit_key(tightest.period));
+                                tightest_period, CASE WHEN tightest_scope IS NULL THEN 'tenants' ELSE 'widgets' END,
+                                platform_budget_limit_key(tightest_period));
     END IF;
 
     INSERT INTO cost_reservations AS r (tenant_id, estimated_cost_usd, expires_at, widget_id)

@@ -39,29 +39,54 @@
 -- backfill: a superuser session with row_security off. The login role is
 -- what a statement cannot change; row_security alone any session may set,
 -- even from inside the statement that writes the events.
+-- PL/pgSQL, not SQL: every cost statement asks, and a SQL function with a
+-- sub-SELECT is planned again on every call; this one answers from the
+-- setting alone unless row_security is off, and caches its one query.
 CREATE OR REPLACE FUNCTION platform_replaying() RETURNS boolean
-LANGUAGE sql STABLE PARALLEL SAFE
+LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT current_setting('row_security') = 'off'
-       AND coalesce((SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = session_user), false)
+BEGIN
+    IF current_setting('row_security') <> 'off' THEN
+        RETURN false;
+    END IF;
+    RETURN coalesce((SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = session_user), false);
+END
 $$;
 
 -- A month's spend per local day as cost_budget_periods keeps it: 31
--- entries, day d at index d, zero where nothing was spent.
+-- entries, day d at index d, zero where nothing was spent (a day outside 1
+-- to 31, or a NULL amount, adds nothing). PL/pgSQL loops, not a query over
+-- the arguments: a SQL function with a sub-SELECT is planned again on every
+-- call, and a widget's cost write calls this and the next one.
 CREATE OR REPLACE FUNCTION platform_daily_spend(days integer[], amounts numeric[]) RETURNS numeric[]
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 AS $$
-    SELECT ARRAY(SELECT coalesce(sum(a.amount), 0)
-                 FROM generate_series(1, 31) AS i
-                 LEFT JOIN unnest(days, amounts) AS a(day, amount) ON a.day = i
-                 GROUP BY i ORDER BY i)
+DECLARE
+    spend numeric[] := array_fill(0::numeric, ARRAY[31]);
+BEGIN
+    FOR i IN 1 .. coalesce(cardinality(days), 0) LOOP
+        IF days[i] BETWEEN 1 AND 31 AND amounts[i] IS NOT NULL THEN
+            spend[days[i]] := spend[days[i]] + amounts[i];
+        END IF;
+    END LOOP;
+    RETURN spend;
+END
 $$;
 
 -- Two such arrays added day by day.
 CREATE OR REPLACE FUNCTION platform_add_daily_spend(a numeric[], b numeric[]) RETURNS numeric[]
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-AS $$ SELECT ARRAY(SELECT a[i] + b[i] FROM generate_series(1, 31) AS i ORDER BY i) $$;
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+AS $$
+DECLARE
+    spend numeric[] := '{}';
+BEGIN
+    FOR i IN 1 .. 31 LOOP
+        spend[i] := a[i] + b[i];
+    END LOOP;
+    RETURN spend;
+END
+$$;
 
 -- Adds one widget's spend in one budget month (`costs` on the local `days`
 -- of the month, `events` events; negative to take them away) to

@@ -78,15 +78,20 @@ AS $$ SELECT coalesce(settings ?| '{maxDailySpend,maxWeeklySpend}', false) $$;
 
 -- The period of `period` that holds the instant `at`, in `zone`: its first
 -- instant and the first instant of the next one (local midnights).
+-- PL/pgSQL: a SQL function with OUT columns is never inlined, so it would
+-- be parsed and planned on every call (reserve_spend() calls it per cap).
 CREATE OR REPLACE FUNCTION platform_budget_period_bounds(
     period text, at timestamptz, zone text, OUT starts timestamptz, OUT ends timestamptz)
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 AS $$
-    SELECT date_trunc(u.unit, at, zone),
-           (date_trunc(u.unit, at AT TIME ZONE zone) + u.step) AT TIME ZONE zone
-    FROM (SELECT CASE period WHEN 'daily' THEN 'day' WHEN 'weekly' THEN 'week' ELSE 'month' END AS unit,
-                 CASE period WHEN 'daily' THEN interval '1 day' WHEN 'weekly' THEN interval '1 week'
-                             ELSE interval '1 month' END AS step) u
+DECLARE
+    unit constant text := CASE period WHEN 'daily' THEN 'day' WHEN 'weekly' THEN 'week' ELSE 'month' END;
+BEGIN
+    starts := date_trunc(unit, at, zone);
+    ends := (date_trunc(unit, at AT TIME ZONE zone)
+             + CASE period WHEN 'daily' THEN interval '1 day' WHEN 'weekly' THEN interval '1 week'
+                           ELSE interval '1 month' END) AT TIME ZONE zone;
+END
 $$;
 
 -- Refuses budget settings that would not mean what they say, on the keys a
@@ -154,16 +159,21 @@ $$;
 -- budgetAlertThresholds) as settings the budget functions read: its own
 -- limits and hard caps, its thresholds or else the tenant's, and the
 -- tenant's zone, since a widget's periods are its tenant's calendar.
+-- PL/pgSQL: jsonb_build_object() is only stable, so a SQL function
+-- declared immutable around it is never inlined and would be planned on
+-- every call (reserve_spend() and a widget's cost writes call it).
 CREATE OR REPLACE FUNCTION platform_widget_budget_settings(widget_settings jsonb, tenant_settings jsonb)
 RETURNS jsonb
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 AS $$
-    SELECT jsonb_strip_nulls(jsonb_build_object(
+BEGIN
+    RETURN jsonb_strip_nulls(jsonb_build_object(
                'timezone', tenant_settings->'timezone',
                'maxDailySpend', widget_settings->'maxDailySpend',
                'maxWeeklySpend', widget_settings->'maxWeeklySpend',
                'maxMonthlySpend', widget_settings->'maxMonthlySpend',
                'hardSpendLimits', widget_settings->'hardSpendLimits',
                'budgetAlertThresholds', coalesce(widget_settings->'budgetAlertThresholds',
-                                                 tenant_settings->'budgetAlertThresholds')))
+                                                 tenant_settings->'budgetAlertThresholds')));
+END
 $$;
