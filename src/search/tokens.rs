@@ -47,6 +47,11 @@ pub struct Tokenizer {
 /// special tokens come after them and never occur in counted text).
 const LAST_ORDINARY_RANK: tiktoken_rs::Rank = 100_255;
 
+/// Room for the matcher's lazily built automaton: text drawing on many
+/// scripts at once needs more of it than the default, or the matcher keeps
+/// rebuilding it (still linear, but many times slower).
+const DFA_CACHE_BYTES: usize = 16 << 20;
+
 static TOKENIZER: OnceLock<Tokenizer> = OnceLock::new();
 
 /// The tokenizer, built on the first call in this process (a backend).
@@ -70,7 +75,10 @@ impl Tokenizer {
         ranks.shrink_to_fit();
         Tokenizer {
             ranks,
-            pre_tokens: Regex::new(PRE_TOKEN_PATTERN).expect("the pre-token pattern compiles"),
+            pre_tokens: regex::RegexBuilder::new(PRE_TOKEN_PATTERN)
+                .dfa_size_limit(DFA_CACHE_BYTES)
+                .build()
+                .expect("the pre-token pattern compiles"),
         }
     }
 
