@@ -28,6 +28,8 @@ DROP FUNCTION platform_execute_app_privileges(regrole, boolean, text);
 DROP FUNCTION platform_app_privileges(regrole, boolean, text);
 -- users_for_email() returns no password hash any more.
 DROP FUNCTION users_for_email(text);
+-- chunk_text() takes the unit sizes count in and the text's format.
+DROP FUNCTION chunk_text(text, integer, integer);
 
 -- ==================== Budgets: periods and hard caps ====================
 -- budget_status() reports a row per configured period (daily, weekly,
@@ -177,7 +179,9 @@ SELECT pg_extension_config_dump('knowledge_lexeme_counts', 'WHERE false');
 CREATE OR REPLACE FUNCTION "chunk_text"(
 	"content" TEXT, /* Option < & str > */
 	"chunk_size" INT, /* Option < i32 > */
-	"overlap" INT /* Option < i32 > */
+	"overlap" INT, /* Option < i32 > */
+	"unit" TEXT DEFAULT 'characters', /* Option < & str > */
+	"format" TEXT DEFAULT 'text' /* Option < & str > */
 ) RETURNS TEXT[] /* :: std :: option :: Option < Vec < String > > */
 STABLE PARALLEL SAFE
 LANGUAGE c /* Rust */
@@ -4313,7 +4317,7 @@ BEGIN
         ('@extschema@.keyword_search(text, integer, text, uuid[], text, text)', 'everyone'),
         ('@extschema@.search_documents(text, vector, integer, text, integer, integer, double precision, double precision, text, text, text)', 'everyone'),
         ('@extschema@.ingest_document(text, text, text[], vector[], text, jsonb, vector, text)', 'everyone'),
-        ('@extschema@.chunk_text(text, integer, integer)', 'everyone'),
+        ('@extschema@.chunk_text(text, integer, integer, text, text)', 'everyone'),
         ('@extschema@.platform_common_lexemes(boolean, text[])', 'application'),
         ('@extschema@.platform_keyword_candidates(tsquery, text[], text, integer, uuid[], boolean, text)', 'application'),
         -- Keyword statistics (search/keyword_statistics.sql): kept by

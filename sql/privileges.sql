@@ -61,7 +61,7 @@ BEGIN
         ('@extschema@.keyword_search(text, integer, text, uuid[], text, text)', 'everyone'),
         ('@extschema@.search_documents(text, vector, integer, text, integer, integer, double precision, double precision, text, text, text)', 'everyone'),
         ('@extschema@.ingest_document(text, text, text[], vector[], text, jsonb, vector, text)', 'everyone'),
-        ('@extschema@.chunk_text(text, integer, integer)', 'everyone'),
+        ('@extschema@.chunk_text(text, integer, integer, text, text)', 'everyone'),
         ('@extschema@.platform_common_lexemes(boolean, text[])', 'application'),
         ('@extschema@.platform_keyword_candidates(tsquery, text[], text, integer, uuid[], boolean, text)', 'application'),
         -- Keyword statistics (search/keyword_statistics.sql): kept by

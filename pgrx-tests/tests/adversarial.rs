@@ -99,6 +99,43 @@ fn chunking_is_bounded_in_time_and_memory() {
         ),
         None
     );
+    // Token sizes and Markdown: the same limits, and the largest input in
+    // bounded time whatever it holds: no boundary at all (the tokenizer's
+    // worst case), characters from across the Basic Multilingual Plane, prose, and
+    // code fences and headings on every other line.
+    let largest = [
+        "repeat('x', 1000000)",
+        "(SELECT string_agg(chr(33 + (g::bigint * 7919 % 50000)::int), '') FROM generate_series(1, 1000000) g)",
+        "left(repeat(E'Refunds are paid within ten days. Contact billing.\\n\\n', 20000), 1000000)",
+        "left(repeat(E'```\\n# x\\n', 200000), 1000000)",
+    ];
+    for (unit, format) in [
+        ("tokens", "text"),
+        ("characters", "markdown"),
+        ("tokens", "markdown"),
+    ] {
+        let modes = format!("unit => '{unit}', format => '{format}'");
+        refused(
+            &mut tx,
+            &format!("SELECT chunk_text(repeat('x ', 200000), 40000, 39999, {modes})"),
+            SqlState::PROGRAM_LIMIT_EXCEEDED,
+        );
+        refused(
+            &mut tx,
+            &format!("SELECT chunk_text(repeat('x', 1000001), 1000, 100, {modes})"),
+            SqlState::PROGRAM_LIMIT_EXCEEDED,
+        );
+        for text in largest {
+            assert_eq!(
+                outcome(
+                    &mut tx,
+                    &format!("SELECT cardinality(chunk_text({text}, 1000, 100, {modes}))")
+                ),
+                None,
+                "{text} {modes}"
+            );
+        }
+    }
 }
 
 /// 2. A session's temporary text search configuration stored in a row broke
@@ -558,6 +595,10 @@ fn usual_value(argument: &str) -> Option<&'static str> {
         "text_search_config" => "'english'",
         "chunk_size" => "100",
         "overlap" => "10",
+        // The deepest of chunk_text's modes, so hostile content reaches the
+        // tokenizer and the Markdown reader.
+        "unit" => "'tokens'",
+        "format" => "'markdown'",
         "cursor" | "category" | "document_ids" | "idempotency_key" | "metadata" => "NULL",
         "start_at" | "period_start" => "now() - interval '1 day'",
         "end_at" | "period_end" => "now()",

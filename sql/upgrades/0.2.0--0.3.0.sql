@@ -20,6 +20,8 @@ DROP FUNCTION platform_execute_app_privileges(regrole, boolean, text);
 DROP FUNCTION platform_app_privileges(regrole, boolean, text);
 -- users_for_email() returns no password hash any more.
 DROP FUNCTION users_for_email(text);
+-- chunk_text() takes the unit sizes count in and the text's format.
+DROP FUNCTION chunk_text(text, integer, integer);
 
 -- ==================== Budgets: periods and hard caps ====================
 -- budget_status() reports a row per configured period (daily, weekly,

@@ -11,7 +11,9 @@ pub mod fusion;
 pub mod input;
 pub mod keyword_query;
 pub mod keyword_ranking;
+pub mod markdown;
 pub mod text_search;
+pub mod tokens;
 
 use pgrx::prelude::*;
 
@@ -170,27 +172,56 @@ fn platform_fuse(
 /// Longest chunk size accepted: far beyond any embedding model's input.
 const MAX_CHUNK_SIZE: i64 = 1_000_000;
 
-/// Splits `content` into chunks of at most `chunk_size` characters that
-/// overlap by about `overlap` characters, ending at paragraph, sentence or
-/// word boundaries where possible (see `chunking.rs`). The content is bounded
-/// by platform.max_text_length and the characters of all chunks together by
-/// twice that; a cancel is honoured between chunks.
+/// Splits `content` into chunks of at most `chunk_size` units that overlap by
+/// about `overlap` units: characters, or cl100k_base tokens with `unit =>
+/// 'tokens'`. They end at paragraph, sentence or word boundaries where
+/// possible, and with `format => 'markdown'` before headings and outside
+/// fenced code blocks (see `chunking.rs`). The content is bounded by
+/// platform.max_text_length and the characters of all chunks together by
+/// twice that; a cancel is honoured between chunks and while tokenizing.
 #[pg_extern(stable, parallel_safe, create_or_replace)]
 fn chunk_text(
     content: Option<&str>,
     chunk_size: Option<i32>,
     overlap: Option<i32>,
+    unit: default!(Option<&str>, "'characters'"),
+    format: default!(Option<&str>, "'text'"),
 ) -> Option<Vec<String>> {
     const NAME: &str = "chunk_text";
-    let size = check_range("chunk_size", chunk_size.map(i64::from), 1, MAX_CHUNK_SIZE)
-        .unwrap_or_else(|e| raise(e, NAME));
+    let unit = match check_choice("unit", unit, &["characters", "tokens"]) {
+        Ok("tokens") => chunking::Unit::Tokens,
+        Ok(_) => chunking::Unit::Characters,
+        Err(e) => raise(e, NAME),
+    };
+    let format = match check_choice("format", format, &["text", "markdown"]) {
+        Ok("markdown") => chunking::Format::Markdown,
+        Ok(_) => chunking::Format::Text,
+        Err(e) => raise(e, NAME),
+    };
+    let smallest = match unit {
+        chunking::Unit::Characters => 1,
+        chunking::Unit::Tokens => chunking::MIN_TOKEN_SIZE as i64,
+    };
+    let size = check_range(
+        "chunk_size",
+        chunk_size.map(i64::from),
+        smallest,
+        MAX_CHUNK_SIZE,
+    )
+    .unwrap_or_else(|e| raise(e, NAME));
     let overlap = check_range("overlap", overlap.map(i64::from), 0, size - 1)
         .unwrap_or_else(|e| raise(e, NAME));
     let text = content?;
     check_text_length(text, NAME);
     // Twice the input limit: room for a usual overlap on the longest text.
     let output_limit = settings::max_text_length().saturating_mul(2);
-    let chunks = chunking::chunk_text(text, size as usize, overlap as usize, output_limit, || {
+    let spec = chunking::Spec {
+        size: size as usize,
+        overlap: overlap as usize,
+        unit,
+        format,
+    };
+    let chunks = chunking::chunk_text(text, spec, output_limit, || {
         pgrx::check_for_interrupts!();
     })
     .unwrap_or_else(|e| raise(InputError::ChunksTooLarge { limit: e.limit }, NAME));

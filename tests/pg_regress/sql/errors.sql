@@ -186,10 +186,18 @@ SELECT * FROM regress.error_of($$SELECT chunk_text('text', 10, 10)$$);
 SELECT * FROM regress.error_of($$SELECT chunk_text('text', 10, -1)$$);
 SELECT * FROM regress.error_of($$SELECT chunk_text('text', NULL, 0)$$);
 SELECT * FROM regress.error_of($$SELECT chunk_text('text', 2000000, 0)$$);
+SELECT * FROM regress.error_of($$SELECT chunk_text('text', 100, 0, unit => 'bytes')$$);
+SELECT * FROM regress.error_of($$SELECT chunk_text('text', 100, 0, format => 'html')$$);
+SELECT * FROM regress.error_of($$SELECT chunk_text('text', 100, 0, unit => NULL)$$);
+SELECT * FROM regress.error_of($$SELECT chunk_text('text', 100, 0, format => NULL)$$);
+SELECT * FROM regress.error_of($$SELECT chunk_text('text', 63, 0, unit => 'tokens')$$);
+SELECT * FROM regress.error_of($$SELECT chunk_text('text', 64, 64, unit => 'tokens')$$);
 -- Bounded work: the input, and the characters of all chunks together (a
 -- large overlap on a text without boundaries advances a character a time).
 SELECT * FROM regress.error_of($$SELECT chunk_text(repeat('x', 1000001), 1000, 0)$$);
 SELECT * FROM regress.error_of($$SELECT chunk_text(repeat('x', 80000), 40000, 39999)$$);
+SELECT * FROM regress.error_of($$SELECT chunk_text(repeat('x', 1000001), 1000, 0, unit => 'tokens', format => 'markdown')$$);
+SELECT * FROM regress.error_of($$SELECT chunk_text(repeat('x ', 200000), 40000, 39999, unit => 'tokens')$$);
 -- Internal helpers an application role may execute: specific errors, never
 -- an internal one.
 SELECT * FROM regress.error_of($$SELECT * FROM platform_fuse(ARRAY[gen_random_uuid()], '{}', NULL, NULL, NULL, 'rrf', 60, 1, 1, 10)$$);

@@ -25,6 +25,38 @@ FROM unnest(chunk_text('Grüße aus Köln. Ça va très bien, merci.', 16, 0))
      WITH ORDINALITY AS t(chunk, n);
 -- NULL content: NULL.
 SELECT chunk_text(NULL, 100, 0);
+-- The defaults spelt out are the three-argument call.
+SELECT chunk_text('Refunds are paid within ten days. Contact billing for a refund.', 40, 0)
+     = chunk_text('Refunds are paid within ten days. Contact billing for a refund.', 40, 0,
+                  unit => 'characters', format => 'text') AS same_chunks;
+-- Markdown: a heading starts a chunk (without overlap), a list is cut
+-- between items, and a code block that fits stays whole.
+SELECT n, length(chunk) AS length, chunk
+FROM unnest(chunk_text(E'# Refunds\n\nRefunds are paid within ten days.\n'
+                       || E'- by card: three days\n- by transfer: ten days\n'
+                       || E'## Passwords\n\nReset it here:\n\n'
+                       || E'```sh\ncurl -X POST /reset\n\ncurl /status\n```\nDone.',
+                       60, 20, format => 'markdown'))
+     WITH ORDINALITY AS t(chunk, n);
+-- The same text as plain text cuts inside the code block.
+SELECT n, length(chunk) AS length, chunk
+FROM unnest(chunk_text(E'# Refunds\n\nRefunds are paid within ten days.\n'
+                       || E'- by card: three days\n- by transfer: ten days\n'
+                       || E'## Passwords\n\nReset it here:\n\n'
+                       || E'```sh\ncurl -X POST /reset\n\ncurl /status\n```\nDone.',
+                       60, 20))
+     WITH ORDINALITY AS t(chunk, n);
+-- Tokens (cl100k_base): at most chunk_size tokens a chunk, cut at sentences;
+-- the smallest size is 64 tokens.
+SELECT n, length(chunk) AS length, chunk
+FROM unnest(chunk_text(repeat('Refunds are paid within ten days. Contact billing for a refund. ', 12),
+                       64, 16, unit => 'tokens'))
+     WITH ORDINALITY AS t(chunk, n);
+-- Multi-byte text in tokens, as Markdown.
+SELECT n, length(chunk) AS length, chunk
+FROM unnest(chunk_text(E'# 返金\n\n' || repeat('返金は十日以内に支払われます。😀 ', 10),
+                       64, 0, unit => 'tokens', format => 'markdown'))
+     WITH ORDINALITY AS t(chunk, n);
 
 BEGIN;
 SELECT set_tenant('a0000000-0000-4000-8000-000000000000');
