@@ -1385,18 +1385,23 @@ $$;
 -- keep `wanted` of the scope, each dearer than a row of the exact scan (a
 -- graph step and a heap check); so the exact scan is cheaper below
 -- sqrt(ratio * wanted * table rows), where the ratio is the cost of a visited
--- row to that of a scanned one, measured on the real-text benchmark
--- (docs/search.md). The table's rows: its statistics, or its pages where
--- those lag behind (a page holds about one row with a 1024-dimension vector).
--- Both are public in pg_class: the choice tells a tenant nothing new.
+-- row to that of a scanned one. Never below a floor, the rows an exact scan
+-- reads in the time the walk's own work takes (ef_search candidates and
+-- their neighbours), whatever the share. Both constants were measured on the
+-- real-text benchmark (docs/search.md). The table's rows: its statistics, or
+-- its pages where those lag behind (a page holds about one row with a
+-- 1024-dimension vector). Both are public in pg_class: the choice tells a
+-- tenant nothing new.
 CREATE OR REPLACE FUNCTION platform_exact_scan_threshold(documents boolean, wanted integer) RETURNS integer
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
     SELECT CASE
         WHEN platform_exact_scan_limit() >= 0 THEN platform_exact_scan_limit()
-        ELSE least(ceil(sqrt(16.0 * greatest(wanted, 1)
-                             * greatest(c.reltuples, pg_relation_size(c.oid) / current_setting('block_size')::real, 0))),
+        ELSE least(greatest(3000, ceil(sqrt(16.0 * greatest(wanted, 1)
+                                            * greatest(c.reltuples,
+                                                       pg_relation_size(c.oid) / current_setting('block_size')::real,
+                                                       0)))),
                    2147483647)::integer
     END
     FROM pg_class c

@@ -31,6 +31,28 @@ use crate::{connect, percentile, run, MATCH_COUNT};
 /// Queries run with every method before measuring, to warm the caches.
 const WARM_UP_QUERIES: usize = 5;
 
+/// A small seeded generator (SplitMix64), enough to shuffle the order in
+/// which the methods run, the same way in every run of a seed.
+struct SplitMix64(u64);
+
+impl SplitMix64 {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Fisher-Yates.
+    fn permute<T>(&mut self, items: &mut [T]) {
+        for i in (1..items.len()).rev() {
+            let j = (self.next() % (i as u64 + 1)) as usize;
+            items.swap(i, j);
+        }
+    }
+}
+
 #[derive(Deserialize)]
 struct TenantLine {
     tenant: String,
@@ -729,12 +751,17 @@ fn measure(corpus: &RealText, out_dir: &str) {
             ask(&mut app, m, query);
         }
     }
-    // records[method][query]; each query starts with another method, so that
-    // no method always meets the query's pages first.
+    // records[method][query]. Each query runs the methods in an order of its
+    // own (a seeded shuffle), so that no method always meets the query's
+    // pages first, nor always follows the same method: with a fixed rotation
+    // the method after the heaviest ones was measured slower than its
+    // identical variants further down the list.
     let mut records: Vec<Vec<Option<Record>>> = vec![vec![None; measured.len()]; methods.len()];
+    let mut order: Vec<usize> = (0..methods.len()).collect();
+    let mut shuffle = SplitMix64(corpus.manifest["seed"].as_u64().unwrap_or(0));
     for (n, query) in measured.iter().enumerate() {
-        for k in 0..methods.len() {
-            let m = (n + k) % methods.len();
+        shuffle.permute(&mut order);
+        for &m in &order {
             records[m][n] = Some(ask(&mut app, m, query));
         }
         if n % 100 == 99 {
