@@ -182,5 +182,8 @@ if [ "$(cat "$plot_prefix/.platform-bench" 2>/dev/null)" != "$plot_requirement" 
     --target "$plot_prefix" "$plot_requirement"
   echo "$plot_requirement" >"$plot_prefix/.platform-bench"
 fi
-PYTHONPATH="$plot_prefix" "$PYTHON" bench/plot_realtext.py "$OUT/search-realtext.png" \
-  $(ls "$OUT"/search-realtext-small.json "$OUT"/search-realtext-large.json 2>/dev/null)
+runs=()
+for size in small large; do
+  [ -f "$OUT/search-realtext-$size.json" ] && runs+=("$OUT/search-realtext-$size.json")
+done
+PYTHONPATH="$plot_prefix" "$PYTHON" bench/plot_realtext.py "$OUT/search-realtext.png" "${runs[@]}"
