@@ -1793,10 +1793,10 @@ $$;
 -- The rows of `tenant` matching `query` with their stored tsvectors: its
 -- chunks (within `scope`, a document list, NULL for all), or its documents
 -- (of `category`, NULL for all) when `documents`. The row source of every
--- statement of platform_keyword_candidates, which applies the policy's
--- tenant itself; as any other caller it reads under row-level security.
--- SQL without SET clauses, so that it is inlined: `documents` is a constant
--- in each custom plan, and the planner keeps one of the two tables.
+-- statement of platform_keyword_candidates, which passes the context's
+-- tenant; any other caller reads under row-level security besides. SQL
+-- without SET clauses, so that it is inlined: `documents` is a constant in
+-- each custom plan, and the planner keeps one of the two tables.
 --
 -- The tenant filter compares text on purpose: it is only a recheck, since
 -- `query` carries the tenant's lexeme and so limits the GIN scan to the

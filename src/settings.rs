@@ -27,9 +27,8 @@ const PREFIX: &CStr = c"platform";
 const MINUTES_PER_DAY: i32 = 24 * 60;
 
 /// Below this many chunks (or documents) in a search's scope the scope is
-/// scanned exactly instead of through HNSW: chosen by bench/search.sh, see
-/// docs/search.md.
-/// -1: chosen per search from the table's size (`platform_exact_scan_threshold`).
+/// scanned exactly instead of through HNSW. -1, the default: a threshold that
+/// follows the table's size (`platform_exact_scan_threshold`, docs/search.md).
 static EXACT_SCAN_LIMIT: GucSetting<i32> = GucSetting::<i32>::new(-1);
 /// A word in more than this share of the tenant's rows is not distinctive
 /// (the 'any' keyword mode leaves it out). 1 keeps every word: BM25 already
