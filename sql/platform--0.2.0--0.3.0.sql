@@ -2497,6 +2497,28 @@ BEGIN
 END
 $$;
 
+-- The budget settings (as above) of `widget`, one of `tenant`'s widgets named
+-- by a caller of budget_status() or reserve_spend(); P0002 with `hint` when
+-- the tenant has no such widget.
+CREATE OR REPLACE FUNCTION platform_requested_widget_budget_settings(tenant uuid, widget uuid,
+                                                                     tenant_settings jsonb, hint text)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    settings jsonb;
+BEGIN
+    SELECT platform_widget_budget_settings(w.settings, tenant_settings) INTO settings
+    FROM widgets w WHERE w.tenant_id = tenant AND w.id = widget;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'no widget %', widget
+            USING ERRCODE = 'no_data_found', HINT = coalesce(hint, 'Pass the id of one of the tenant''s widgets.');
+    END IF;
+    RETURN settings;
+END
+$$;
+
 -- sql/costs/budgets.sql
 -- Budgets per period: a daily, weekly (Monday to Sunday) and monthly limit
 -- per tenant, each on the tenant's calendar in its time zone, in
@@ -2738,13 +2760,8 @@ BEGIN
     time_zone := platform_tenant_time_zone(tenant_settings);
     settings := tenant_settings;
     IF widget IS NOT NULL THEN
-        SELECT platform_widget_budget_settings(w.settings, tenant_settings) INTO settings
-        FROM widgets w WHERE w.tenant_id = tenant AND w.id = widget;
-        IF NOT FOUND THEN
-            RAISE EXCEPTION 'no widget %', widget
-                USING ERRCODE = 'no_data_found',
-                      HINT = 'Pass the id of one of the tenant''s widgets, or NULL for the tenant''s own budgets.';
-        END IF;
+        settings := platform_requested_widget_budget_settings(tenant, widget, tenant_settings,
+            'Pass the id of one of the tenant''s widgets, or NULL for the tenant''s own budgets.');
     END IF;
     SELECT coalesce(sum(r.estimated_cost_usd), 0) INTO reserved FROM cost_reservations r
     WHERE r.tenant_id = tenant AND r.state = 'open' AND r.expires_at > now()
@@ -3792,13 +3809,8 @@ BEGIN
     SELECT t.settings INTO tenant_settings FROM tenants t WHERE t.id = tenant FOR NO KEY UPDATE;
     zone := platform_tenant_time_zone(tenant_settings);
     IF widget IS NOT NULL THEN
-        SELECT platform_widget_budget_settings(w.settings, tenant_settings) INTO widget_settings
-        FROM widgets w WHERE w.tenant_id = tenant AND w.id = widget;
-        IF NOT FOUND THEN
-            RAISE EXCEPTION 'no widget %', widget
-                USING ERRCODE = 'no_data_found',
-                      HINT = 'Pass the id of one of the tenant''s widgets, or NULL to check the tenant''s hard caps alone.';
-        END IF;
+        widget_settings := platform_requested_widget_budget_settings(tenant, widget, tenant_settings,
+            'Pass the id of one of the tenant''s widgets, or NULL to check the tenant''s hard caps alone.');
     END IF;
     UPDATE cost_reservations r SET state = 'expired', closed_at = r.expires_at
     WHERE r.tenant_id = tenant AND r.state = 'open' AND r.expires_at <= now();
@@ -4345,6 +4357,7 @@ BEGIN
         ('@extschema@.settle_spend(uuid, text, numeric, text, text, integer, uuid, text, jsonb)', 'application'),
         ('@extschema@.release_spend(uuid)', 'application'),
         ('@extschema@.platform_locked_reservation(uuid, uuid, text)', 'operator'),
+        ('@extschema@.platform_requested_widget_budget_settings(uuid, uuid, jsonb, text)', 'operator'),
         ('@extschema@.platform_cost_events_changed()', 'operator'),
         ('@extschema@.platform_tenant_cost_settings_changed()', 'operator'),
         ('@extschema@.platform_fire_budget_alerts(uuid, uuid, text, timestamptz, numeric, jsonb)', 'operator'),

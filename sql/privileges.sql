@@ -84,6 +84,7 @@ BEGIN
         ('@extschema@.settle_spend(uuid, text, numeric, text, text, integer, uuid, text, jsonb)', 'application'),
         ('@extschema@.release_spend(uuid)', 'application'),
         ('@extschema@.platform_locked_reservation(uuid, uuid, text)', 'operator'),
+        ('@extschema@.platform_requested_widget_budget_settings(uuid, uuid, jsonb, text)', 'operator'),
         ('@extschema@.platform_cost_events_changed()', 'operator'),
         ('@extschema@.platform_tenant_cost_settings_changed()', 'operator'),
         ('@extschema@.platform_fire_budget_alerts(uuid, uuid, text, timestamptz, numeric, jsonb)', 'operator'),

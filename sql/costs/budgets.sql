@@ -238,13 +238,8 @@ BEGIN
     time_zone := platform_tenant_time_zone(tenant_settings);
     settings := tenant_settings;
     IF widget IS NOT NULL THEN
-        SELECT platform_widget_budget_settings(w.settings, tenant_settings) INTO settings
-        FROM widgets w WHERE w.tenant_id = tenant AND w.id = widget;
-        IF NOT FOUND THEN
-            RAISE EXCEPTION 'no widget %', widget
-                USING ERRCODE = 'no_data_found',
-                      HINT = 'Pass the id of one of the tenant''s widgets, or NULL for the tenant''s own budgets.';
-        END IF;
+        settings := platform_requested_widget_budget_settings(tenant, widget, tenant_settings,
+            'Pass the id of one of the tenant''s widgets, or NULL for the tenant''s own budgets.');
     END IF;
     SELECT coalesce(sum(r.estimated_cost_usd), 0) INTO reserved FROM cost_reservations r
     WHERE r.tenant_id = tenant AND r.state = 'open' AND r.expires_at > now()

@@ -92,13 +92,8 @@ BEGIN
     SELECT t.settings INTO tenant_settings FROM tenants t WHERE t.id = tenant FOR NO KEY UPDATE;
     zone := platform_tenant_time_zone(tenant_settings);
     IF widget IS NOT NULL THEN
-        SELECT platform_widget_budget_settings(w.settings, tenant_settings) INTO widget_settings
-        FROM widgets w WHERE w.tenant_id = tenant AND w.id = widget;
-        IF NOT FOUND THEN
-            RAISE EXCEPTION 'no widget %', widget
-                USING ERRCODE = 'no_data_found',
-                      HINT = 'Pass the id of one of the tenant''s widgets, or NULL to check the tenant''s hard caps alone.';
-        END IF;
+        widget_settings := platform_requested_widget_budget_settings(tenant, widget, tenant_settings,
+            'Pass the id of one of the tenant''s widgets, or NULL to check the tenant''s hard caps alone.');
     END IF;
     UPDATE cost_reservations r SET state = 'expired', closed_at = r.expires_at
     WHERE r.tenant_id = tenant AND r.state = 'open' AND r.expires_at <= now();

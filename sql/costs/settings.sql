@@ -177,3 +177,25 @@ BEGIN
                                                  tenant_settings->'budgetAlertThresholds')));
 END
 $$;
+
+-- The budget settings (as above) of `widget`, one of `tenant`'s widgets named
+-- by a caller of budget_status() or reserve_spend(); P0002 with `hint` when
+-- the tenant has no such widget.
+CREATE OR REPLACE FUNCTION platform_requested_widget_budget_settings(tenant uuid, widget uuid,
+                                                                     tenant_settings jsonb, hint text)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+    settings jsonb;
+BEGIN
+    SELECT platform_widget_budget_settings(w.settings, tenant_settings) INTO settings
+    FROM widgets w WHERE w.tenant_id = tenant AND w.id = widget;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'no widget %', widget
+            USING ERRCODE = 'no_data_found', HINT = coalesce(hint, 'Pass the id of one of the tenant''s widgets.');
+    END IF;
+    RETURN settings;
+END
+$$;
