@@ -407,6 +407,12 @@ IMMUTABLE STRICT PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'secret_equal_wrapper';
 
+-- platform::settings::platform_sketch_candidates (Rust)
+CREATE OR REPLACE FUNCTION "platform_sketch_candidates"() RETURNS INT /* i32 */
+STRICT STABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'platform_sketch_candidates_wrapper';
+
 -- platform::tenancy::context::platform_tenant_required_by (Rust)
 CREATE OR REPLACE FUNCTION "platform_tenant_required_by"(
 	"function_name" TEXT /* & str */
@@ -1327,8 +1333,9 @@ CREATE OR REPLACE TRIGGER tenants_text_search_config_checked BEFORE INSERT OR UP
 -- Every search function the application calls (here, keyword.sql,
 -- hybrid.sql) is SECURITY INVOKER: row-level security scopes every row to the
 -- tenant context, so there is no tenant parameter and no way to reach another
--- tenant's rows. Two internal helpers of keyword search are SECURITY DEFINER,
--- each for a reason given where it is defined; neither returns row content.
+-- tenant's rows. Three internal helpers are SECURITY DEFINER (two of keyword
+-- search, one here), each for a reason given where it is defined; none
+-- returns row content.
 -- Arguments are checked in Rust (platform_checked_count,
 -- platform_check_query_embedding); fusion is Rust (platform_fuse); the scans
 -- stay in SQL with ORDER BY embedding <=> query, which is what lets the
@@ -1339,9 +1346,11 @@ CREATE OR REPLACE TRIGGER tenants_text_search_config_checked BEFORE INSERT OR UP
 -- hands back ef_search (40) rows of all tenants, and a tenant owning 1% of
 -- them keeps about none. Here, per call:
 --   * a scope with fewer chunks than platform_exact_scan_threshold() (below;
---     counted with a LIMIT, so counting is bounded) is scanned exactly: its
---     own rows, sorted by distance (recall 1, and faster than the graph for
---     them);
+--     the tenant's count, or a narrower scope's counted with a LIMIT, so
+--     counting is bounded) is scanned: its own rows, ranked by their
+--     embedding sketches and the best of them compared whole
+--     (platform_scanned_nearest_chunks), faster than the graph for them
+--     and never starved;
 --   * a larger scope uses HNSW with pgvector 0.8's iterative scan, which keeps
 --     walking the graph until enough rows pass the tenant filter. The
 --     settings are in the functions' SET clauses, so they last for the call
@@ -1350,8 +1359,8 @@ CREATE OR REPLACE TRIGGER tenants_text_search_config_checked BEFORE INSERT OR UP
 -- tenant filter comes from a policy whose value (an InitPlan) the planner
 -- cannot see, so it guesses the tenant has a handful of rows and prefers
 -- "tenant index, then sort", an exact scan of however many rows the tenant
--- really has. The exact path sorts a MATERIALIZED CTE, which has no other
--- plan, so it is unaffected.
+-- really has. The scan sorts by sketch distance or a MATERIALIZED CTE,
+-- which have no other plan, so it is unaffected.
 
 -- The documents a category / document-id filter allows (NULL: no filter).
 -- At most 10,000 document ids may be given: the filter is a list the scans
@@ -1377,28 +1386,28 @@ BEGIN
 END
 $$;
 
--- Below how many rows in scope a search of `wanted` rows scans exactly
--- instead of through HNSW, over the chunks or (`documents`) the documents:
--- platform.exact_scan_limit, or where it is -1, where the two cost about the
--- same. The exact scan reads each row of the scope once. The HNSW walk, under
--- the tenant filter, visits about wanted * table rows / scope rows rows to
--- keep `wanted` of the scope, each dearer than a row of the exact scan (a
--- graph step and a heap check); so the exact scan is cheaper below
--- sqrt(ratio * wanted * table rows), where the ratio is the cost of a visited
--- row to that of a scanned one. Never below a floor, the rows an exact scan
--- reads in the time the walk's own work takes (ef_search candidates and
--- their neighbours), whatever the share. Both constants were measured on the
--- real-text benchmark (docs/search.md). The table's rows: its statistics, or
--- its pages where those lag behind (a page holds about one row with a
--- 1024-dimension vector). Both are public in pg_class: the choice tells a
--- tenant nothing new.
+-- Below how many rows in scope a search of `wanted` rows scans the scope
+-- (platform_scanned_nearest_chunks) instead of walking HNSW, over the chunks
+-- or (`documents`) the documents: platform.exact_scan_limit, or where it is
+-- -1, where the two cost about the same. The scan reads each row's sketch
+-- once, from an index. The HNSW walk, under the tenant filter, visits about
+-- wanted * table rows / scope rows rows to keep `wanted` of the scope, each
+-- far dearer than a sketch (a graph step, whole-vector distances and a heap
+-- check); so the scan is cheaper below sqrt(ratio * wanted * table rows),
+-- where the ratio is the cost of a visited row to that of a scanned one.
+-- Never below a floor, the rows a scan reads in the time the walk's own work
+-- takes (ef_search candidates and their neighbours), whatever the share.
+-- Both constants were measured on the real-text benchmark (docs/search.md).
+-- The table's rows: its statistics, or its pages where those lag behind (a
+-- page holds about one row with a 1024-dimension vector). Both are public in
+-- pg_class: the choice tells a tenant nothing new.
 CREATE OR REPLACE FUNCTION platform_exact_scan_threshold(documents boolean, wanted integer) RETURNS integer
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
     SELECT CASE
         WHEN platform_exact_scan_limit() >= 0 THEN platform_exact_scan_limit()
-        ELSE least(greatest(3000, ceil(sqrt(16.0 * greatest(wanted, 1)
+        ELSE least(greatest(20000, ceil(sqrt(100.0 * greatest(wanted, 1)
                                             * greatest(c.reltuples,
                                                        pg_relation_size(c.oid) / current_setting('block_size')::real,
                                                        0)))),
@@ -1407,6 +1416,113 @@ AS $$
     FROM pg_class c
     WHERE c.oid = CASE WHEN documents THEN '@extschema@.knowledge_documents'::regclass
                        ELSE '@extschema@.knowledge_chunks'::regclass END
+$$;
+
+-- How many chunks (or documents) the current tenant has: its keyword totals
+-- (keyword_statistics.sql), which every change of its rows keeps up to date,
+-- so a search learns its tenant's size without counting rows. SECURITY
+-- DEFINER because the totals are the owner's; a tenant learns the number of
+-- its own rows, which count(*) tells it anyway.
+CREATE OR REPLACE FUNCTION platform_tenant_knowledge_rows(documents boolean) RETURNS bigint
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+    SELECT coalesce((SELECT CASE WHEN platform_tenant_knowledge_rows.documents THEN t.documents ELSE t.chunks END
+                     FROM knowledge_keyword_totals t
+                     WHERE t.tenant_id = get_current_tenant_id()), 0)
+$$;
+
+-- The `wanted` chunks of the scope nearest to query_embedding, found by a
+-- scan of the scope instead of the graph. A 1024-dimension vector fills half
+-- a page, so comparing every chunk's vector reads a page per chunk. Instead
+-- the chunks are ranked by the Hamming distance of their embedding sketches
+-- (the signs of the vector's coordinates, 128 bytes) to the query's, which
+-- an index-only scan of knowledge_chunk_document_idx reads at dozens of
+-- chunks per page, and only the platform.sketch_candidates nearest by sketch
+-- are compared whole, by cosine distance; the ranking and the distances
+-- returned are the exact ones among those. A scope of no more chunks than
+-- that (and platform.sketch_candidates = 0) compares every chunk: exact.
+CREATE OR REPLACE FUNCTION platform_scanned_nearest_chunks(
+    query_embedding vector, wanted integer, scope uuid[], scope_chunks bigint
+) RETURNS TABLE (chunk_id uuid, document_id uuid, distance double precision, rank bigint)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    compared integer := greatest(platform_sketch_candidates(), wanted);
+    -- Computed once: written into the statement, a generic plan would
+    -- quantize the query again for every row.
+    query_sketch bit(1024) := binary_quantize(query_embedding)::bit(1024);
+BEGIN
+    IF platform_sketch_candidates() = 0 OR scope_chunks <= compared THEN
+        -- MATERIALIZED: sort the scope's own rows, never walk the graph.
+        RETURN QUERY
+        WITH scoped AS MATERIALIZED (
+            SELECT c.id, c.document_id, c.embedding <=> query_embedding AS distance
+            FROM knowledge_chunks c
+            WHERE scope IS NULL OR c.document_id = ANY (scope)
+        )
+        SELECT s.id, s.document_id, s.distance, row_number() OVER (ORDER BY s.distance, s.id)
+        FROM scoped s ORDER BY s.distance, s.id LIMIT wanted;
+    ELSE
+        RETURN QUERY
+        WITH sketched AS MATERIALIZED (
+            SELECT c.id FROM knowledge_chunks c
+            WHERE scope IS NULL OR c.document_id = ANY (scope)
+            ORDER BY c.embedding_sketch <~> query_sketch, c.id
+            LIMIT compared
+        ),
+        candidate AS MATERIALIZED (
+            SELECT c.id, c.document_id, c.embedding <=> query_embedding AS distance
+            FROM knowledge_chunks c WHERE c.id = ANY (ARRAY(SELECT s.id FROM sketched s))
+        )
+        SELECT n.id, n.document_id, n.distance, row_number() OVER (ORDER BY n.distance, n.id)
+        FROM candidate n ORDER BY n.distance, n.id LIMIT wanted;
+    END IF;
+END
+$$;
+
+-- The same for search_documents: the `wanted` documents with an embedding,
+-- of `category` (NULL: all), nearest to query_embedding, ranked by sketch
+-- through knowledge_category_idx and the best compared whole.
+CREATE OR REPLACE FUNCTION platform_scanned_nearest_documents(
+    query_embedding vector, wanted integer, category text, scope_documents bigint
+) RETURNS TABLE (document_id uuid, distance double precision, rank bigint)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    wanted_category text := category;  -- "category" alone would be ambiguous with the column
+    compared integer := greatest(platform_sketch_candidates(), wanted);
+    query_sketch bit(1024) := binary_quantize(query_embedding)::bit(1024);  -- once, as above
+BEGIN
+    IF platform_sketch_candidates() = 0 OR scope_documents <= compared THEN
+        RETURN QUERY
+        WITH scoped AS MATERIALIZED (
+            SELECT d.id, d.embedding <=> query_embedding AS distance FROM knowledge_documents d
+            WHERE d.embedding IS NOT NULL AND (wanted_category IS NULL OR d.category = wanted_category)
+        )
+        SELECT s.id, s.distance, row_number() OVER (ORDER BY s.distance, s.id)
+        FROM scoped s ORDER BY s.distance, s.id LIMIT wanted;
+    ELSE
+        RETURN QUERY
+        WITH sketched AS MATERIALIZED (
+            SELECT d.id FROM knowledge_documents d
+            -- The sketch is NULL exactly where the embedding is.
+            WHERE d.embedding_sketch IS NOT NULL AND (wanted_category IS NULL OR d.category = wanted_category)
+            ORDER BY d.embedding_sketch <~> query_sketch, d.id
+            LIMIT compared
+        ),
+        candidate AS MATERIALIZED (
+            SELECT d.id, d.embedding <=> query_embedding AS distance
+            FROM knowledge_documents d WHERE d.id = ANY (ARRAY(SELECT s.id FROM sketched s))
+        )
+        SELECT n.id, n.distance, row_number() OVER (ORDER BY n.distance, n.id)
+        FROM candidate n ORDER BY n.distance, n.id LIMIT wanted;
+    END IF;
+END
 $$;
 
 -- The current tenant's chunks nearest to query_embedding, nearest first.
@@ -1430,8 +1546,8 @@ AS $$
 DECLARE
     wanted integer := platform_checked_count('match_count', vector_search.match_count, 1000);
     scope uuid[] := platform_search_scope(vector_search.category, vector_search.document_ids);
-    exact_below integer := platform_exact_scan_threshold(false, wanted);
-    small boolean;
+    graph_from integer := platform_exact_scan_threshold(false, wanted);
+    scope_chunks bigint;
     nearest_ids uuid[];
 BEGIN
     IF query_embedding IS NULL THEN
@@ -1440,11 +1556,15 @@ BEGIN
                   HINT = 'For a search by words alone use keyword_search, or hybrid_search with a NULL embedding.';
     END IF;
     PERFORM platform_check_query_embedding(query_embedding);
-    SELECT count(*) < exact_below INTO small
-    FROM (SELECT FROM knowledge_chunks c
-          WHERE scope IS NULL OR c.document_id = ANY (scope)
-          LIMIT exact_below) AS counted;
-    IF NOT small THEN
+    -- The tenant's own count where the scope is all its chunks; a narrower
+    -- scope is counted, up to where the graph takes over.
+    IF scope IS NULL THEN
+        scope_chunks := platform_tenant_knowledge_rows(false);
+    ELSE
+        SELECT count(*) INTO scope_chunks
+        FROM (SELECT FROM knowledge_chunks c WHERE c.document_id = ANY (scope) LIMIT graph_from) AS counted;
+    END IF;
+    IF scope_chunks >= graph_from THEN
         SELECT array_agg(n.id) INTO nearest_ids
         FROM (SELECT c.id FROM knowledge_chunks c
               WHERE scope IS NULL OR c.document_id = ANY (scope)
@@ -1453,7 +1573,7 @@ BEGIN
     END IF;
     -- HNSW can come back short: the iterative scan stops at
     -- hnsw.max_scan_tuples, and a graph need not reach every row. Then the
-    -- exact scan answers instead, so a scope with wanted rows returns them.
+    -- scan answers instead, so a scope with wanted rows returns them.
     IF cardinality(nearest_ids) >= wanted THEN
         RETURN QUERY
         SELECT c.id, c.document_id, c.embedding <=> query_embedding,
@@ -1461,15 +1581,7 @@ BEGIN
         FROM knowledge_chunks c WHERE c.id = ANY (nearest_ids)
         ORDER BY 4;
     ELSE
-        -- MATERIALIZED: sort the scope's own rows, never walk the graph.
-        RETURN QUERY
-        WITH scoped AS MATERIALIZED (
-            SELECT c.id, c.document_id, c.embedding <=> query_embedding AS distance
-            FROM knowledge_chunks c
-            WHERE scope IS NULL OR c.document_id = ANY (scope)
-        )
-        SELECT s.id, s.document_id, s.distance, row_number() OVER (ORDER BY s.distance, s.id)
-        FROM scoped s ORDER BY s.distance, s.id LIMIT wanted;
+        RETURN QUERY SELECT * FROM platform_scanned_nearest_chunks(query_embedding, wanted, scope, scope_chunks);
     END IF;
 END
 $$;
@@ -2169,18 +2281,22 @@ DECLARE
     config regconfig;
     query tsquery;
     lexemes text[];
-    exact_below integer;
-    small boolean;
+    graph_from integer;
+    scope_documents bigint;
 BEGIN
     PERFORM platform_check_search_terms(query_text, query_embedding);
     IF query_embedding IS NOT NULL THEN
         PERFORM platform_check_query_embedding(query_embedding);
-        exact_below := platform_exact_scan_threshold(true, candidates);
-        SELECT count(*) < exact_below INTO small
-        FROM (SELECT FROM knowledge_documents d
-              WHERE d.embedding IS NOT NULL AND (wanted_category IS NULL OR d.category = wanted_category)
-              LIMIT exact_below) AS counted;
-        IF NOT small THEN
+        graph_from := platform_exact_scan_threshold(true, candidates);
+        IF wanted_category IS NULL THEN
+            scope_documents := platform_tenant_knowledge_rows(true);
+        ELSE
+            SELECT count(*) INTO scope_documents
+            FROM (SELECT FROM knowledge_documents d
+                  WHERE d.embedding IS NOT NULL AND d.category = wanted_category
+                  LIMIT graph_from) AS counted;
+        END IF;
+        IF scope_documents >= graph_from THEN
             WITH nearest AS MATERIALIZED (
                 SELECT d.id, d.embedding <=> query_embedding AS distance FROM knowledge_documents d
                 WHERE d.embedding IS NOT NULL AND (wanted_category IS NULL OR d.category = wanted_category)
@@ -2189,15 +2305,13 @@ BEGIN
             SELECT array_agg(n.id ORDER BY n.distance, n.id), array_agg(1 - n.distance ORDER BY n.distance, n.id)
             INTO vector_ids, vector_scores FROM nearest n;
         END IF;
-        -- As in vector_search: when HNSW comes back short, the exact scan
-        -- answers instead, so a scope with enough rows returns them.
+        -- As in vector_search: when HNSW comes back short, the scan answers
+        -- instead, so a scope with enough rows returns them.
         IF coalesce(cardinality(vector_ids), 0) < candidates THEN
-            WITH scoped AS MATERIALIZED (
-                SELECT d.id, d.embedding <=> query_embedding AS distance FROM knowledge_documents d
-                WHERE d.embedding IS NOT NULL AND (wanted_category IS NULL OR d.category = wanted_category)
-            ), best AS (SELECT * FROM scoped s ORDER BY s.distance, s.id LIMIT candidates)
-            SELECT array_agg(b.id ORDER BY b.distance, b.id), array_agg(1 - b.distance ORDER BY b.distance, b.id)
-            INTO vector_ids, vector_scores FROM best b;
+            SELECT array_agg(n.document_id ORDER BY n.rank), array_agg(1 - n.distance ORDER BY n.rank)
+            INTO vector_ids, vector_scores
+            FROM platform_scanned_nearest_documents(query_embedding, candidates, wanted_category,
+                                                    scope_documents) n;
         END IF;
     END IF;
     IF nullif(btrim(query_text), '') IS NOT NULL THEN
@@ -4328,7 +4442,7 @@ BEGIN
         ('@extschema@.platform_password_hash(text)', 'operator'),
         ('@extschema@.platform_password_matches(text, text, text)', 'operator'),
         ('@extschema@.platform_password_needs_rehash(text, text)', 'operator'),
-        -- Search (search/): the API, and the two definer helpers it calls.
+        -- Search (search/): the API, and the three definer helpers it calls.
         ('@extschema@.hybrid_search(text, vector, integer, text, integer, integer, double precision, double precision, text, uuid[], text, text)', 'everyone'),
         ('@extschema@.vector_search(vector, integer, text, uuid[])', 'everyone'),
         ('@extschema@.keyword_search(text, integer, text, uuid[], text, text)', 'everyone'),
@@ -4337,6 +4451,7 @@ BEGIN
         ('@extschema@.chunk_text(text, integer, integer, text, text)', 'everyone'),
         ('@extschema@.platform_common_lexemes(boolean, text[])', 'application'),
         ('@extschema@.platform_keyword_candidates(tsquery, text[], text, integer, uuid[], boolean, text)', 'application'),
+        ('@extschema@.platform_tenant_knowledge_rows(boolean)', 'application'),
         -- Keyword statistics (search/keyword_statistics.sql): kept by
         -- definer triggers, checked and rebuilt by operators.
         ('@extschema@.platform_keyword_rows_changed()', 'operator'),
@@ -4610,8 +4725,8 @@ SELECT set_config('session_replication_role', 'origin', true);
 -- between major versions). One rewrite of each table, which computes its
 -- search_vector again and rebuilds its indexes, HNSW included, under an
 -- ACCESS EXCLUSIVE lock until the upgrade commits (docs/upgrades.md). The
--- same rewrite brings the embeddings back into their rows
--- (schema/tables.sql).
+-- same rewrite brings the embeddings back into their rows and gives chunks
+-- their embedding sketches (schema/tables.sql).
 ALTER TABLE knowledge_documents
     ALTER COLUMN embedding SET STORAGE MAIN,
     SET (toast_tuple_target = 8160),
@@ -4621,7 +4736,8 @@ ALTER TABLE knowledge_documents
         setweight(platform_tsvector(text_search_config, title), 'A')
         || setweight(platform_tsvector(text_search_config, content), 'B')
         || platform_tenant_tsvector(tenant_id)
-    ) STORED;
+    ) STORED,
+    ADD COLUMN embedding_sketch bit(1024) GENERATED ALWAYS AS (binary_quantize(embedding)::bit(1024)) STORED;
 CREATE INDEX knowledge_search_idx ON knowledge_documents USING gin (search_vector);
 ALTER TABLE knowledge_chunks
     ALTER COLUMN embedding SET STORAGE MAIN,
@@ -4630,8 +4746,17 @@ ALTER TABLE knowledge_chunks
     ALTER COLUMN text_search_config TYPE text USING platform_text_search_config_name(text_search_config),
     ADD COLUMN search_vector tsvector GENERATED ALWAYS AS (
         platform_tsvector(text_search_config, content) || platform_tenant_tsvector(tenant_id)
-    ) STORED;
+    ) STORED,
+    ADD COLUMN embedding_sketch bit(1024) GENERATED ALWAYS AS (binary_quantize(embedding)::bit(1024)) STORED;
 CREATE INDEX knowledge_chunk_search_idx ON knowledge_chunks USING gin (search_vector);
+-- Vector search reads the ids and sketches from an index of each table
+-- (schema/indexes.sql): built again with them.
+DROP INDEX knowledge_category_idx;
+CREATE INDEX knowledge_category_idx ON knowledge_documents (tenant_id, category)
+    INCLUDE (id, embedding_sketch);
+DROP INDEX knowledge_chunk_document_idx;
+CREATE INDEX knowledge_chunk_document_idx ON knowledge_chunks (tenant_id, document_id, position)
+    INCLUDE (id, embedding_sketch);
 
 -- Creating and deleting a tenant takes provisioning rights, not only a
 -- context, which any session can set (tenancy/provisioning.sql). Catalog

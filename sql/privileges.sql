@@ -55,7 +55,7 @@ BEGIN
         ('@extschema@.platform_password_hash(text)', 'operator'),
         ('@extschema@.platform_password_matches(text, text, text)', 'operator'),
         ('@extschema@.platform_password_needs_rehash(text, text)', 'operator'),
-        -- Search (search/): the API, and the two definer helpers it calls.
+        -- Search (search/): the API, and the three definer helpers it calls.
         ('@extschema@.hybrid_search(text, vector, integer, text, integer, integer, double precision, double precision, text, uuid[], text, text)', 'everyone'),
         ('@extschema@.vector_search(vector, integer, text, uuid[])', 'everyone'),
         ('@extschema@.keyword_search(text, integer, text, uuid[], text, text)', 'everyone'),
@@ -64,6 +64,7 @@ BEGIN
         ('@extschema@.chunk_text(text, integer, integer, text, text)', 'everyone'),
         ('@extschema@.platform_common_lexemes(boolean, text[])', 'application'),
         ('@extschema@.platform_keyword_candidates(tsquery, text[], text, integer, uuid[], boolean, text)', 'application'),
+        ('@extschema@.platform_tenant_knowledge_rows(boolean)', 'application'),
         -- Keyword statistics (search/keyword_statistics.sql): kept by
         -- definer triggers, checked and rebuilt by operators.
         ('@extschema@.platform_keyword_rows_changed()', 'operator'),

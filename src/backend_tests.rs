@@ -166,7 +166,8 @@ mod tests {
              platform.max_query_terms integer superuser 1..10000; \
              platform.max_text_length integer superuser 1000..100000000; \
              platform.password_iterations integer superuser 1..10; \
-             platform.password_memory_kib integer superuser 1024..262144"
+             platform.password_memory_kib integer superuser 1024..262144; \
+             platform.sketch_candidates integer superuser 0..1000000"
         );
     }
 
@@ -180,13 +181,15 @@ mod tests {
         Spi::run("SET LOCAL platform.exact_scan_limit = 7").unwrap();
         Spi::run("SET LOCAL platform.keyword_rank_limit = 0").unwrap();
         Spi::run("SET LOCAL platform.common_word_share = 0.5").unwrap();
+        Spi::run("SET LOCAL platform.sketch_candidates = 0").unwrap();
         assert_eq!(
             Spi::get_one::<String>(
-                "SELECT format('%s %s %s', platform_exact_scan_limit(), platform_keyword_rank_limit(), platform_common_word_share())"
+                "SELECT format('%s %s %s %s', platform_exact_scan_limit(), platform_keyword_rank_limit(),
+                               platform_common_word_share(), platform_sketch_candidates())"
             )
             .unwrap()
             .as_deref(),
-            Some("7 0 0.5")
+            Some("7 0 0.5 0")
         );
     }
 

@@ -27,9 +27,14 @@ const PREFIX: &CStr = c"platform";
 const MINUTES_PER_DAY: i32 = 24 * 60;
 
 /// Below this many chunks (or documents) in a search's scope the scope is
-/// scanned exactly instead of through HNSW. -1, the default: a threshold that
+/// scanned (by embedding sketch) instead of walked through HNSW. -1, the
+/// default: a threshold that
 /// follows the table's size (`platform_exact_scan_threshold`, docs/search.md).
 static EXACT_SCAN_LIMIT: GucSetting<i32> = GucSetting::<i32>::new(-1);
+/// How many of a scanned scope's chunks, the nearest by their embedding
+/// sketches, vector search compares whole; 0 compares every chunk of the
+/// scope. Chosen on the real-text benchmark (docs/search.md).
+static SKETCH_CANDIDATES: GucSetting<i32> = GucSetting::<i32>::new(200);
 /// A word in more than this share of the tenant's rows is not distinctive
 /// (the 'any' keyword mode leaves it out). 1 keeps every word: BM25 already
 /// weighs a common word down, and the ranked rows are bounded anyway
@@ -69,14 +74,27 @@ const SECONDS_PER_WEEK: i32 = 7 * 24 * 60 * 60;
 pub fn register() {
     GucRegistry::define_int_guc(
         c"platform.exact_scan_limit",
-        c"Searches scan a scope of fewer rows than this exactly instead of through HNSW.",
-        c"vector_search and search_documents count the rows in scope up to this limit; below it \
-          they sort the scope's own rows by distance (exact), at or above it they use the HNSW \
-          index with an iterative scan. -1 chooses the limit from the table's size, where the \
-          two cost the same; 0 always uses HNSW.",
+        c"Searches scan a scope of fewer rows than this instead of walking HNSW.",
+        c"vector_search and search_documents learn the rows in scope (the tenant's count, or a \
+          narrower scope's up to this limit); below it they rank the scope's own rows by \
+          embedding sketch and compare the best whole (platform.sketch_candidates), at or above \
+          it they use the HNSW index with an iterative scan. -1 chooses the limit from the \
+          table's size, where the two cost the same; 0 always uses HNSW.",
         &EXACT_SCAN_LIMIT,
         -1,
         i32::MAX,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"platform.sketch_candidates",
+        c"How many chunks, the nearest by their embedding sketches, a scan of a scope compares whole.",
+        c"Below platform.exact_scan_limit, vector_search ranks the scope's chunks by the bits of \
+          their embeddings' signs (read from an index) and compares the full vectors of this many \
+          of them, never fewer than it returns. 0 compares every chunk of the scope (exact).",
+        &SKETCH_CANDIDATES,
+        0,
+        1_000_000,
         GucContext::Suset,
         GucFlags::default(),
     );
@@ -218,6 +236,12 @@ pub fn register() {
 #[pg_extern(stable, parallel_safe, create_or_replace)]
 fn platform_exact_scan_limit() -> i32 {
     EXACT_SCAN_LIMIT.get()
+}
+
+/// `platform.sketch_candidates`.
+#[pg_extern(stable, parallel_safe, create_or_replace)]
+fn platform_sketch_candidates() -> i32 {
+    SKETCH_CANDIDATES.get()
 }
 
 /// `platform.common_word_share`.

@@ -156,8 +156,8 @@ pub fn db() -> &'static TestDb {
             .batch_execute(&format!(
                 "SELECT platform_exact_scan_limit();
                  GRANT SET ON PARAMETER platform.exact_scan_limit, platform.keyword_rank_limit,
-                                        platform.common_word_share,
-                                        platform.exact_match_word_share TO {}",
+                                        platform.common_word_share, platform.exact_match_word_share,
+                                        platform.sketch_candidates TO {}",
                 db.app_role
             ))
             .expect("GRANT SET ON PARAMETER");

@@ -425,7 +425,7 @@ fn durable_facts(admin: &mut Client, app: &mut Client, snap: &Snapshot) -> Vec<S
         ) {
             facts.push(format!("{label} cost_summary {line}"));
         }
-        // The exact path, whatever the scope's size.
+        // The scan (by sketch, then whole vectors), whatever the scope's size.
         tx.batch_execute("SET LOCAL platform.exact_scan_limit = 2147483647")
             .expect("SET platform.exact_scan_limit (granted to the application role)");
         facts.extend(search_facts(&mut tx, &format!("{label} exact")));

@@ -923,6 +923,115 @@ fn any_word_mode_ranks_a_bounded_number_of_rows_and_keeps_the_rare_ones() {
     }
 }
 
+/// A vector whose first coordinate is `first` and every other one `rest`.
+fn leaning_vector(first: f32, rest: f32) -> pgvector::Vector {
+    let mut v = vec![rest; 1024];
+    v[0] = first;
+    pgvector::Vector::from(v)
+}
+
+#[test]
+fn a_scan_compares_whole_vectors_only_for_the_nearest_sketches() {
+    let tenant = provision_tenant("Sketches");
+    let mut app = app();
+    // The question leans slightly positive on every axis but the first. The
+    // nearest chunk by cosine leans slightly negative there: its sketch (the
+    // signs) is the question's farthest. Forty decoys far away by cosine
+    // share the question's signs, so their sketches match it exactly.
+    let query = leaning_vector(1.0, 0.001);
+    let (nearest, decoys) = as_tenant(&mut app, tenant, |tx| {
+        // The documents the same way, for search_documents.
+        tx.execute(
+            "INSERT INTO knowledge_documents (title, content, embedding)
+             SELECT 'decoy document ' || i, 'decoy', $1 FROM generate_series(1, 40) AS i",
+            &[&leaning_vector(0.2, 0.05)],
+        )
+        .unwrap();
+        tx.execute(
+            "INSERT INTO knowledge_documents (title, content, embedding) VALUES ('nearest document', 'nearest', $1)",
+            &[&leaning_vector(1.0, -0.001)],
+        )
+        .unwrap();
+        let document = insert_document(tx, "Signs", "Signs", None);
+        let nearest = insert_chunk(tx, document, 0, "nearest", &leaning_vector(1.0, -0.001));
+        let decoys: Vec<Uuid> = (1..=40)
+            .map(|i| {
+                let decoy = leaning_vector(0.2 + i as f32 * 0.001, 0.05);
+                insert_chunk(tx, document, i, &format!("decoy {i}"), &decoy)
+            })
+            .collect();
+        (nearest, decoys)
+    });
+    as_tenant(&mut app, tenant, |tx| {
+        let best_document = |tx: &mut Transaction| -> String {
+            tx.query_one("SELECT title FROM search_documents(NULL, $1, 1)", &[&query])
+                .unwrap()
+                .get(0)
+        };
+        let search = |tx: &mut Transaction, count: i32| -> Vec<(Uuid, f64)> {
+            tx.query(
+                "SELECT chunk_id, distance FROM vector_search($1, $2)",
+                &[&query, &count],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect()
+        };
+        // 41 chunks, fewer than the default candidates: every one is
+        // compared whole, and the nearest is found.
+        assert_eq!(
+            search(tx, 1)[0].0,
+            nearest,
+            "default: the whole scope compared"
+        );
+        assert_eq!(best_document(tx), "nearest document");
+        // Five candidates by sketch: all decoys, so the nearest is not
+        // among the rows compared, and the best decoy answers.
+        tx.batch_execute("SET LOCAL platform.sketch_candidates = 5")
+            .unwrap();
+        let found = search(tx, 1);
+        assert_eq!(found.len(), 1);
+        assert!(
+            decoys.contains(&found[0].0),
+            "a decoy, ranked by sketch first"
+        );
+        // search_documents asks for 40 candidates: five is too few to
+        // matter, so the 42 documents are ranked by sketch for 40.
+        assert!(best_document(tx).starts_with("decoy document"));
+        // Its distance is the exact cosine distance, not the sketch's.
+        let exact: f64 = tx
+            .query_one(
+                "SELECT embedding <=> $1 FROM knowledge_chunks WHERE id = $2",
+                &[&query, &found[0].0],
+            )
+            .unwrap()
+            .get(0);
+        assert!(
+            (found[0].1 - exact).abs() < 1e-9,
+            "{} against {exact}",
+            found[0].1
+        );
+        // Never fewer candidates than rows wanted: ten asked, ten returned,
+        // ordered by their exact distances.
+        let ten = search(tx, 10);
+        assert_eq!(ten.len(), 10);
+        assert!(ten.windows(2).all(|w| w[0].1 <= w[1].1), "{ten:?}");
+        let rows = tx
+            .query(
+                "SELECT chunk_id FROM hybrid_search(NULL, $1, 10)",
+                &[&query],
+            )
+            .unwrap();
+        assert_eq!(rows.len(), 10);
+        // 0: every chunk compared whole, the exact answer again.
+        tx.batch_execute("SET LOCAL platform.sketch_candidates = 0")
+            .unwrap();
+        assert_eq!(search(tx, 1)[0].0, nearest, "sketch_candidates 0: exact");
+        assert_eq!(best_document(tx), "nearest document");
+    });
+}
+
 #[test]
 fn when_hnsw_comes_back_short_the_exact_scan_answers() {
     let crowd = provision_tenant("Crowd near the question");

@@ -227,6 +227,8 @@ CREATE TABLE knowledge_documents (
         || setweight(platform_tsvector(text_search_config, content), 'B')
         || platform_tenant_tsvector(tenant_id)
     ) STORED,
+    -- As knowledge_chunks' below (NULL where the embedding is).
+    embedding_sketch bit(1024) GENERATED ALWAYS AS (binary_quantize(embedding)::bit(1024)) STORED,
     CONSTRAINT knowledge_tenant_idx UNIQUE (tenant_id, id)
 );
 
@@ -243,6 +245,11 @@ CREATE TABLE knowledge_chunks (
     search_vector tsvector GENERATED ALWAYS AS (
         platform_tsvector(text_search_config, content) || platform_tenant_tsvector(tenant_id)
     ) STORED,
+    -- The embedding's signs, one bit per dimension (pgvector's binary
+    -- quantization): vector search ranks a tenant's chunks by these first,
+    -- from an index, and compares whole vectors only for the best of them
+    -- (search/vector.sql).
+    embedding_sketch bit(1024) GENERATED ALWAYS AS (binary_quantize(embedding)::bit(1024)) STORED,
     CONSTRAINT knowledge_chunks_document_fkey FOREIGN KEY (tenant_id, document_id)
         REFERENCES knowledge_documents (tenant_id, id) ON DELETE CASCADE,
     CONSTRAINT knowledge_chunks_position_check CHECK (position >= 0)

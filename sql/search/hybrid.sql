@@ -139,18 +139,22 @@ DECLARE
     config regconfig;
     query tsquery;
     lexemes text[];
-    exact_below integer;
-    small boolean;
+    graph_from integer;
+    scope_documents bigint;
 BEGIN
     PERFORM platform_check_search_terms(query_text, query_embedding);
     IF query_embedding IS NOT NULL THEN
         PERFORM platform_check_query_embedding(query_embedding);
-        exact_below := platform_exact_scan_threshold(true, candidates);
-        SELECT count(*) < exact_below INTO small
-        FROM (SELECT FROM knowledge_documents d
-              WHERE d.embedding IS NOT NULL AND (wanted_category IS NULL OR d.category = wanted_category)
-              LIMIT exact_below) AS counted;
-        IF NOT small THEN
+        graph_from := platform_exact_scan_threshold(true, candidates);
+        IF wanted_category IS NULL THEN
+            scope_documents := platform_tenant_knowledge_rows(true);
+        ELSE
+            SELECT count(*) INTO scope_documents
+            FROM (SELECT FROM knowledge_documents d
+                  WHERE d.embedding IS NOT NULL AND d.category = wanted_category
+                  LIMIT graph_from) AS counted;
+        END IF;
+        IF scope_documents >= graph_from THEN
             WITH nearest AS MATERIALIZED (
                 SELECT d.id, d.embedding <=> query_embedding AS distance FROM knowledge_documents d
                 WHERE d.embedding IS NOT NULL AND (wanted_category IS NULL OR d.category = wanted_category)
@@ -159,15 +163,13 @@ BEGIN
             SELECT array_agg(n.id ORDER BY n.distance, n.id), array_agg(1 - n.distance ORDER BY n.distance, n.id)
             INTO vector_ids, vector_scores FROM nearest n;
         END IF;
-        -- As in vector_search: when HNSW comes back short, the exact scan
-        -- answers instead, so a scope with enough rows returns them.
+        -- As in vector_search: when HNSW comes back short, the scan answers
+        -- instead, so a scope with enough rows returns them.
         IF coalesce(cardinality(vector_ids), 0) < candidates THEN
-            WITH scoped AS MATERIALIZED (
-                SELECT d.id, d.embedding <=> query_embedding AS distance FROM knowledge_documents d
-                WHERE d.embedding IS NOT NULL AND (wanted_category IS NULL OR d.category = wanted_category)
-            ), best AS (SELECT * FROM scoped s ORDER BY s.distance, s.id LIMIT candidates)
-            SELECT array_agg(b.id ORDER BY b.distance, b.id), array_agg(1 - b.distance ORDER BY b.distance, b.id)
-            INTO vector_ids, vector_scores FROM best b;
+            SELECT array_agg(n.document_id ORDER BY n.rank), array_agg(1 - n.distance ORDER BY n.rank)
+            INTO vector_ids, vector_scores
+            FROM platform_scanned_nearest_documents(query_embedding, candidates, wanted_category,
+                                                    scope_documents) n;
         END IF;
     END IF;
     IF nullif(btrim(query_text), '') IS NOT NULL THEN

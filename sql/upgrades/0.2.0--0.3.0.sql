@@ -208,8 +208,8 @@ SELECT set_config('session_replication_role', 'origin', true);
 -- between major versions). One rewrite of each table, which computes its
 -- search_vector again and rebuilds its indexes, HNSW included, under an
 -- ACCESS EXCLUSIVE lock until the upgrade commits (docs/upgrades.md). The
--- same rewrite brings the embeddings back into their rows
--- (schema/tables.sql).
+-- same rewrite brings the embeddings back into their rows and gives chunks
+-- their embedding sketches (schema/tables.sql).
 ALTER TABLE knowledge_documents
     ALTER COLUMN embedding SET STORAGE MAIN,
     SET (toast_tuple_target = 8160),
@@ -219,7 +219,8 @@ ALTER TABLE knowledge_documents
         setweight(platform_tsvector(text_search_config, title), 'A')
         || setweight(platform_tsvector(text_search_config, content), 'B')
         || platform_tenant_tsvector(tenant_id)
-    ) STORED;
+    ) STORED,
+    ADD COLUMN embedding_sketch bit(1024) GENERATED ALWAYS AS (binary_quantize(embedding)::bit(1024)) STORED;
 CREATE INDEX knowledge_search_idx ON knowledge_documents USING gin (search_vector);
 ALTER TABLE knowledge_chunks
     ALTER COLUMN embedding SET STORAGE MAIN,
@@ -228,8 +229,17 @@ ALTER TABLE knowledge_chunks
     ALTER COLUMN text_search_config TYPE text USING platform_text_search_config_name(text_search_config),
     ADD COLUMN search_vector tsvector GENERATED ALWAYS AS (
         platform_tsvector(text_search_config, content) || platform_tenant_tsvector(tenant_id)
-    ) STORED;
+    ) STORED,
+    ADD COLUMN embedding_sketch bit(1024) GENERATED ALWAYS AS (binary_quantize(embedding)::bit(1024)) STORED;
 CREATE INDEX knowledge_chunk_search_idx ON knowledge_chunks USING gin (search_vector);
+-- Vector search reads the ids and sketches from an index of each table
+-- (schema/indexes.sql): built again with them.
+DROP INDEX knowledge_category_idx;
+CREATE INDEX knowledge_category_idx ON knowledge_documents (tenant_id, category)
+    INCLUDE (id, embedding_sketch);
+DROP INDEX knowledge_chunk_document_idx;
+CREATE INDEX knowledge_chunk_document_idx ON knowledge_chunks (tenant_id, document_id, position)
+    INCLUDE (id, embedding_sketch);
 
 -- Creating and deleting a tenant takes provisioning rights, not only a
 -- context, which any session can set (tenancy/provisioning.sql). Catalog

@@ -94,7 +94,7 @@ pub fn load(db: &mut Client, corpus: &dyn KnowledgeBase) -> Vec<IndexBuild> {
         "SELECT platform_exact_scan_limit();
          GRANT SET ON PARAMETER platform.exact_scan_limit, platform.keyword_rank_limit,
                                 platform.common_word_share, platform.exact_match_word_share,
-                                platform.bm25_k1, platform.bm25_b TO {APP_ROLE}"
+                                platform.bm25_k1, platform.bm25_b, platform.sketch_candidates TO {APP_ROLE}"
     ))
     .unwrap();
     for (name, _) in INDEXES {

@@ -85,7 +85,7 @@ SELECT rank, chunk_id, round(distance::numeric, 4) AS distance
 FROM vector_search(regress.weights(1, 0.8, 0.6, 0.4, 0.2, 0.1), 6);
 COMMIT;
 -- Where exact_scan_limit is -1 (the default), the threshold between the two
--- paths is never below 3,000 rows, and above that follows the square root of
+-- paths is never below 20,000 rows, and above that follows the square root of
 -- the rows wanted and of the table's rows (pg_class: statistics or pages):
 -- four times the rows wanted, twice the threshold; the documents (fewer rows)
 -- have a lower one than the chunks. (This data set is small: only very many

@@ -74,15 +74,16 @@ LANGUAGE sql IMMUTABLE AS $$
 $$;
 
 -- EXPLAIN (COSTS OFF) of a statement, run as the caller, one line per row,
--- with vector literals shortened to '[...]' (1024 numbers would bury the
--- plan).
+-- with vector and bit string literals shortened to '[...]' and '...' (1024
+-- numbers or bits would bury the plan).
 CREATE FUNCTION regress.plan(statement text) RETURNS SETOF text
 LANGUAGE plpgsql AS $$
 DECLARE
     line text;
 BEGIN
     FOR line IN EXECUTE 'EXPLAIN (COSTS OFF) ' || statement LOOP
-        RETURN NEXT regexp_replace(line, '''\[[^]]*\]''::vector', '''[...]''::vector', 'g');
+        RETURN NEXT regexp_replace(regexp_replace(line, '''\[[^]]*\]''::vector', '''[...]''::vector', 'g'),
+                                   '''[01]+''::bit', '''...''::bit', 'g');
     END LOOP;
 END
 $$;
