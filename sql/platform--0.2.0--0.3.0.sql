@@ -2907,26 +2907,26 @@ $$;
 COMMENT ON FUNCTION budget_status(uuid) IS
     'The budget periods of the current tenant (or of its widget) now: limit, hard or not, spend, reserved, remaining, percent used, projected spend.';
 
--- One budget alert by id, with its tenant and what a notification about it
--- needs: for the worker that LISTENs on 'platform_budget_alerts' and sends
--- the alerts. It reads across tenants, so it is granted to nobody by
--- default: GRANT EXECUTE ON FUNCTION budget_alert(uuid) TO <that worker's
--- role> (not to the application role, which runs what tenants send it). An
--- id that names no alert reads nothing, so a forged notification is ignored;
+-- One budget alert by id, with its tenant, its widget (NULL for the
+-- tenant's own budget) and what a notification about it needs: for the
+-- worker that LISTENs on 'platform_budget_alerts' and sends the alerts. It
+-- reads across tenants, so it is granted to nobody by default: GRANT EXECUTE
+-- ON FUNCTION budget_alert(uuid) TO <that worker's role> (not to the
+-- application role, which runs what tenants send it). An id that names no
+-- alert reads nothing, so a forged notification is ignored;
 -- notifications_sent tells a notification already handled (the worker
 -- increments it under the tenant's context once it has sent the alert).
--- monthly_limit is the limit of the alert's own period (its name is
--- 0.2.0's, when every budget was monthly; kept so that the grant to the
--- worker's role survives the upgrade).
+-- spend_limit is the limit of the alert's own period, as budget_status()
+-- names it.
 CREATE OR REPLACE FUNCTION budget_alert(alert_id uuid)
-RETURNS TABLE (id uuid, tenant_id uuid, period text, period_start timestamptz, threshold numeric,
-               severity text, current_spend numeric, monthly_limit numeric,
+RETURNS TABLE (id uuid, tenant_id uuid, widget_id uuid, period text, period_start timestamptz,
+               threshold numeric, severity text, current_spend numeric, spend_limit numeric,
                notifications_sent integer, triggered_at timestamptz, resolved boolean)
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
-    SELECT b.id, b.tenant_id, b.period, b.period_start, b.threshold, b.severity, b.current_spend,
-           coalesce(b.metadata->>'limit', b.metadata->>'monthlyLimit')::numeric,
+    SELECT b.id, b.tenant_id, b.widget_id, b.period, b.period_start, b.threshold, b.severity,
+           b.current_spend, coalesce(b.metadata->>'limit', b.metadata->>'monthlyLimit')::numeric,
            b.notifications_sent, b.triggered_at, b.resolved
     FROM budget_alerts b
     WHERE b.id = budget_alert.alert_id

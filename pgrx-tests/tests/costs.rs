@@ -331,7 +331,8 @@ fn notifications_for(listener: &mut postgres::Client, tenant: Uuid) -> Vec<Notif
         .flat_map(|id| {
             worker
                 .query(
-                    "SELECT threshold::text, severity FROM budget_alert($1) WHERE tenant_id = $2",
+                    "SELECT threshold::text, severity, widget_id, spend_limit::text
+                     FROM budget_alert($1) WHERE tenant_id = $2",
                     &[id, &tenant],
                 )
                 .unwrap()
@@ -339,6 +340,8 @@ fn notifications_for(listener: &mut postgres::Client, tenant: Uuid) -> Vec<Notif
         .map(|row| NotifiedAlert {
             threshold: row.get(0),
             severity: row.get(1),
+            widget: row.get(2),
+            spend_limit: row.get(3),
         })
         .collect()
 }
@@ -347,6 +350,10 @@ fn notifications_for(listener: &mut postgres::Client, tenant: Uuid) -> Vec<Notif
 struct NotifiedAlert {
     threshold: String,
     severity: String,
+    /// The widget whose budget it is about; None for the tenant's own.
+    widget: Option<Uuid>,
+    /// The limit of the alert's own period.
+    spend_limit: String,
 }
 
 /// A connection as the role of the worker that sends budget alerts: granted
@@ -1571,7 +1578,11 @@ fn widget_budgets_count_their_events_and_no_other_tenants_widget_can_be_named() 
         text_rows(&mut admin(), alerts, &[&tenant]),
         [format!("({widget},daily,50.00,2.000000000000)")]
     );
-    assert_eq!(notifications_for(&mut listener, tenant).len(), 1);
+    // The worker reading the notified alert learns whose budget it is.
+    let notified = notifications_for(&mut listener, tenant);
+    assert_eq!(notified.len(), 1);
+    assert_eq!(notified[0].widget, Some(widget));
+    assert_eq!(notified[0].spend_limit, "4");
     // Its limit lowered under today's spend: its 100 % fires at once.
     as_tenant(&mut app, tenant, |tx| {
         tx.execute(

@@ -61,8 +61,9 @@ COMMIT;
 -- A notification carries only the alert's id; the alerts worker's role reads
 -- the alert by it (budget_alert), which the application role may not.
 RESET ROLE;
-SELECT a.threshold, a.severity, a.current_spend, a.monthly_limit, a.notifications_sent,
-       a.tenant_id = 'a0000000-0000-4000-8000-000000000000' AS of_tenant_a
+SELECT a.threshold, a.severity, a.current_spend, a.spend_limit, a.notifications_sent,
+       a.tenant_id = 'a0000000-0000-4000-8000-000000000000' AS of_tenant_a,
+       a.widget_id IS NULL AS of_the_tenants_own_budget
 FROM budget_alerts b, budget_alert(b.id) a
 WHERE b.tenant_id = 'a0000000-0000-4000-8000-000000000000' ORDER BY a.threshold;
 SELECT count(*) AS forged FROM budget_alert(gen_random_uuid());
