@@ -28,8 +28,8 @@ const MINUTES_PER_DAY: i32 = 24 * 60;
 
 /// Below this many chunks (or documents) in a search's scope the scope is
 /// scanned (by embedding sketch) instead of walked through HNSW. -1, the
-/// default: a threshold that
-/// follows the table's size (`platform_exact_scan_threshold`, docs/search.md).
+/// default: a threshold that follows the table's size
+/// (`platform_exact_scan_threshold`, docs/search.md).
 static EXACT_SCAN_LIMIT: GucSetting<i32> = GucSetting::<i32>::new(-1);
 /// How many of a scanned scope's chunks, the nearest by their embedding
 /// sketches, vector search compares whole; 0 compares every chunk of the

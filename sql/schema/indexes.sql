@@ -35,9 +35,9 @@ CREATE INDEX knowledge_chunk_embedding_idx ON knowledge_chunks
 -- so a query reads only its tenant's postings: search/search_vector.sql).
 CREATE INDEX knowledge_search_idx ON knowledge_documents USING gin (search_vector);
 CREATE INDEX knowledge_chunk_search_idx ON knowledge_chunks USING gin (search_vector);
--- The document's index by category also holds each document's id and
--- embedding sketch, for search_documents' scan (as knowledge_chunk_document_idx
--- below for chunks).
+-- The design document's index by category also holds each document's id
+-- and embedding sketch, for search_documents' scan (as
+-- knowledge_chunk_document_idx below does for chunks).
 CREATE INDEX knowledge_category_idx ON knowledge_documents (tenant_id, category)
     INCLUDE (id, embedding_sketch);
 -- A document's chunks in order; and, from the same index, each chunk's id and

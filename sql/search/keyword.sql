@@ -59,8 +59,7 @@ $$;
 -- (of `category`, NULL for all) when `documents`. The row source of every
 -- statement of platform_keyword_candidates, which passes the context's
 -- tenant; any other caller reads under row-level security besides. SQL
--- without SET clauses, so that it is inlined: `documents` is a constant in
--- each custom plan, and the planner keeps one of the two tables.
+-- without SET clauses, so that it is inlined into its caller's statements.
 --
 -- The tenant filter compares text on purpose: it is only a recheck, since
 -- `query` carries the tenant's lexeme and so limits the GIN scan to the
@@ -114,7 +113,13 @@ CREATE OR REPLACE FUNCTION platform_keyword_candidates(query tsquery, lexemes te
 RETURNS TABLE (id uuid, score double precision, exact boolean)
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, @extschema@, pg_temp
-SET plan_cache_mode = force_custom_plan
+-- Planned once per session, not at every call: a call runs one statement
+-- per query word, and planning each anew cost a large part of the branch
+-- in large tenants (docs/benchmarks.md). With the settings below a bitmap
+-- scan of the GIN index is every statement's only plan, whatever the
+-- values, and the table `documents` does not name is skipped at run time
+-- (a one-time filter).
+SET plan_cache_mode = force_generic_plan
 -- Bitmap scans of the GIN index only: under a LIMIT without ORDER BY the
 -- planner may otherwise start walking the tenant's rows one by one, hoping
 -- a common word fills the limit soon.

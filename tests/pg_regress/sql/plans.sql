@@ -127,51 +127,42 @@ RESET ROLE;
 
 -- platform_keyword_candidates (sql/search/keyword.sql) runs as the tables' owner
 -- (the superuser here; CREATE EXTENSION needs one) with its SET clause:
--- enable_seqscan = off, enable_indexscan = off, custom plans. Each of its
--- statements reads platform_keyword_rows, inlined, with `documents` a
--- constant that leaves one table. Tenant c (1,000 chunks and documents),
--- query words warranti (1% of its rows) and ship (25%). Expected: a Bitmap
--- Index Scan on the GIN index with the tenant's lexeme ANDed in, not the
--- tenant's btree index (the tenant filter compares text so that it cannot be
--- one: sql/search/keyword.sql says why).
+-- enable_seqscan = off, enable_indexscan = off, generic plans (planned once
+-- per session). Each of its statements reads platform_keyword_rows, inlined,
+-- with `documents` a parameter: both tables are in the plan, the one it does
+-- not name under a One-Time Filter that skips it at run time. Tenant c
+-- (1,000 chunks and documents), query words warranti (1% of its rows) and
+-- ship (25%). Expected: Bitmap Index Scans on the GIN indexes with the
+-- query (the tenant's lexeme ANDed in) as the Index Cond, not the tenant's
+-- btree index (the tenant filter compares text so that it cannot be one:
+-- sql/search/keyword.sql says why).
 BEGIN;
 SET LOCAL enable_seqscan = off;
 SET LOCAL enable_indexscan = off;
-SET LOCAL plan_cache_mode = force_custom_plan;
--- 'any' mode, first tier: the rows with every word, at most rank_limit.
+SET LOCAL plan_cache_mode = force_generic_plan;
+-- 'any' mode: the first tier (the rows with every word, at most
+-- rank_limit) and each word's tier (without the rows already taken: a
+-- Filter, not an index condition).
+PREPARE keyword_tier(boolean, uuid, tsquery, uuid[], text, tsquery, tsquery, integer) AS
+    SELECT r.id, ts_rank(r.search_vector, $6)::double precision AS score
+    FROM platform_keyword_rows($1, $2, $3, $4, $5) r
+    WHERE $7 IS NULL OR NOT r.search_vector @@ $7
+    LIMIT $8;
 SELECT * FROM regress.plan($$
-    SELECT r.id, ts_rank(r.search_vector, '''warranti'' | ''ship''')::double precision AS score
-    FROM platform_keyword_rows(false, 'c0000000-0000-4000-8000-000000000000',
-                               '''warranti'' & ''ship'''::tsquery
-                               && platform_tenant_tsquery('c0000000-0000-4000-8000-000000000000'),
-                               NULL, NULL) r
-    LIMIT 300$$);
--- 'any' mode, one word's tier without the rows already taken (a Filter,
--- not an index condition).
-SELECT * FROM regress.plan($$
-    SELECT r.id, ts_rank(r.search_vector, '''warranti'' | ''ship''')::double precision AS score
-    FROM platform_keyword_rows(false, 'c0000000-0000-4000-8000-000000000000',
-                               '''warranti'''::tsquery
-                               && platform_tenant_tsquery('c0000000-0000-4000-8000-000000000000'),
-                               NULL, NULL) r
-    WHERE NOT r.search_vector @@ '''warranti'' & ''ship'''::tsquery
-    LIMIT 150$$);
+    EXECUTE keyword_tier(false, 'c0000000-0000-4000-8000-000000000000',
+                         '''warranti'''::tsquery
+                         && platform_tenant_tsquery('c0000000-0000-4000-8000-000000000000'),
+                         NULL, NULL, '''warranti'' | ''ship''', '''warranti'' & ''ship''', 150)$$);
 -- 'all' mode (or platform.keyword_rank_limit = 0): every match ranked.
+PREPARE keyword_ranked(boolean, uuid, tsquery, uuid[], text, tsquery, integer) AS
+    SELECT r.id, ts_rank(r.search_vector, $6)::double precision AS score
+    FROM platform_keyword_rows($1, $2, $3, $4, $5) r
+    ORDER BY score DESC, r.id LIMIT $7;
 SELECT * FROM regress.plan($$
-    SELECT r.id, ts_rank(r.search_vector, '''warranti'' & ''ship''')::double precision AS score
-    FROM platform_keyword_rows(false, 'c0000000-0000-4000-8000-000000000000',
-                               '''warranti'' & ''ship'''::tsquery
-                               && platform_tenant_tsquery('c0000000-0000-4000-8000-000000000000'),
-                               NULL, NULL) r
-    ORDER BY score DESC, r.id LIMIT 40$$);
--- Documents (search_documents' keyword branch), a tier: knowledge_search_idx.
-SELECT * FROM regress.plan($$
-    SELECT r.id, ts_rank(r.search_vector, '''warranti'''::tsquery)::double precision AS score
-    FROM platform_keyword_rows(true, 'c0000000-0000-4000-8000-000000000000',
-                               '''warranti'''::tsquery
-                               && platform_tenant_tsquery('c0000000-0000-4000-8000-000000000000'),
-                               NULL, NULL) r
-    LIMIT 150$$);
+    EXECUTE keyword_ranked(false, 'c0000000-0000-4000-8000-000000000000',
+                           '''warranti'' & ''ship'''::tsquery
+                           && platform_tenant_tsquery('c0000000-0000-4000-8000-000000000000'),
+                           NULL, NULL, '''warranti'' & ''ship''', 40)$$);
 ROLLBACK;
 
 -- ========== list_sessions: keyset pagination ==========
