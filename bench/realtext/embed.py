@@ -2,7 +2,11 @@
 """Embeds the chunks and queries of a benchmark data directory with MiniLM (minilm.py), through a
 cache of one vector per text, so that only texts never seen before are embedded.
 
-usage: embed.py --data DIR --cache DIR
+usage: embed.py --data DIR --cache DIR [--jobs N]
+
+--jobs N embeds in N processes at once (default: the machine's cores), each on every N-th text
+never seen before: one process runs the model on one core (one BLAS thread, see
+search_realtext.sh), and a bare machine has tens of thousands of texts to embed.
 
 The cache (CACHE/<model>/) holds shards, each a file of keys (sha256 of the model's name and the
 text, one per line) and a file of the matching float32 rows. A shard's key file is renamed into
@@ -19,6 +23,7 @@ import argparse
 import glob
 import hashlib
 import json
+import multiprocessing
 import os
 import sys
 import time
@@ -43,6 +48,9 @@ class VectorCache:
         os.makedirs(self.directory, exist_ok=True)
         with open(os.path.join(self.directory, "model.txt"), "w") as f:
             f.write(minilm.MODEL_ID + "\n")
+        self.reload()
+
+    def reload(self):
         self.rows = {}
         for keys_path in sorted(glob.glob(os.path.join(self.directory, "*.keys"))):
             with open(keys_path) as f:
@@ -76,23 +84,48 @@ def read_texts(data):
     return chunks, queries
 
 
-def embed_missing(cache, texts, label):
+def embed_share(cache, texts, label):
+    """Embeds `texts` into the cache in shards, printing progress as `label`."""
+    model = minilm.MiniLM()
+    started = time.monotonic()
+    for begin in range(0, len(texts), SHARD_TEXTS):
+        batch = texts[begin:begin + SHARD_TEXTS]
+        cache.add([text_key(t) for t in batch], model.encode(batch))
+        done = begin + len(batch)
+        elapsed = time.monotonic() - started
+        rate = done / elapsed
+        print(f"  {label}{done}/{len(texts)} in {elapsed:.0f} s ({rate:.1f}/s, "
+              f"{(len(texts) - done) / rate:.0f} s to go)", flush=True)
+
+
+def embed_missing(cache, texts, label, jobs):
     distinct = {text_key(t): t for t in texts}
     missing = [text for key, text in distinct.items() if key not in cache]
     print(f"{label}: {len(distinct)} distinct texts, {len(distinct) - len(missing)} in the cache, "
           f"{len(missing)} to embed", flush=True)
     if not missing:
         return
-    model = minilm.MiniLM()
-    started = time.monotonic()
-    for begin in range(0, len(missing), SHARD_TEXTS):
-        batch = missing[begin:begin + SHARD_TEXTS]
-        cache.add([text_key(t) for t in batch], model.encode(batch))
-        done = begin + len(batch)
-        elapsed = time.monotonic() - started
-        rate = done / elapsed
-        print(f"  {done}/{len(missing)} in {elapsed:.0f} s ({rate:.1f}/s, "
-              f"{(len(missing) - done) / rate:.0f} s to go)", flush=True)
+    jobs = max(1, min(jobs, len(missing) // SHARD_TEXTS))
+    if jobs == 1:
+        embed_share(cache, missing, "")
+        return
+    # Each process writes shards of its own into the cache (a shard's name
+    # holds its process id); this one reads them all back afterwards. The
+    # processes are forked, so they inherit the cache instead of receiving
+    # a copy of it.
+    global _forked_cache
+    _forked_cache = cache
+    with multiprocessing.get_context("fork").Pool(jobs) as pool:
+        pool.starmap(_embed_share_forked, [(missing[worker::jobs], f"[{worker + 1}/{jobs}] ")
+                                           for worker in range(jobs)])
+    cache.reload()
+
+
+_forked_cache = None
+
+
+def _embed_share_forked(texts, label):
+    embed_share(_forked_cache, texts, label)
 
 
 def write_rows(path, cache, texts):
@@ -105,13 +138,14 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", required=True)
     parser.add_argument("--cache", required=True)
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args()
 
     cache = VectorCache(args.cache)
     chunks, queries = read_texts(args.data)
     started = time.monotonic()
-    embed_missing(cache, queries, "queries")
-    embed_missing(cache, chunks, "chunks")
+    embed_missing(cache, queries, "queries", args.jobs)
+    embed_missing(cache, chunks, "chunks", args.jobs)
     write_rows(f"{args.data}/chunk_vectors.f32", cache, chunks)
     write_rows(f"{args.data}/query_vectors.f32", cache, queries)
     with open(f"{args.data}/vectors.json", "w") as f:
