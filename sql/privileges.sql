@@ -55,7 +55,8 @@ BEGIN
         ('@extschema@.platform_password_hash(text)', 'operator'),
         ('@extschema@.platform_password_matches(text, text, text)', 'operator'),
         ('@extschema@.platform_password_needs_rehash(text, text)', 'operator'),
-        -- Search (search/): the API, and the three definer helpers it calls.
+        -- Search (search/): the API, and the helpers it calls that trust the
+        -- tenant context.
         ('@extschema@.hybrid_search(text, vector, integer, text, integer, integer, double precision, double precision, text, uuid[], text, text)', 'everyone'),
         ('@extschema@.vector_search(vector, integer, text, uuid[])', 'everyone'),
         ('@extschema@.keyword_search(text, integer, text, uuid[], text, text)', 'everyone'),
@@ -65,6 +66,9 @@ BEGIN
         ('@extschema@.platform_common_lexemes(boolean, text[])', 'application'),
         ('@extschema@.platform_keyword_candidates(tsquery, text[], text, integer, uuid[], boolean, text)', 'application'),
         ('@extschema@.platform_tenant_knowledge_rows(boolean)', 'application'),
+        -- Reads a sketch index for the context's tenant, not under row-level
+        -- security (src/search/sketch_scan.rs): ids only.
+        ('@extschema@.platform_nearest_sketches(oid, real[], integer, uuid[], text)', 'application'),
         -- Keyword statistics (search/keyword_statistics.sql): kept by
         -- definer triggers, checked and rebuilt by operators.
         ('@extschema@.platform_keyword_rows_changed()', 'operator'),

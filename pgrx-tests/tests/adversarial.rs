@@ -548,6 +548,16 @@ fn hostile_values(sql_type: &str) -> Vec<String> {
             "'294276-12-31'".into(),
         ],
         "boolean" => vec!["true".into(), "false".into()],
+        // Relations by oid: none, the largest, an index of another table,
+        // a table, and the extension's two sketch indexes.
+        "oid" => vec![
+            "0".into(),
+            "4294967295".into(),
+            "'pg_class_oid_index'::regclass::oid".into(),
+            "'knowledge_chunks'::regclass::oid".into(),
+            "'knowledge_chunk_document_idx'::regclass::oid".into(),
+            "'knowledge_category_idx'::regclass::oid".into(),
+        ],
         "regconfig" => vec!["'english'".into(), "'12345'::oid::regconfig".into()],
         "tsquery" => vec![
             "to_tsquery('simple', 'billing')".into(),

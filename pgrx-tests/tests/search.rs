@@ -1032,6 +1032,191 @@ fn a_scan_compares_whole_vectors_only_for_the_nearest_sketches() {
     });
 }
 
+/// The ids platform_nearest_sketches returns, and those of the SQL ranking it
+/// stands for (`ORDER BY sketch <~> query, id`), as the application role.
+fn sketch_rankings(
+    tx: &mut Transaction,
+    documents: bool,
+    query: &pgvector::Vector,
+    wanted: i32,
+    scope: Option<&[Uuid]>,
+    category: Option<&str>,
+) -> (Vec<Uuid>, Vec<Uuid>) {
+    let index = if documents {
+        "knowledge_category_idx"
+    } else {
+        "knowledge_chunk_document_idx"
+    };
+    let from_index: Vec<Uuid> = tx
+        .query_one(
+            &format!(
+                "SELECT platform_nearest_sketches('{index}'::regclass, $1::vector::real[], $2, $3, $4)"
+            ),
+            &[query, &wanted, &scope, &category],
+        )
+        .unwrap()
+        .get(0);
+    let by_sql = if documents {
+        "SELECT d.id FROM knowledge_documents d
+         WHERE d.embedding_sketch IS NOT NULL AND ($4::text IS NULL OR d.category = $4)
+           AND $3::uuid[] IS NULL
+         ORDER BY d.embedding_sketch <~> binary_quantize($1::vector)::bit(1024), d.id LIMIT $2"
+    } else {
+        "SELECT c.id FROM knowledge_chunks c
+         WHERE ($3::uuid[] IS NULL OR c.document_id = ANY ($3)) AND $4::text IS NULL
+         ORDER BY c.embedding_sketch <~> binary_quantize($1::vector)::bit(1024), c.id LIMIT $2"
+    };
+    let wanted = i64::from(wanted);
+    let expected = tx
+        .query(by_sql, &[query, &wanted, &scope, &category])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    (from_index, expected)
+}
+
+#[test]
+fn the_sketch_scan_ranks_as_the_sql_ordering_by_sketch_distance_does() {
+    let tenant = provision_tenant("Sketch scan");
+    let other = provision_tenant("Sketch scan, other tenant");
+    let mut app = app();
+    // Many ties: sketches of vectors with few distinct sign patterns.
+    let spread = |tx: &mut Transaction,
+                  title: &str,
+                  category: Option<&str>,
+                  count: i32,
+                  seed: i32| {
+        let document = insert_document(tx, title, title, category);
+        tx.execute(
+            "UPDATE knowledge_documents SET embedding =
+                 (SELECT array_agg(sin(i * 0.37 + $2::float8) ORDER BY i) FROM generate_series(0, 1023) i)::real[]::vector
+             WHERE id = $1",
+            &[&document, &(seed as f64)],
+        )
+        .unwrap();
+        tx.execute(
+            "INSERT INTO knowledge_chunks (document_id, position, content, embedding)
+             SELECT $1, g, 'chunk ' || g,
+                    (SELECT array_agg(sin(i * 0.37 + (g % 7) + $3::float8) + (random() - 0.5) * 0.3 ORDER BY i)
+                     FROM generate_series(0, 1023) i)::real[]::vector
+             FROM generate_series(0, $2 - 1) g",
+            &[&document, &count, &(seed as f64)],
+        )
+        .unwrap();
+        document
+    };
+    let (first, second) = as_tenant(&mut app, tenant, |tx| {
+        let first = spread(tx, "first", Some("guides"), 300, 1);
+        let second = spread(tx, "second", None, 200, 2);
+        spread(tx, "third", Some("guides"), 50, 3);
+        // A document without an embedding has no sketch: never returned.
+        insert_document(tx, "no embedding", "none", Some("guides"));
+        (first, second)
+    });
+    as_tenant(&mut app, other, |tx| {
+        spread(tx, "other tenant's", Some("guides"), 300, 1);
+    });
+    let query = platform_client_tests::fixture::embedding(0.5);
+    // Vacuumed, the pages are all-visible and the scan reads the index
+    // alone; the rows changed afterwards are checked in the heap.
+    admin()
+        .batch_execute("VACUUM knowledge_chunks, knowledge_documents")
+        .unwrap();
+    as_tenant(&mut app, tenant, |tx| {
+        for wanted in [1, 17, 200, 1000] {
+            let (got, expected) = sketch_rankings(tx, false, &query, wanted, None, None);
+            assert_eq!(got.len(), expected.len());
+            assert_eq!(got, expected, "chunks, {wanted} wanted");
+            let scope = [second];
+            let (got, expected) = sketch_rankings(tx, false, &query, wanted, Some(&scope), None);
+            assert_eq!(got, expected, "chunks of one document, {wanted} wanted");
+            let (got, expected) = sketch_rankings(tx, true, &query, wanted, None, Some("guides"));
+            assert_eq!(got, expected, "documents of a category, {wanted} wanted");
+            let (got, expected) = sketch_rankings(tx, true, &query, wanted, None, None);
+            assert_eq!(got, expected, "documents, {wanted} wanted");
+        }
+        // What the statement cannot see, the scan does not return: rows
+        // deleted in this transaction (still in the index), and rows added
+        // in it are seen.
+        tx.execute(
+            "DELETE FROM knowledge_chunks WHERE document_id = $1 AND position < 100",
+            &[&first],
+        )
+        .unwrap();
+        let (got, expected) = sketch_rankings(tx, false, &query, 1000, None, None);
+        assert_eq!(got.len(), 450);
+        assert_eq!(got, expected, "after a delete in the same transaction");
+    });
+    // Another session's uncommitted rows and the other tenant's rows are
+    // never among them; without a context, nothing.
+    let mut writer = platform_client_tests::app();
+    let mut pending = writer.transaction().unwrap();
+    pending
+        .execute("SELECT set_tenant($1)", &[&tenant])
+        .unwrap();
+    spread(&mut pending, "uncommitted", None, 20, 4);
+    as_tenant(&mut app, tenant, |tx| {
+        let (got, expected) = sketch_rankings(tx, false, &query, 1000, None, None);
+        assert_eq!(got.len(), 450, "the committed chunks of this tenant only");
+        assert_eq!(got, expected);
+    });
+    pending.rollback().unwrap();
+    let nothing: Vec<Uuid> = app
+        .query_one(
+            "SELECT platform_nearest_sketches('knowledge_chunk_document_idx'::regclass, $1::vector::real[], 10, NULL, NULL)",
+            &[&query],
+        )
+        .unwrap()
+        .get(0);
+    assert!(nothing.is_empty(), "no tenant context: {nothing:?}");
+    // Only the extension's sketch indexes, with the filter that fits them.
+    as_tenant(&mut app, tenant, |tx| {
+        for (index, scope, category, expected) in [
+            (
+                "knowledge_chunks_pkey",
+                None,
+                None,
+                SqlState::WRONG_OBJECT_TYPE,
+            ),
+            ("knowledge_chunks", None, None, SqlState::WRONG_OBJECT_TYPE),
+            (
+                "pg_class_oid_index",
+                None,
+                None,
+                SqlState::WRONG_OBJECT_TYPE,
+            ),
+            (
+                "knowledge_category_idx",
+                Some(vec![first]),
+                None,
+                SqlState::INVALID_PARAMETER_VALUE,
+            ),
+            (
+                "knowledge_chunk_document_idx",
+                None,
+                Some("guides"),
+                SqlState::INVALID_PARAMETER_VALUE,
+            ),
+        ] {
+            let result = attempt(tx, |tx| {
+                tx.query_one(
+                    &format!("SELECT platform_nearest_sketches('{index}'::regclass, $1::vector::real[], 10, $2, $3)"),
+                    &[&query, &scope, &category],
+                )
+            });
+            assert_sqlstate(result, expected, index);
+        }
+        let result = attempt(tx, |tx| {
+            tx.query_one(
+                "SELECT platform_nearest_sketches('knowledge_chunk_document_idx'::regclass, $1::vector::real[], 0, NULL, NULL)",
+                &[&query],
+            )
+        });
+        assert_sqlstate(result, SqlState::INVALID_PARAMETER_VALUE, "0 wanted");
+    });
+}
+
 #[test]
 fn when_hnsw_comes_back_short_the_exact_scan_answers() {
     let crowd = provision_tenant("Crowd near the question");

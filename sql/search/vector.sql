@@ -4,11 +4,12 @@
 -- hybrid.sql) is SECURITY INVOKER: row-level security scopes every row to the
 -- tenant context, so there is no tenant parameter and no way to reach another
 -- tenant's rows. Three internal helpers are SECURITY DEFINER (two of keyword
--- search, one here), each for a reason given where it is defined; none
--- returns row content.
+-- search, one here), and one reads an index itself for the context's tenant
+-- (platform_nearest_sketches, src/search/sketch_scan.rs), each for a reason
+-- given where it is defined; none returns row content.
 -- Arguments are checked in Rust (platform_checked_count,
--- platform_check_query_embedding); fusion is Rust (platform_fuse); the scans
--- stay in SQL with ORDER BY embedding <=> query, which is what lets the
+-- platform_check_query_embedding); fusion is Rust (platform_fuse); the graph
+-- walk stays in SQL with ORDER BY embedding <=> query, which is what lets the
 -- planner use HNSW.
 --
 -- Why the vector branch does not starve. The design document orders the
@@ -29,7 +30,7 @@
 -- tenant filter comes from a policy whose value (an InitPlan) the planner
 -- cannot see, so it guesses the tenant has a handful of rows and prefers
 -- "tenant index, then sort", an exact scan of however many rows the tenant
--- really has. The scan sorts by sketch distance or a MATERIALIZED CTE,
+-- really has. The scan ranks sketches in Rust or sorts a MATERIALIZED CTE,
 -- which have no other plan, so it is unaffected.
 
 -- The documents a category / document-id filter allows (NULL: no filter).
@@ -107,11 +108,12 @@ $$;
 -- a page, so comparing every chunk's vector reads a page per chunk. Instead
 -- the chunks are ranked by the Hamming distance of their embedding sketches
 -- (the signs of the vector's coordinates, 128 bytes) to the query's, which
--- an index-only scan of knowledge_chunk_document_idx reads at dozens of
--- chunks per page, and only the platform.sketch_candidates nearest by sketch
--- are compared whole, by cosine distance; the ranking and the distances
--- returned are the exact ones among those. A scope of no more chunks than
--- that (and platform.sketch_candidates = 0) compares every chunk: exact.
+-- platform_nearest_sketches (src/search/sketch_scan.rs) reads from
+-- knowledge_chunk_document_idx at dozens of chunks per page, and only the
+-- platform.sketch_candidates nearest by sketch are compared whole, by
+-- cosine distance; the ranking and the distances returned are the exact
+-- ones among those. A scope of no more chunks than that (and
+-- platform.sketch_candidates = 0) compares every chunk: exact.
 CREATE OR REPLACE FUNCTION platform_scanned_nearest_chunks(
     query_embedding vector, wanted integer, scope uuid[], scope_chunks bigint
 ) RETURNS TABLE (chunk_id uuid, document_id uuid, distance double precision, rank bigint)
@@ -121,9 +123,7 @@ AS $$
 #variable_conflict use_column
 DECLARE
     compared integer := greatest(platform_sketch_candidates(), wanted);
-    -- Computed once: written into the statement, a generic plan would
-    -- quantize the query again for every row.
-    query_sketch bit(1024) := binary_quantize(query_embedding)::bit(1024);
+    nearest_ids uuid[];
 BEGIN
     IF platform_sketch_candidates() = 0 OR scope_chunks <= compared THEN
         -- MATERIALIZED: sort the scope's own rows, never walk the graph.
@@ -136,16 +136,12 @@ BEGIN
         SELECT s.id, s.document_id, s.distance, row_number() OVER (ORDER BY s.distance, s.id)
         FROM scoped s ORDER BY s.distance, s.id LIMIT wanted;
     ELSE
+        nearest_ids := platform_nearest_sketches('@extschema@.knowledge_chunk_document_idx'::regclass,
+                                                 query_embedding::real[], compared, scope, NULL);
         RETURN QUERY
-        WITH sketched AS MATERIALIZED (
-            SELECT c.id FROM knowledge_chunks c
-            WHERE scope IS NULL OR c.document_id = ANY (scope)
-            ORDER BY c.embedding_sketch <~> query_sketch, c.id
-            LIMIT compared
-        ),
-        candidate AS MATERIALIZED (
+        WITH candidate AS MATERIALIZED (
             SELECT c.id, c.document_id, c.embedding <=> query_embedding AS distance
-            FROM knowledge_chunks c WHERE c.id = ANY (ARRAY(SELECT s.id FROM sketched s))
+            FROM knowledge_chunks c WHERE c.id = ANY (nearest_ids)
         )
         SELECT n.id, n.document_id, n.distance, row_number() OVER (ORDER BY n.distance, n.id)
         FROM candidate n ORDER BY n.distance, n.id LIMIT wanted;
@@ -166,7 +162,7 @@ AS $$
 DECLARE
     wanted_category text := category;  -- "category" alone would be ambiguous with the column
     compared integer := greatest(platform_sketch_candidates(), wanted);
-    query_sketch bit(1024) := binary_quantize(query_embedding)::bit(1024);  -- once, as above
+    nearest_ids uuid[];
 BEGIN
     IF platform_sketch_candidates() = 0 OR scope_documents <= compared THEN
         RETURN QUERY
@@ -177,17 +173,13 @@ BEGIN
         SELECT s.id, s.distance, row_number() OVER (ORDER BY s.distance, s.id)
         FROM scoped s ORDER BY s.distance, s.id LIMIT wanted;
     ELSE
+        -- The sketch is NULL exactly where the embedding is: those are left out.
+        nearest_ids := platform_nearest_sketches('@extschema@.knowledge_category_idx'::regclass,
+                                                 query_embedding::real[], compared, NULL, wanted_category);
         RETURN QUERY
-        WITH sketched AS MATERIALIZED (
-            SELECT d.id FROM knowledge_documents d
-            -- The sketch is NULL exactly where the embedding is.
-            WHERE d.embedding_sketch IS NOT NULL AND (wanted_category IS NULL OR d.category = wanted_category)
-            ORDER BY d.embedding_sketch <~> query_sketch, d.id
-            LIMIT compared
-        ),
-        candidate AS MATERIALIZED (
+        WITH candidate AS MATERIALIZED (
             SELECT d.id, d.embedding <=> query_embedding AS distance
-            FROM knowledge_documents d WHERE d.id = ANY (ARRAY(SELECT s.id FROM sketched s))
+            FROM knowledge_documents d WHERE d.id = ANY (nearest_ids)
         )
         SELECT n.id, n.distance, row_number() OVER (ORDER BY n.distance, n.id)
         FROM candidate n ORDER BY n.distance, n.id LIMIT wanted;

@@ -12,6 +12,8 @@ pub mod input;
 pub mod keyword_query;
 pub mod keyword_ranking;
 pub mod markdown;
+pub mod sketch;
+pub mod sketch_scan;
 pub mod text_search;
 pub mod tokens;
 

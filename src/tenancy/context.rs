@@ -42,7 +42,7 @@ fn to_pg(uuid: uuid::Uuid) -> pgrx::Uuid {
 /// (which matches no row: no tenant can have the nil id). STABLE, so a policy
 /// that writes `(SELECT get_current_tenant_id())` evaluates it once per query.
 #[pg_extern(stable, parallel_safe, create_or_replace)]
-fn get_current_tenant_id() -> pgrx::Uuid {
+pub(crate) fn get_current_tenant_id() -> pgrx::Uuid {
     match current_tenant("get_current_tenant_id") {
         TenantSetting::Tenant(tenant) => to_pg(tenant),
         TenantSetting::NoTenant => to_pg(uuid::Uuid::nil()),

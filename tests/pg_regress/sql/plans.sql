@@ -74,19 +74,15 @@ SELECT * FROM regress.plan(format($$
     SELECT s.id, s.document_id, s.distance, row_number() OVER (ORDER BY s.distance, s.id)
     FROM scoped s ORDER BY s.distance, s.id LIMIT 10$$, regress.axis(1)));
 -- The scan of larger scopes (platform_scanned_nearest_chunks): the chunks
--- ranked by embedding sketch from knowledge_chunk_document_idx alone (an
--- Index Only Scan: the table's pages of vectors are not read), then the
--- best compared whole, fetched by primary key.
+-- ranked by embedding sketch in Rust, from knowledge_chunk_document_idx
+-- alone (platform_nearest_sketches: the table's pages of vectors are not
+-- read), then the best compared whole, fetched by primary key.
 SELECT * FROM regress.plan(format($$
-    WITH sketched AS MATERIALIZED (
-        SELECT c.id FROM knowledge_chunks c
-        WHERE NULL::uuid[] IS NULL OR c.document_id = ANY (NULL::uuid[])
-        ORDER BY c.embedding_sketch <~> binary_quantize(%1$L::vector)::bit(1024), c.id
-        LIMIT 200
-    ),
-    candidate AS MATERIALIZED (
+    WITH candidate AS MATERIALIZED (
         SELECT c.id, c.document_id, c.embedding <=> %1$L::vector AS distance
-        FROM knowledge_chunks c WHERE c.id = ANY (ARRAY(SELECT s.id FROM sketched s))
+        FROM knowledge_chunks c
+        WHERE c.id = ANY ((SELECT platform_nearest_sketches('knowledge_chunk_document_idx'::regclass,
+                                                            %1$L::vector::real[], 200, NULL, NULL))::uuid[])
     )
     SELECT n.id, n.document_id, n.distance, row_number() OVER (ORDER BY n.distance, n.id)
     FROM candidate n ORDER BY n.distance, n.id LIMIT 10$$, regress.axis(1)));
