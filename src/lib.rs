@@ -74,7 +74,7 @@ extension_sql_file!(
 extension_sql_file!(
     "../sql/tenancy/provisioning.sql",
     name = "provisioning",
-    requires = ["tables"]
+    requires = ["tables", tenancy::context::platform_enter_tenant]
 );
 extension_sql_file!(
     "../sql/tenancy/lookups.sql",
