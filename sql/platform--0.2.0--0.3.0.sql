@@ -438,6 +438,15 @@ STRICT VOLATILE PARALLEL UNSAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'platform_tenant_context_wrapper';
 
+-- platform::tenancy::context::platform_tenant_keys_status (Rust)
+CREATE OR REPLACE FUNCTION "platform_tenant_keys_status"() RETURNS TABLE (
+	"usable" INT,  /* i32 */
+	"malformed" INT  /* i32 */
+)
+STRICT VOLATILE PARALLEL UNSAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'platform_tenant_keys_status_wrapper';
+
 -- platform::tenancy::context::platform_tenant_required_by (Rust)
 CREATE OR REPLACE FUNCTION "platform_tenant_required_by"(
 	"function_name" TEXT /* & str */
@@ -4379,7 +4388,23 @@ BEGIN
                       ELSE 'give them new passwords with set_password()' END)
     FROM user_credentials c
     WHERE c.scheme IN ('sha256', 'unrecognized')
-    GROUP BY c.scheme;
+    GROUP BY c.scheme
+
+    UNION ALL
+    -- The signed tenant context (docs/security.md) with no key to verify
+    -- tokens with (every set_tenant_token() fails), and entries of
+    -- platform.tenant_keys that are left out: counted, never shown.
+    SELECT 'signed tenant context without a usable key', 'platform.tenant_keys',
+           'add a key (SELECT platform_new_tenant_key()) to a file postgresql.conf includes, then SELECT pg_reload_conf()'
+    FROM platform_tenant_keys_status() k
+    WHERE k.usable = 0 AND current_setting('platform.tenant_context') = 'signed'
+
+    UNION ALL
+    SELECT 'malformed entries in platform.tenant_keys', 'platform.tenant_keys',
+           format('%s left out; each entry is kid:hex, at least 64 hex digits, kids of letters, digits, _ and -',
+                  k.malformed)
+    FROM platform_tenant_keys_status() k
+    WHERE k.malformed > 0;
 END
 $$;
 COMMENT ON FUNCTION platform_audit() IS
@@ -4502,6 +4527,7 @@ BEGIN
         ('@extschema@.platform_trusted_context()', 'trusted'),
         ('@extschema@.platform_enter_tenant(uuid, boolean)', 'operator'),
         ('@extschema@.platform_new_tenant_key()', 'operator'),
+        ('@extschema@.platform_tenant_keys_status()', 'operator'),
         ('@extschema@.list_sessions(integer, text, uuid)', 'everyone'),
         ('@extschema@.rotate_api_key()', 'everyone'),
         -- Lookups before a tenant is known: they read every tenant's rows.

@@ -45,6 +45,7 @@ BEGIN
         ('@extschema@.platform_trusted_context()', 'trusted'),
         ('@extschema@.platform_enter_tenant(uuid, boolean)', 'operator'),
         ('@extschema@.platform_new_tenant_key()', 'operator'),
+        ('@extschema@.platform_tenant_keys_status()', 'operator'),
         ('@extschema@.list_sessions(integer, text, uuid)', 'everyone'),
         ('@extschema@.rotate_api_key()', 'everyone'),
         -- Lookups before a tenant is known: they read every tenant's rows.

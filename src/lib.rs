@@ -223,7 +223,10 @@ extension_sql_file!(
 extension_sql_file!(
     "../sql/operations/audit.sql",
     name = "audit",
-    requires = ["tenant_tables"]
+    requires = [
+        "tenant_tables",
+        tenancy::context::platform_tenant_keys_status
+    ]
 );
 extension_sql_file!("../sql/operations/monitoring.sql", name = "monitoring");
 extension_sql_file!("../sql/operations/dependencies.sql", name = "dependencies");

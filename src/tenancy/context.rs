@@ -98,17 +98,41 @@ fn leader_slot() -> i32 {
     }
 }
 
+/// The local transaction id of a backend's PGPROC.
+#[cfg(any(feature = "pg15", feature = "pg16"))]
+unsafe fn local_xid(proc_: *const pg_sys::PGPROC) -> u32 {
+    (*proc_).lxid
+}
+
+/// The local transaction id of a backend's PGPROC.
+#[cfg(not(any(feature = "pg15", feature = "pg16")))]
+unsafe fn local_xid(proc_: *const pg_sys::PGPROC) -> u32 {
+    (*proc_).vxid.lxid
+}
+
 /// The current transaction of this backend (of the leader, in a worker,
-/// which inherits the leader's transaction start), or None outside one.
+/// which inherits the leader's transaction start and reads the leader's
+/// local transaction id from its PGPROC), or None outside one.
 fn current_binding() -> Option<Binding> {
-    // SAFETY: reads of backend state; no pointers kept.
+    // SAFETY: reads of backend state and of PGPROCs in shared memory, which
+    // live as long as the server; a worker's leader is in the transaction
+    // the worker serves for as long as the worker runs.
     unsafe {
-        if !pg_sys::IsTransactionState() {
+        if !pg_sys::IsTransactionState() || pg_sys::MyProc.is_null() {
+            return None;
+        }
+        let owner = if pg_sys::ParallelWorkerNumber >= 0 {
+            (*pg_sys::MyProc).lockGroupLeader
+        } else {
+            pg_sys::MyProc
+        };
+        if owner.is_null() {
             return None;
         }
         Some(Binding {
             database: pg_sys::MyDatabaseId.to_u32(),
             slot: leader_slot(),
+            local_xid: local_xid(owner),
             xact_start: pg_sys::GetCurrentTransactionStartTimestamp(),
         })
     }
@@ -471,4 +495,14 @@ fn platform_new_tenant_key() -> String {
         PlatformError::NoRandomness.raise("platform_new_tenant_key")
     }
     token::new_key_entry(&random)
+}
+
+/// How many entries of platform.tenant_keys are usable and how many are left
+/// out as malformed (never which, nor their values): for platform_audit().
+#[pg_extern(volatile, parallel_unsafe, create_or_replace)]
+fn platform_tenant_keys_status(
+) -> TableIterator<'static, (name!(usable, i32), name!(malformed, i32))> {
+    let ring = key_ring();
+    let count = |n: usize| i32::try_from(n).unwrap_or(i32::MAX);
+    TableIterator::once((count(ring.len()), count(ring.malformed)))
 }

@@ -10,7 +10,7 @@
 //!   `platform-v1.<kid>.tenant.<tenant uuid>.<expires>`;
 //! * an **internal token**, minted only by the extension and the only value
 //!   `app.current_tenant_id` accepts in signed mode:
-//!   `i1.<kid>.<tenant uuid>.<database oid>.<backend slot>-<xact start µs>.<hex HMAC>`,
+//!   `i1.<kid>.<tenant uuid>.<database oid>.<slot>-<local xid>-<xact start µs>.<hex HMAC>`,
 //!   keyed by a key derived from the app key (so neither kind passes for
 //!   the other) and bound to one transaction of one backend in one database.
 //!
@@ -145,18 +145,25 @@ impl TokenError {
 }
 
 /// Which transaction an internal token belongs to: the database, the
-/// backend's slot (a parallel worker's leader's) and the transaction's start
-/// in µs (which workers inherit from their leader).
+/// backend's slot and its local transaction id (a parallel worker's
+/// leader's), and the transaction's start in µs (which workers inherit from
+/// their leader). The local id tells apart transactions that share a start
+/// time (several in one simple-query message); the start time, a slot's
+/// transactions after the local id wraps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Binding {
     pub database: u32,
     pub slot: i32,
+    pub local_xid: u32,
     pub xact_start: i64,
 }
 
 impl Binding {
     fn text(self) -> String {
-        format!("{}.{}-{}", self.database, self.slot, self.xact_start)
+        format!(
+            "{}.{}-{}-{}",
+            self.database, self.slot, self.local_xid, self.xact_start
+        )
     }
 }
 
@@ -470,6 +477,7 @@ mod tests {
         let here = Binding {
             database: 16384,
             slot: 7,
+            local_xid: 42,
             xact_start: 123_456_789,
         };
         let token = mint_internal(ring.signing_key().unwrap(), tenant, here);
@@ -481,6 +489,10 @@ mod tests {
                 ..here
             },
             Binding { slot: 8, ..here },
+            Binding {
+                local_xid: 43,
+                ..here
+            },
             Binding {
                 database: 16385,
                 ..here
@@ -496,7 +508,7 @@ mod tests {
             Err(TokenError::NoTransaction)
         );
         // Moving the binding breaks the MAC.
-        let moved = token.replace(".7-123456789.", ".8-123456789.");
+        let moved = token.replace(".7-42-123456789.", ".8-42-123456789.");
         assert_eq!(
             verify_internal(&ring, &moved, Some(Binding { slot: 8, ..here })),
             Err(TokenError::BadMac)
@@ -509,6 +521,7 @@ mod tests {
         let here = Binding {
             database: 1,
             slot: 1,
+            local_xid: 1,
             xact_start: 1,
         };
         assert_eq!(
