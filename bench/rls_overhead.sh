@@ -138,11 +138,13 @@ latency() {  # user variant -> average latency in ms over one run
     | awk -F'= ' '/latency average/ { split($2, a, " "); print a[1] }'
 }
 declare -A runs
+# The two tenant_id variants next to each other, before the document's
+# heavy one.
 for round in $(seq "$ROUNDS"); do
   runs[bypass]+="$(latency postgres bypass) "
   runs[platform]+="$(latency "$APP" platform) "
-  runs[document]+="$(latency "$APP" document) "
   runs[signed]+="$(latency "$SIGNED_APP" signed) "
+  runs[document]+="$(latency "$APP" document) "
   runs[set_tenant]+="$(latency "$APP" set_tenant) "
   runs[set_tenant_token]+="$(latency "$SIGNED_APP" set_tenant_token) "
 done
