@@ -251,6 +251,15 @@ STRICT STABLE PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'platform_cost_reservation_timeout_wrapper';
 
+-- platform::tenancy::context::platform_enter_tenant (Rust)
+CREATE OR REPLACE FUNCTION "platform_enter_tenant"(
+	"tenant" uuid, /* Option < pgrx :: Uuid > */
+	"pinned" bool /* Option < bool > */
+) RETURNS uuid /* pgrx :: Uuid */
+VOLATILE PARALLEL UNSAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'platform_enter_tenant_wrapper';
+
 -- platform::settings::platform_exact_match_word_share (Rust)
 CREATE OR REPLACE FUNCTION "platform_exact_match_word_share"() RETURNS real /* f32 */
 STRICT STABLE PARALLEL SAFE
@@ -367,6 +376,12 @@ STABLE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'platform_nearest_sketches_wrapper';
 
+-- platform::tenancy::context::platform_new_tenant_key (Rust)
+CREATE OR REPLACE FUNCTION "platform_new_tenant_key"() RETURNS TEXT /* String */
+STRICT VOLATILE PARALLEL UNSAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'platform_new_tenant_key_wrapper';
+
 -- platform::tenancy::credentials::platform_password_hash (Rust)
 CREATE OR REPLACE FUNCTION "platform_password_hash"(
 	"password" TEXT /* Option < & str > */
@@ -425,6 +440,25 @@ STRICT STABLE PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'platform_sketch_candidates_wrapper';
 
+-- platform::tenancy::context::platform_tenant_context (Rust)
+CREATE OR REPLACE FUNCTION "platform_tenant_context"() RETURNS TABLE (
+	"mode" TEXT,  /* String */
+	"tenant" uuid,  /* Option < pgrx :: Uuid > */
+	"state" TEXT  /* String */
+)
+STRICT VOLATILE PARALLEL UNSAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'platform_tenant_context_wrapper';
+
+-- platform::tenancy::context::platform_tenant_keys_status (Rust)
+CREATE OR REPLACE FUNCTION "platform_tenant_keys_status"() RETURNS TABLE (
+	"usable" INT,  /* i32 */
+	"malformed" INT  /* i32 */
+)
+STRICT VOLATILE PARALLEL UNSAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'platform_tenant_keys_status_wrapper';
+
 -- platform::tenancy::context::platform_tenant_required_by (Rust)
 CREATE OR REPLACE FUNCTION "platform_tenant_required_by"(
 	"function_name" TEXT /* & str */
@@ -456,6 +490,14 @@ CREATE OR REPLACE FUNCTION "set_tenant"(
 VOLATILE PARALLEL UNSAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'set_tenant_wrapper';
+
+-- platform::tenancy::context::set_tenant_token (Rust)
+CREATE OR REPLACE FUNCTION "set_tenant_token"(
+	"token" TEXT /* Option < & str > */
+) RETURNS uuid /* pgrx :: Uuid */
+VOLATILE PARALLEL UNSAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'set_tenant_token_wrapper';
 
 -- sql/tenancy/tenant_tables.sql
 -- The 14 tenant-scoped tables and the column that names each row's tenant.
@@ -513,9 +555,11 @@ CREATE OR REPLACE TRIGGER ai_personalities_touch_updated_at BEFORE UPDATE ON ai_
 -- grant_app_access(role, provisioning => true) where a role needs it.
 --
 -- Each function acts as the tenant it creates: it sets the context for the
--- new id, so its INSERTs pass the same policies an application's would (that
--- holds even where the extension's owner is not a superuser and FORCE binds
--- it). The SET clause restores the caller's context when the function returns.
+-- new id (platform_enter_tenant, which works in both modes of
+-- platform.tenant_context), so its INSERTs pass the same policies an
+-- application's would (that holds even where the extension's owner is not a
+-- superuser and FORCE binds it). The SET clause restores the caller's context
+-- when the function returns.
 
 -- 244 random bits from the server's strong random source (gen_random_uuid).
 CREATE OR REPLACE FUNCTION platform_new_api_key() RETURNS text
@@ -560,7 +604,7 @@ BEGIN
                   HINT = 'Leave api_key NULL to have a random key generated.';
     END IF;
 
-    PERFORM set_config('app.current_tenant_id', new_id::text, true);
+    PERFORM platform_enter_tenant(new_id, false);
     INSERT INTO tenants (id, name, plan, settings, api_key)
     VALUES (new_id, create_tenant.name, create_tenant.plan, create_tenant.settings,
             coalesce(create_tenant.api_key, platform_new_api_key()));
@@ -584,6 +628,36 @@ AS $$
 $$;
 COMMENT ON FUNCTION platform_may_provision() IS
     'Whether the current role may create and delete tenants (grant_app_access(role, provisioning => true)).';
+
+-- Sets the context of the current transaction to a tenant that does not exist
+-- yet, so that a provisioning role can run the design document's seed
+-- (INSERT INTO tenants ..., then its users, widgets ...) in either mode of
+-- platform.tenant_context. The id is checked under that very context, which
+-- lets the tenants policy show the row if it exists, so an existing tenant is
+-- refused even where the owner is not a superuser. Pinned like
+-- set_tenant_token(): the transaction stays with this tenant.
+CREATE OR REPLACE FUNCTION begin_new_tenant(id uuid DEFAULT gen_random_uuid()) RETURNS uuid
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+BEGIN
+    IF begin_new_tenant.id IS NULL OR begin_new_tenant.id = '00000000-0000-0000-0000-000000000000' THEN
+        RAISE EXCEPTION 'begin_new_tenant() needs a new tenant id, got %',
+                coalesce(begin_new_tenant.id::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Leave the argument out for a random id.';
+    END IF;
+    PERFORM platform_enter_tenant(begin_new_tenant.id, true);
+    IF EXISTS (SELECT FROM tenants t WHERE t.id = begin_new_tenant.id) THEN
+        RAISE EXCEPTION 'tenant % already exists', begin_new_tenant.id
+            USING ERRCODE = 'unique_violation',
+                  HINT = 'begin_new_tenant() is for a tenant that is about to be created; act for an existing one with set_tenant_token().';
+    END IF;
+    RETURN begin_new_tenant.id;
+END
+$$;
+COMMENT ON FUNCTION begin_new_tenant(uuid) IS
+    'Sets the transaction''s context to a tenant about to be created (INSERT INTO tenants next), in either mode.';
 
 -- The document's seed data (Acme Corporation, its owner and an Auth.js
 -- session, a widget, a knowledge document, an AI personality) for any tenant
@@ -615,7 +689,7 @@ BEGIN
             'maxMonthlySpend', 1000,
             'allowedDomains', jsonb_build_array(site),
             'features', jsonb_build_array('chat', 'meetings', 'knowledge-base')));
-    PERFORM set_config('app.current_tenant_id', tenant::text, true);
+    PERFORM platform_enter_tenant(tenant, false);
 
     -- Development only, as in the document: real users sign in through OAuth.
     INSERT INTO users (email, password_hash, role, name)
@@ -4318,7 +4392,23 @@ BEGIN
                       ELSE 'give them new passwords with set_password()' END)
     FROM user_credentials c
     WHERE c.scheme IN ('sha256', 'unrecognized')
-    GROUP BY c.scheme;
+    GROUP BY c.scheme
+
+    UNION ALL
+    -- The signed tenant context (docs/security.md) with no key to verify
+    -- tokens with (every set_tenant_token() fails), and entries of
+    -- platform.tenant_keys that are left out: counted, never shown.
+    SELECT 'signed tenant context without a usable key', 'platform.tenant_keys',
+           'add a key (SELECT platform_new_tenant_key()) to a file postgresql.conf includes, then SELECT pg_reload_conf()'
+    FROM platform_tenant_keys_status() k
+    WHERE k.usable = 0 AND current_setting('platform.tenant_context') = 'signed'
+
+    UNION ALL
+    SELECT 'malformed entries in platform.tenant_keys', 'platform.tenant_keys',
+           format('%s left out; each entry is kid:hex, at least 64 hex digits, kids of letters, digits, _ and -',
+                  k.malformed)
+    FROM platform_tenant_keys_status() k
+    WHERE k.malformed > 0;
 END
 $$;
 COMMENT ON FUNCTION platform_audit() IS
@@ -4418,6 +4508,9 @@ $dependencies$;
 --                  (SECURITY DEFINER): application roles only;
 --   'provisioning' creates tenants: application roles granted with
 --                  provisioning => true;
+--   'trusted'      may call set_tenant() in signed mode (platform.tenant_context):
+--                  roles given grant_trusted_context(), for jobs that run no
+--                  tenant input; never granted by grant_app_access();
 --   'operator'     superusers and the owner only.
 -- PL/pgSQL, so the names are resolved when it runs (at the end of this file,
 -- which therefore fails on any name that does not exist), not when it is
@@ -4433,6 +4526,12 @@ BEGIN
         ('@extschema@.get_current_tenant_id()'::regprocedure, 'everyone'),
         ('@extschema@.require_current_tenant_id()', 'everyone'),
         ('@extschema@.set_tenant(uuid)', 'everyone'),
+        ('@extschema@.set_tenant_token(text)', 'everyone'),
+        ('@extschema@.platform_tenant_context()', 'everyone'),
+        ('@extschema@.platform_trusted_context()', 'trusted'),
+        ('@extschema@.platform_enter_tenant(uuid, boolean)', 'operator'),
+        ('@extschema@.platform_new_tenant_key()', 'operator'),
+        ('@extschema@.platform_tenant_keys_status()', 'operator'),
         ('@extschema@.list_sessions(integer, text, uuid)', 'everyone'),
         ('@extschema@.rotate_api_key()', 'everyone'),
         -- Lookups before a tenant is known: they read every tenant's rows.
@@ -4504,6 +4603,7 @@ BEGIN
         ('@extschema@.platform_rebuild_cost_rollups(uuid)', 'operator'),
         -- Provisioning (tenancy/provisioning.sql).
         ('@extschema@.create_tenant(text, text, jsonb, text)', 'provisioning'),
+        ('@extschema@.begin_new_tenant(uuid)', 'provisioning'),
         ('@extschema@.platform_may_provision()', 'everyone'),
         ('@extschema@.seed_demo_tenant(text, text)', 'operator'),
         -- Operations (operations/): the audit reads the catalogs, the slow
@@ -4517,6 +4617,7 @@ BEGIN
         ('@extschema@.platform_app_privileges(regrole, boolean, boolean, text)', 'operator'),
         ('@extschema@.platform_execute_app_privileges(regrole, boolean, boolean, text)', 'operator'),
         ('@extschema@.grant_app_access(regrole, boolean, boolean)', 'operator'),
+        ('@extschema@.grant_trusted_context(regrole)', 'operator'),
         ('@extschema@.revoke_app_access(regrole)', 'operator');
 END
 $$;
@@ -4589,6 +4690,9 @@ AS $$
     FROM platform_function_access() f, direction d
     WHERE f.audience IN ('everyone', 'application')
        OR (f.audience = 'provisioning' AND provisioning)
+       -- Trust is given only by grant_trusted_context(), and taken back
+       -- with everything else.
+       OR (f.audience = 'trusted' AND verb = 'REVOKE')
 $$;
 
 -- Runs the statements above; grant_app_access, revoke_app_access and the end
@@ -4641,6 +4745,39 @@ AS $$
 $$;
 COMMENT ON FUNCTION revoke_app_access(regrole) IS
     'Takes back what grant_app_access() gave.';
+
+-- The marker of trust in signed mode: set_tenant() accepts a session whose
+-- login role may EXECUTE it (or a superuser). Calling it tells a role only
+-- that it is trusted.
+CREATE OR REPLACE FUNCTION platform_trusted_context() RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+    SELECT true
+$$;
+COMMENT ON FUNCTION platform_trusted_context() IS
+    'Executable by the roles that may call set_tenant() in signed mode (grant_trusted_context).';
+
+-- Lets an application role name any tenant with set_tenant() in signed mode:
+-- for a job that runs no tenant input (billing, retention), never for a role
+-- that serves requests. revoke_app_access() takes it back.
+CREATE OR REPLACE FUNCTION grant_trusted_context(role regrole) RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+BEGIN
+    IF role IS NULL THEN
+        RAISE EXCEPTION 'a role is required, got NULL'
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'For example: SELECT grant_trusted_context(''billing_job'');';
+    END IF;
+    PERFORM platform_app_privileges_check(role);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %s',
+                   '@extschema@.platform_trusted_context()'::regprocedure, role);
+END
+$$;
+COMMENT ON FUNCTION grant_trusted_context(regrole) IS
+    'Lets a role call set_tenant() in signed mode (jobs that run no tenant input); revoke_app_access() takes it back.';
 
 -- The roles grant_app_access() was given, read from the grants it made: a
 -- role holding EXECUTE on a function for applications (or provisioning),

@@ -22,6 +22,9 @@
 --                  (SECURITY DEFINER): application roles only;
 --   'provisioning' creates tenants: application roles granted with
 --                  provisioning => true;
+--   'trusted'      may call set_tenant() in signed mode (platform.tenant_context):
+--                  roles given grant_trusted_context(), for jobs that run no
+--                  tenant input; never granted by grant_app_access();
 --   'operator'     superusers and the owner only.
 -- PL/pgSQL, so the names are resolved when it runs (at the end of this file,
 -- which therefore fails on any name that does not exist), not when it is
@@ -37,6 +40,12 @@ BEGIN
         ('@extschema@.get_current_tenant_id()'::regprocedure, 'everyone'),
         ('@extschema@.require_current_tenant_id()', 'everyone'),
         ('@extschema@.set_tenant(uuid)', 'everyone'),
+        ('@extschema@.set_tenant_token(text)', 'everyone'),
+        ('@extschema@.platform_tenant_context()', 'everyone'),
+        ('@extschema@.platform_trusted_context()', 'trusted'),
+        ('@extschema@.platform_enter_tenant(uuid, boolean)', 'operator'),
+        ('@extschema@.platform_new_tenant_key()', 'operator'),
+        ('@extschema@.platform_tenant_keys_status()', 'operator'),
         ('@extschema@.list_sessions(integer, text, uuid)', 'everyone'),
         ('@extschema@.rotate_api_key()', 'everyone'),
         -- Lookups before a tenant is known: they read every tenant's rows.
@@ -108,6 +117,7 @@ BEGIN
         ('@extschema@.platform_rebuild_cost_rollups(uuid)', 'operator'),
         -- Provisioning (tenancy/provisioning.sql).
         ('@extschema@.create_tenant(text, text, jsonb, text)', 'provisioning'),
+        ('@extschema@.begin_new_tenant(uuid)', 'provisioning'),
         ('@extschema@.platform_may_provision()', 'everyone'),
         ('@extschema@.seed_demo_tenant(text, text)', 'operator'),
         -- Operations (operations/): the audit reads the catalogs, the slow
@@ -121,6 +131,7 @@ BEGIN
         ('@extschema@.platform_app_privileges(regrole, boolean, boolean, text)', 'operator'),
         ('@extschema@.platform_execute_app_privileges(regrole, boolean, boolean, text)', 'operator'),
         ('@extschema@.grant_app_access(regrole, boolean, boolean)', 'operator'),
+        ('@extschema@.grant_trusted_context(regrole)', 'operator'),
         ('@extschema@.revoke_app_access(regrole)', 'operator');
 END
 $$;
@@ -193,6 +204,9 @@ AS $$
     FROM platform_function_access() f, direction d
     WHERE f.audience IN ('everyone', 'application')
        OR (f.audience = 'provisioning' AND provisioning)
+       -- Trust is given only by grant_trusted_context(), and taken back
+       -- with everything else.
+       OR (f.audience = 'trusted' AND verb = 'REVOKE')
 $$;
 
 -- Runs the statements above; grant_app_access, revoke_app_access and the end
@@ -245,6 +259,39 @@ AS $$
 $$;
 COMMENT ON FUNCTION revoke_app_access(regrole) IS
     'Takes back what grant_app_access() gave.';
+
+-- The marker of trust in signed mode: set_tenant() accepts a session whose
+-- login role may EXECUTE it (or a superuser). Calling it tells a role only
+-- that it is trusted.
+CREATE OR REPLACE FUNCTION platform_trusted_context() RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+    SELECT true
+$$;
+COMMENT ON FUNCTION platform_trusted_context() IS
+    'Executable by the roles that may call set_tenant() in signed mode (grant_trusted_context).';
+
+-- Lets an application role name any tenant with set_tenant() in signed mode:
+-- for a job that runs no tenant input (billing, retention), never for a role
+-- that serves requests. revoke_app_access() takes it back.
+CREATE OR REPLACE FUNCTION grant_trusted_context(role regrole) RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+BEGIN
+    IF role IS NULL THEN
+        RAISE EXCEPTION 'a role is required, got NULL'
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'For example: SELECT grant_trusted_context(''billing_job'');';
+    END IF;
+    PERFORM platform_app_privileges_check(role);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %s',
+                   '@extschema@.platform_trusted_context()'::regprocedure, role);
+END
+$$;
+COMMENT ON FUNCTION grant_trusted_context(regrole) IS
+    'Lets a role call set_tenant() in signed mode (jobs that run no tenant input); revoke_app_access() takes it back.';
 
 -- The roles grant_app_access() was given, read from the grants it made: a
 -- role holding EXECUTE on a function for applications (or provisioning),

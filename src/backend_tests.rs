@@ -167,7 +167,42 @@ mod tests {
              platform.max_text_length integer superuser 1000..100000000; \
              platform.password_iterations integer superuser 1..10; \
              platform.password_memory_kib integer superuser 1024..262144; \
-             platform.sketch_candidates integer superuser 0..1000000"
+             platform.sketch_candidates integer superuser 0..1000000; \
+             platform.tenant_context enum superuser ..; \
+             platform.tenant_token_max_ttl integer superuser 1..604800"
+        );
+        // The keys are registered too, but never listed.
+        assert_eq!(
+            Spi::get_one::<String>("SELECT current_setting('platform.tenant_keys')").unwrap(),
+            Some(String::new())
+        );
+    }
+
+    #[pg_test(error = "app.current_tenant_id is set only by set_tenant_token() in signed mode")]
+    fn signed_mode_refuses_a_bare_uuid() {
+        Spi::run("SET LOCAL platform.tenant_context = 'signed'").unwrap();
+        Spi::run("SET LOCAL app.current_tenant_id = '72cda7ac-9168-41a5-87ad-895ca68d2fd0'")
+            .unwrap();
+    }
+
+    #[pg_test]
+    fn signed_mode_reads_no_tenant_from_a_value_set_before_it() {
+        Spi::run("SET LOCAL app.current_tenant_id = '72cda7ac-9168-41a5-87ad-895ca68d2fd0'")
+            .unwrap();
+        Spi::run("SET LOCAL platform.tenant_context = 'signed'").unwrap();
+        assert_eq!(
+            Spi::get_one::<String>(
+                "SELECT format('%s %s %s', mode, tenant, state) FROM platform_tenant_context()"
+            )
+            .unwrap()
+            .unwrap(),
+            "signed  refused: malformed"
+        );
+        assert_eq!(
+            Spi::get_one::<pgrx::Uuid>("SELECT get_current_tenant_id()")
+                .unwrap()
+                .unwrap(),
+            pgrx::Uuid::from_bytes([0; 16])
         );
     }
 

@@ -3,12 +3,14 @@
 //! the codes consistent (a bare Rust panic would surface as a vague XX000).
 
 use std::borrow::Cow;
+use std::ffi::CStr;
 
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::{PgLogLevel, PgSqlErrorCode};
 
 use crate::search::input::{InputError, EMBEDDING_DIMENSIONS};
 use crate::tenancy::passwords::MAX_PASSWORD_BYTES;
+use crate::tenancy::token::TokenError;
 
 /// Longest part of a rejected setting echoed back in a message: enough to
 /// recognise it, never a wall of text in the log.
@@ -40,7 +42,21 @@ pub enum PlatformError {
     NoRandomness,
     /// A stored tsvector whose bytes do not hold together.
     MalformedTsVector,
+    /// `set_tenant_token()` refused the token (never echoed).
+    TenantTokenRefused(TokenError),
+    /// A second, different tenant in a transaction whose tenant is set.
+    TenantContextPinned,
+    /// Signed mode needs a key to mint with, and `platform.tenant_keys` has none.
+    NoTenantKey,
+    /// `set_tenant()` in signed mode from a session that is not trusted.
+    SetTenantNotTrusted,
 }
+
+/// What the check hook of `app.current_tenant_id` reports when signed mode
+/// refuses a value (never the value: it may be someone's token).
+pub const CONTEXT_REFUSED_MESSAGE: &CStr =
+    c"app.current_tenant_id is set only by set_tenant_token() in signed mode";
+pub const CONTEXT_REFUSED_HINT: &CStr = c"Call SELECT set_tenant_token($1) in the transaction, with a token minted by the application server (docs/security.md); RESET app.current_tenant_id leaves no tenant.";
 
 impl PlatformError {
     pub fn sqlstate(&self) -> PgSqlErrorCode {
@@ -69,6 +85,13 @@ impl PlatformError {
             Self::EmptyPassword => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
             Self::NoRandomness => PgSqlErrorCode::ERRCODE_SYSTEM_ERROR,
             Self::MalformedTsVector => PgSqlErrorCode::ERRCODE_DATA_CORRUPTED,
+            Self::TenantTokenRefused(TokenError::Malformed) => {
+                PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE
+            }
+            Self::TenantTokenRefused(_) | Self::TenantContextPinned | Self::SetTenantNotTrusted => {
+                PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE
+            }
+            Self::NoTenantKey => PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
         }
     }
 
@@ -101,6 +124,32 @@ impl PlatformError {
             Self::EmptyPassword => "a password must not be empty".into(),
             Self::NoRandomness => "the operating system gave no random bytes for a salt".into(),
             Self::MalformedTsVector => "a search_vector value is not a well-formed tsvector".into(),
+            Self::TenantTokenRefused(why) => match why {
+                TokenError::Malformed => "the tenant token is malformed",
+                TokenError::WrongPurpose => "the token is not a tenant token",
+                TokenError::UnknownKey => {
+                    "the tenant token is signed with a key id this server does not have"
+                }
+                TokenError::BadMac => "the tenant token's signature does not verify",
+                TokenError::Expired => "the tenant token has expired",
+                TokenError::TooLong => {
+                    "the tenant token is valid for longer than platform.tenant_token_max_ttl allows"
+                }
+                TokenError::NoTransaction | TokenError::OtherTransaction => {
+                    "the tenant token belongs to another transaction"
+                }
+            }
+            .into(),
+            Self::TenantContextPinned => {
+                "the tenant context of this transaction is already set to another tenant".into()
+            }
+            Self::NoTenantKey => {
+                "signed tenant context: platform.tenant_keys holds no usable key".into()
+            }
+            Self::SetTenantNotTrusted => {
+                "set_tenant() is refused in signed mode: this session is not trusted to name a tenant"
+                    .into()
+            }
         }
     }
 
@@ -145,6 +194,38 @@ impl PlatformError {
                  the storage they were read from."
                     .into()
             }
+            Self::TenantTokenRefused(why) => match why {
+                TokenError::Malformed | TokenError::WrongPurpose => {
+                    "Pass the token as the application minted it: \
+                     v1.<kid>.tenant.<tenant uuid>.<expires>.<hex HMAC-SHA-256> (docs/security.md)."
+                }
+                TokenError::UnknownKey => {
+                    "Sign with a key listed in platform.tenant_keys; after adding one, the server \
+                     needs SELECT pg_reload_conf()."
+                }
+                TokenError::BadMac => {
+                    "Sign the token body platform-v1.<kid>.tenant.<tenant uuid>.<expires> with the \
+                     key of that kid (docs/security.md)."
+                }
+                TokenError::Expired | TokenError::TooLong => {
+                    "Mint a token per request, valid for about a minute, and check the clocks of \
+                     the application server and the database."
+                }
+                TokenError::NoTransaction | TokenError::OtherTransaction => {
+                    "Mint a new token for this transaction."
+                }
+            }
+            .into(),
+            Self::TenantContextPinned => "End the transaction (COMMIT or ROLLBACK) and set the \
+                 next tenant in a new one."
+                .into(),
+            Self::NoTenantKey => "Add a key (SELECT platform_new_tenant_key()) to a file that \
+                 postgresql.conf includes, then SELECT pg_reload_conf() (docs/security.md)."
+                .into(),
+            Self::SetTenantNotTrusted => "Call SELECT set_tenant_token($1) with a token minted \
+                 by the application server (docs/security.md); a job that runs no tenant input \
+                 can be trusted with grant_trusted_context(role)."
+                .into(),
         }
     }
 

@@ -74,7 +74,7 @@ extension_sql_file!(
 extension_sql_file!(
     "../sql/tenancy/provisioning.sql",
     name = "provisioning",
-    requires = ["tables"]
+    requires = ["tables", tenancy::context::platform_enter_tenant]
 );
 extension_sql_file!(
     "../sql/tenancy/lookups.sql",
@@ -223,7 +223,10 @@ extension_sql_file!(
 extension_sql_file!(
     "../sql/operations/audit.sql",
     name = "audit",
-    requires = ["tenant_tables"]
+    requires = [
+        "tenant_tables",
+        tenancy::context::platform_tenant_keys_status
+    ]
 );
 extension_sql_file!("../sql/operations/monitoring.sql", name = "monitoring");
 extension_sql_file!("../sql/operations/dependencies.sql", name = "dependencies");

@@ -13,7 +13,7 @@
 //! SQL reads each setting through a function of its own (STABLE, so read once
 //! per statement), which also loads the library in a fresh backend.
 
-use std::ffi::CStr;
+use std::ffi::{CStr, CString};
 
 use pgrx::datum::Interval;
 use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting};
@@ -21,7 +21,7 @@ use pgrx::pg_sys;
 use pgrx::prelude::*;
 
 use crate::search::bm25;
-use crate::tenancy::passwords;
+use crate::tenancy::{context, passwords};
 
 const PREFIX: &CStr = c"platform";
 const MINUTES_PER_DAY: i32 = 24 * 60;
@@ -69,6 +69,31 @@ static LATE_EVENT_WINDOW: GucSetting<i32> = GucSetting::<i32>::new(35 * MINUTES_
 /// cap before it stops counting (an AI call that never came back).
 static RESERVATION_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(15 * 60);
 const SECONDS_PER_WEEK: i32 = 7 * 24 * 60 * 60;
+
+/// How the tenant context is trusted (docs/security.md#the-tenant-context):
+/// `setting`, the 0.2.0 behaviour, trusts whatever `app.current_tenant_id`
+/// holds; `signed` accepts there only what the extension minted for this
+/// transaction from a token signed with `platform.tenant_keys`.
+#[derive(pgrx::PostgresGucEnum, Clone, Copy, PartialEq, Eq, Debug)]
+pub enum TenantContextMode {
+    #[name = c"setting"]
+    Setting,
+    #[name = c"signed"]
+    Signed,
+}
+
+static TENANT_CONTEXT: GucSetting<TenantContextMode> =
+    GucSetting::<TenantContextMode>::new(TenantContextMode::Setting);
+/// `kid:hex64[,kid:hex64...]`: read only by the extension, shown to
+/// superusers only, never echoed (no check hook: PostgreSQL's own "invalid
+/// value" error would print it; a malformed entry is left out).
+static TENANT_KEYS: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+/// In seconds: the longest an app token may still be valid when presented.
+static TENANT_TOKEN_MAX_TTL: GucSetting<i32> = GucSetting::<i32>::new(300);
+/// `app.current_tenant_id`, the tenant context itself: defined by the
+/// library (with the check hook of context.rs) so that signed mode can refuse
+/// what was not minted for this transaction. Its prefix is not reserved.
+pub static CURRENT_TENANT: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 
 /// Called once per backend, from `_PG_init`.
 pub fn register() {
@@ -227,6 +252,58 @@ pub fn register() {
         GucContext::Suset,
         GucFlags::default(),
     );
+    // The tenant context: the mode first, so that the check hook of
+    // app.current_tenant_id knows it when a value set before the library
+    // loaded is applied again.
+    GucRegistry::define_enum_guc(
+        c"platform.tenant_context",
+        c"How the tenant context is trusted: 'setting' or 'signed'.",
+        c"'setting' trusts what app.current_tenant_id holds (any role may SET it). 'signed' \
+          accepts there only what set_tenant_token() minted for the current transaction from a \
+          token signed with a key of platform.tenant_keys, so SQL run as the application role \
+          cannot name another tenant.",
+        &TENANT_CONTEXT,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"platform.tenant_keys",
+        c"The keys that sign tenant tokens: kid:hex[,kid:hex...], the first signs.",
+        c"Each key at least 32 bytes (64 hex digits). Set it in a file postgresql.conf includes, \
+          readable by the server only; never with ALTER SYSTEM or ALTER DATABASE/ROLE SET.",
+        &TENANT_KEYS,
+        GucContext::Sighup,
+        GucFlags::SUPERUSER_ONLY | GucFlags::NO_SHOW_ALL,
+    );
+    GucRegistry::define_int_guc(
+        c"platform.tenant_token_max_ttl",
+        c"Longest an application's tenant token may still be valid when presented.",
+        c"set_tenant_token() refuses a token that expires further ahead (60 s is plenty for a \
+          token minted per request).",
+        &TENANT_TOKEN_MAX_TTL,
+        1,
+        SECONDS_PER_WEEK,
+        GucContext::Suset,
+        GucFlags::UNIT_S,
+    );
+    // SAFETY: the hook is a #[pg_guard] function that never raises, and the
+    // name and descriptions are static.
+    unsafe {
+        GucRegistry::define_string_guc_with_hooks(
+            c"app.current_tenant_id",
+            c"The tenant the current transaction acts for (row-level security).",
+            c"Set it with set_tenant_token() (or set_tenant()); in signed mode nothing else is \
+              accepted here.",
+            &CURRENT_TENANT,
+            GucContext::Userset,
+            // Not NOT_WHILE_SEC_REST: create_tenant(), a SECURITY DEFINER
+            // function, sets it.
+            GucFlags::default(),
+            Some(context::check_current_tenant),
+            None,
+            None,
+        );
+    }
     // SAFETY: called from _PG_init after the settings above are defined, with
     // a static NUL-terminated name that PostgreSQL copies.
     unsafe { pg_sys::MarkGUCPrefixReserved(PREFIX.as_ptr()) };
@@ -304,6 +381,45 @@ pub fn password_cost() -> passwords::Cost {
         memory_kib: PASSWORD_MEMORY_KIB.get() as u32,
         iterations: PASSWORD_ITERATIONS.get() as u32,
     }
+}
+
+/// `platform.tenant_context`.
+pub fn tenant_context_mode() -> TenantContextMode {
+    TENANT_CONTEXT.get()
+}
+
+/// `platform.tenant_token_max_ttl`, in seconds.
+pub fn tenant_token_max_ttl() -> i64 {
+    i64::from(TENANT_TOKEN_MAX_TTL.get())
+}
+
+/// Calls `f` with the text of a string setting, read in place (no copy).
+fn with_string_setting<T>(
+    setting: &'static GucSetting<Option<CString>>,
+    f: impl FnOnce(&str) -> T,
+) -> T {
+    // SAFETY: the GUC machinery owns the string and replaces (never mutates)
+    // it on change; `f` gets a borrow that cannot outlive this call, and
+    // nothing it does in Rust sets the setting again while it holds it.
+    let text = unsafe {
+        let raw = *setting.as_ptr();
+        if raw.is_null() {
+            ""
+        } else {
+            CStr::from_ptr(raw).to_str().unwrap_or("\u{fffd}")
+        }
+    };
+    f(text)
+}
+
+/// Calls `f` with `platform.tenant_keys` as written.
+pub fn with_tenant_keys_text<T>(f: impl FnOnce(&str) -> T) -> T {
+    with_string_setting(&TENANT_KEYS, f)
+}
+
+/// Calls `f` with `app.current_tenant_id` as written ('' when unset).
+pub fn with_current_tenant_text<T>(f: impl FnOnce(&str) -> T) -> T {
+    with_string_setting(&CURRENT_TENANT, f)
 }
 
 /// The window as days and microseconds, or `None` when it is off.

@@ -18,6 +18,7 @@ use uuid::Uuid;
 pub mod costs;
 pub mod fixture;
 pub mod search_fixture;
+pub mod signed;
 pub mod snapshot;
 
 pub use fixture::{fixture_password_hash, populate_tenant, TenantData, FIXTURE_PASSWORD};

@@ -98,6 +98,38 @@ fn the_documents_session_set_still_works() {
     assert_eq!(seen, 0);
 }
 
+/// set_tenant_token() works in setting mode too (it writes the bare id), so
+/// an application can switch to tokens before the operator flips the mode
+/// (the signed mode itself: signed_context.rs).
+#[test]
+fn set_tenant_token_works_in_setting_mode_too() {
+    platform_client_tests::signed::set_test_keys("");
+    let tenant = populate_tenant(&mut app(), "Token, setting mode");
+    let mut app = app();
+    let mut tx = app.transaction().unwrap();
+    let token = platform_client_tests::signed::tenant_token(tenant.tenant);
+    let set: Uuid = tx
+        .query_one("SELECT set_tenant_token($1)", &[&token])
+        .unwrap()
+        .get(0);
+    assert_eq!(set, tenant.tenant);
+    let row = tx
+        .query_one(
+            "SELECT mode, state, current_setting('app.current_tenant_id')
+             FROM platform_tenant_context()",
+            &[],
+        )
+        .unwrap();
+    let (mode, state, raw): (String, String, String) = (row.get(0), row.get(1), row.get(2));
+    assert_eq!((mode.as_str(), state.as_str()), ("setting", "set"));
+    assert_eq!(raw, tenant.tenant.to_string());
+    let users: i64 = tx
+        .query_one("SELECT count(*) FROM users", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(users, 1);
+}
+
 #[test]
 fn a_setting_that_is_not_a_uuid_fails_closed() {
     populate_tenant(&mut app(), "Fail closed");

@@ -150,7 +150,23 @@ BEGIN
                       ELSE 'give them new passwords with set_password()' END)
     FROM user_credentials c
     WHERE c.scheme IN ('sha256', 'unrecognized')
-    GROUP BY c.scheme;
+    GROUP BY c.scheme
+
+    UNION ALL
+    -- The signed tenant context (docs/security.md) with no key to verify
+    -- tokens with (every set_tenant_token() fails), and entries of
+    -- platform.tenant_keys that are left out: counted, never shown.
+    SELECT 'signed tenant context without a usable key', 'platform.tenant_keys',
+           'add a key (SELECT platform_new_tenant_key()) to a file postgresql.conf includes, then SELECT pg_reload_conf()'
+    FROM platform_tenant_keys_status() k
+    WHERE k.usable = 0 AND current_setting('platform.tenant_context') = 'signed'
+
+    UNION ALL
+    SELECT 'malformed entries in platform.tenant_keys', 'platform.tenant_keys',
+           format('%s left out; each entry is kid:hex, at least 64 hex digits, kids of letters, digits, _ and -',
+                  k.malformed)
+    FROM platform_tenant_keys_status() k
+    WHERE k.malformed > 0;
 END
 $$;
 COMMENT ON FUNCTION platform_audit() IS

@@ -4,9 +4,11 @@
 -- grant_app_access(role, provisioning => true) where a role needs it.
 --
 -- Each function acts as the tenant it creates: it sets the context for the
--- new id, so its INSERTs pass the same policies an application's would (that
--- holds even where the extension's owner is not a superuser and FORCE binds
--- it). The SET clause restores the caller's context when the function returns.
+-- new id (platform_enter_tenant, which works in both modes of
+-- platform.tenant_context), so its INSERTs pass the same policies an
+-- application's would (that holds even where the extension's owner is not a
+-- superuser and FORCE binds it). The SET clause restores the caller's context
+-- when the function returns.
 
 -- 244 random bits from the server's strong random source (gen_random_uuid).
 CREATE OR REPLACE FUNCTION platform_new_api_key() RETURNS text
@@ -51,7 +53,7 @@ BEGIN
                   HINT = 'Leave api_key NULL to have a random key generated.';
     END IF;
 
-    PERFORM set_config('app.current_tenant_id', new_id::text, true);
+    PERFORM platform_enter_tenant(new_id, false);
     INSERT INTO tenants (id, name, plan, settings, api_key)
     VALUES (new_id, create_tenant.name, create_tenant.plan, create_tenant.settings,
             coalesce(create_tenant.api_key, platform_new_api_key()));
@@ -75,6 +77,36 @@ AS $$
 $$;
 COMMENT ON FUNCTION platform_may_provision() IS
     'Whether the current role may create and delete tenants (grant_app_access(role, provisioning => true)).';
+
+-- Sets the context of the current transaction to a tenant that does not exist
+-- yet, so that a provisioning role can run the design document's seed
+-- (INSERT INTO tenants ..., then its users, widgets ...) in either mode of
+-- platform.tenant_context. The id is checked under that very context, which
+-- lets the tenants policy show the row if it exists, so an existing tenant is
+-- refused even where the owner is not a superuser. Pinned like
+-- set_tenant_token(): the transaction stays with this tenant.
+CREATE OR REPLACE FUNCTION begin_new_tenant(id uuid DEFAULT gen_random_uuid()) RETURNS uuid
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+BEGIN
+    IF begin_new_tenant.id IS NULL OR begin_new_tenant.id = '00000000-0000-0000-0000-000000000000' THEN
+        RAISE EXCEPTION 'begin_new_tenant() needs a new tenant id, got %',
+                coalesce(begin_new_tenant.id::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Leave the argument out for a random id.';
+    END IF;
+    PERFORM platform_enter_tenant(begin_new_tenant.id, true);
+    IF EXISTS (SELECT FROM tenants t WHERE t.id = begin_new_tenant.id) THEN
+        RAISE EXCEPTION 'tenant % already exists', begin_new_tenant.id
+            USING ERRCODE = 'unique_violation',
+                  HINT = 'begin_new_tenant() is for a tenant that is about to be created; act for an existing one with set_tenant_token().';
+    END IF;
+    RETURN begin_new_tenant.id;
+END
+$$;
+COMMENT ON FUNCTION begin_new_tenant(uuid) IS
+    'Sets the transaction''s context to a tenant about to be created (INSERT INTO tenants next), in either mode.';
 
 -- The document's seed data (Acme Corporation, its owner and an Auth.js
 -- session, a widget, a knowledge document, an AI personality) for any tenant
@@ -106,7 +138,7 @@ BEGIN
             'maxMonthlySpend', 1000,
             'allowedDomains', jsonb_build_array(site),
             'features', jsonb_build_array('chat', 'meetings', 'knowledge-base')));
-    PERFORM set_config('app.current_tenant_id', tenant::text, true);
+    PERFORM platform_enter_tenant(tenant, false);
 
     -- Development only, as in the document: real users sign in through OAuth.
     INSERT INTO users (email, password_hash, role, name)

@@ -6,3 +6,4 @@ pub mod credentials;
 pub mod passwords;
 pub mod secrets;
 pub mod setting;
+pub mod token;

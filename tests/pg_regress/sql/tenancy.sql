@@ -106,6 +106,27 @@ SELECT set_tenant(:'tenant_e') = :'tenant_e' AS context_is_e;
 SELECT name, plan, settings FROM tenants;
 COMMIT;
 
+-- begin_new_tenant(): the document's own seed INSERT INTO tenants, for a
+-- provisioning role, under a context for a tenant about to be created (in
+-- either mode of platform.tenant_context); an existing tenant is refused.
+BEGIN;
+SELECT begin_new_tenant('f7000000-0000-4000-8000-000000000000');
+INSERT INTO tenants (name, api_key)
+VALUES ('Regress F', 'pk_test_regress_tenant_g_0000000000000000007') RETURNING id, name;
+COMMIT;
+BEGIN;
+SELECT * FROM regress.error_of($$SELECT begin_new_tenant('f7000000-0000-4000-8000-000000000000')$$);
+ROLLBACK;
+-- The context as platform_tenant_context() reports it (never a token).
+BEGIN;
+SELECT * FROM platform_tenant_context();
+SELECT set_tenant(:'tenant_e') IS NOT NULL AS set;
+SELECT mode, tenant = :'tenant_e' AS is_e, state FROM platform_tenant_context();
+-- set_tenant_token() checks its token in setting mode too (signed mode and
+-- valid tokens: pgrx-tests/tests/signed_context.rs, which has a key).
+SELECT * FROM regress.error_of($$SELECT set_tenant_token('f7000000-0000-4000-8000-000000000000')$$);
+ROLLBACK;
+
 -- seed_demo_tenant(): the design document's demo data, as the superuser.
 RESET ROLE;
 SELECT seed_demo_tenant('Regress Demo', 'demo.example') AS demo \gset
@@ -188,11 +209,17 @@ SELECT * FROM regress.error_of($$
 RESET ROLE;
 SELECT grant_app_access('platform_regress_tmp', provisioning => true);
 SELECT * FROM regress.app_privileges('platform_regress_tmp') AS granted_with_provisioning;
+-- Trusted to name a tenant with set_tenant() in signed mode (a job's role).
+SELECT grant_trusted_context('platform_regress_tmp');
+SELECT has_function_privilege('platform_regress_tmp', 'platform_trusted_context()', 'EXECUTE')
+    AS trusted;
 SET LOCAL ROLE platform_regress_tmp;
 SELECT platform_may_provision() AS may_provision;
 RESET ROLE;
 SELECT revoke_app_access('platform_regress_tmp');
 SELECT * FROM regress.app_privileges('platform_regress_tmp') AS revoked;
+SELECT has_function_privilege('platform_regress_tmp', 'platform_trusted_context()', 'EXECUTE')
+    AS still_trusted;
 ROLLBACK;
 
 -- ========== list_sessions: keyset pagination ==========
