@@ -50,6 +50,14 @@ pub enum PlatformError {
     NoTenantKey,
     /// `set_tenant()` in signed mode from a session that is not trusted.
     SetTenantNotTrusted,
+    /// `platform_nearest_sketches` was given a relation that is not one of
+    /// the extension's sketch indexes; `problem` says how.
+    NotASketchIndex { problem: String },
+    /// A document filter with the documents' index, or a category with the
+    /// chunks'.
+    SketchFilterMismatch,
+    /// The caller may not SELECT from the sketch index's table.
+    SketchTableNotReadable,
 }
 
 /// What the check hook of `app.current_tenant_id` reports when signed mode
@@ -92,6 +100,9 @@ impl PlatformError {
                 PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE
             }
             Self::NoTenantKey => PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            Self::NotASketchIndex { .. } => PgSqlErrorCode::ERRCODE_WRONG_OBJECT_TYPE,
+            Self::SketchFilterMismatch => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            Self::SketchTableNotReadable => PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
         }
     }
 
@@ -149,6 +160,13 @@ impl PlatformError {
             Self::SetTenantNotTrusted => {
                 "set_tenant() is refused in signed mode: this session is not trusted to name a tenant"
                     .into()
+            }
+            Self::NotASketchIndex { problem } => problem.clone(),
+            Self::SketchFilterMismatch => {
+                "document_ids filter chunks and category filters documents".into()
+            }
+            Self::SketchTableNotReadable => {
+                "permission denied for the table of the sketch index".into()
             }
         }
     }
@@ -226,6 +244,13 @@ impl PlatformError {
                  by the application server (docs/security.md); a job that runs no tenant input \
                  can be trusted with grant_trusted_context(role)."
                 .into(),
+            Self::NotASketchIndex { .. } => "Pass knowledge_chunk_document_idx or \
+                 knowledge_category_idx, as the extension's search functions do."
+                .into(),
+            Self::SketchFilterMismatch => "Pass document_ids with knowledge_chunk_document_idx, \
+                 category with knowledge_category_idx."
+                .into(),
+            Self::SketchTableNotReadable => "Grant the role access with grant_app_access().".into(),
         }
     }
 

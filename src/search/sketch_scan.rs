@@ -22,11 +22,12 @@ use std::ptr;
 
 use pgrx::pg_sys;
 use pgrx::prelude::*;
-use pgrx::{PgSqlErrorCode, PgTupleDesc};
+use pgrx::PgTupleDesc;
 
 use super::input::{check_embedding, without_nulls};
 use super::raise;
 use super::sketch::{hamming_distance, sketch_of, NearestSketches};
+use crate::error::PlatformError;
 use crate::tenancy::context::get_current_tenant_id;
 
 /// How many index entries pass between two checks for a cancel request.
@@ -84,12 +85,7 @@ fn platform_nearest_sketches(
         if (scope.is_some() && columns.document.is_none())
             || (category.is_some() && columns.category.is_none())
         {
-            refuse(
-                PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
-                "document_ids filter chunks and category filters documents".into(),
-                "Pass document_ids with knowledge_chunk_document_idx, category with \
-                 knowledge_category_idx.",
-            );
+            refuse(PlatformError::SketchFilterMismatch);
         }
         scan(
             heap,
@@ -112,27 +108,20 @@ fn platform_nearest_sketches(
 }
 
 fn null_argument(name: &'static str) -> ! {
-    crate::error::PlatformError::NullArgument { name }.raise("platform_nearest_sketches")
+    refuse(PlatformError::NullArgument { name })
 }
 
-fn refuse(code: PgSqlErrorCode, message: String, hint: &str) -> ! {
-    pgrx::pg_sys::panic::ErrorReport::new(code, message, "platform_nearest_sketches")
-        .set_hint(hint)
-        .report(pgrx::PgLogLevel::ERROR);
-    unreachable!("an ERROR report does not return")
+fn refuse(error: PlatformError) -> ! {
+    error.raise("platform_nearest_sketches")
 }
 
 /// The table of `sketch_index` once it is known to be an index of one of
 /// this extension's tables that the current user may read.
 unsafe fn checked_sketch_table(sketch_index: pg_sys::Oid) -> pg_sys::Oid {
-    const HINT: &str = "Pass knowledge_chunk_document_idx or knowledge_category_idx, as the \
-                        extension's search functions do.";
     if pg_sys::get_rel_relkind(sketch_index) as u8 != pg_sys::RELKIND_INDEX {
-        refuse(
-            PgSqlErrorCode::ERRCODE_WRONG_OBJECT_TYPE,
-            format!("relation {} is not an index", sketch_index.to_u32()),
-            HINT,
-        );
+        refuse(PlatformError::NotASketchIndex {
+            problem: format!("relation {} is not an index", sketch_index.to_u32()),
+        });
     }
     // missing_ok: an index dropped since the check above is no index.
     let heap = pg_sys::IndexGetRelation(sketch_index, true);
@@ -141,14 +130,12 @@ unsafe fn checked_sketch_table(sketch_index: pg_sys::Oid) -> pg_sys::Oid {
         || platform == pg_sys::InvalidOid
         || pg_sys::getExtensionOfObject(pg_sys::RelationRelationId, heap) != platform
     {
-        refuse(
-            PgSqlErrorCode::ERRCODE_WRONG_OBJECT_TYPE,
-            format!(
+        refuse(PlatformError::NotASketchIndex {
+            problem: format!(
                 "index {} is not on a table of the platform extension",
                 sketch_index.to_u32()
             ),
-            HINT,
-        );
+        });
     }
     if pg_sys::pg_class_aclcheck(
         heap,
@@ -156,11 +143,7 @@ unsafe fn checked_sketch_table(sketch_index: pg_sys::Oid) -> pg_sys::Oid {
         pg_sys::ACL_SELECT as pg_sys::AclMode,
     ) != pg_sys::AclResult::ACLCHECK_OK
     {
-        refuse(
-            PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
-            "permission denied for the table of the sketch index".into(),
-            "Grant the role access with grant_app_access().",
-        );
+        refuse(PlatformError::SketchTableNotReadable);
     }
     heap
 }
@@ -190,12 +173,10 @@ unsafe fn sketch_columns(index: pg_sys::Relation) -> SketchColumns {
         category: found(c"category", pg_sys::TEXTOID, Some(2)),
     };
     if columns.tenant == 0 || columns.id == 0 || columns.sketch == 0 {
-        refuse(
-            PgSqlErrorCode::ERRCODE_WRONG_OBJECT_TYPE,
-            "the index does not lead with tenant_id and carry id and embedding_sketch".into(),
-            "Pass knowledge_chunk_document_idx or knowledge_category_idx, as the extension's \
-             search functions do.",
-        );
+        refuse(PlatformError::NotASketchIndex {
+            problem: "the index does not lead with tenant_id and carry id and embedding_sketch"
+                .into(),
+        });
     }
     columns
 }
